@@ -1,0 +1,2 @@
+//! PV guest runtime (stub).
+#![no_std]

@@ -1,0 +1,1 @@
+//! `evtchn` — (stub; filled in by the owner of this module).

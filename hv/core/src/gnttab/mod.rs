@@ -1,0 +1,1 @@
+//! `gnttab` — (stub; filled in by the owner of this module).

@@ -1,0 +1,1 @@
+//! `image` — (stub; filled in by the owner of this module).

@@ -1,0 +1,28 @@
+//! The hypervisor's pure core: every state machine and decoder that does not touch hardware.
+//!
+//! Everything here is plain Rust over caller-provided storage and small access traits, so it
+//! builds for `x86_64-unknown-none` inside `hv` and is tested on the host with `cargo test`
+//! (unit tests and `proptest` models). The bare-metal layer in `hv` implements the access
+//! traits on real memory.
+//!
+//! | module      | what it owns                                                             |
+//! |-------------|--------------------------------------------------------------------------|
+//! | `buddy`     | the machine-frame allocator (power-of-two orders)                         |
+//! | `mm`        | frame table, page types, spage table, PV page-table validation            |
+//! | `image`     | guest ELF + Xen notes, start-of-day layout, bootstrap page tables         |
+//! | `evtchn`    | 2-level event channels                                                    |
+//! | `gnttab`    | grant tables v1 bookkeeping                                               |
+//! | `console`   | console ring backend                                                      |
+//! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`                               |
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod buddy;
+pub mod console;
+pub mod evtchn;
+pub mod gnttab;
+pub mod image;
+pub mod mm;
+pub mod time;

@@ -1,0 +1,1 @@
+//! `mm` — (stub; filled in by the owner of this module).

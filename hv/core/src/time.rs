@@ -1,0 +1,1 @@
+//! `time` — (stub; filled in by the owner of this file).

@@ -1,0 +1,1 @@
+//! `callback` — (stub; filled in by the owner of this file).

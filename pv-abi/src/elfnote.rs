@@ -1,0 +1,1 @@
+//! `elfnote` — (stub; filled in by the owner of this file).

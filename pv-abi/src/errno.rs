@@ -1,0 +1,1 @@
+//! `errno` — (stub; filled in by the owner of this file).

@@ -1,0 +1,1 @@
+//! `event_channel` — (stub; filled in by the owner of this file).

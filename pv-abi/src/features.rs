@@ -1,0 +1,1 @@
+//! `features` — (stub; filled in by the owner of this file).

@@ -1,0 +1,1 @@
+//! `grant_table` — (stub; filled in by the owner of this file).

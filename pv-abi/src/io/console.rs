@@ -1,0 +1,1 @@
+//! `console` — (stub; filled in by the owner of this file).

@@ -1,0 +1,3 @@
+//! Shared-ring interfaces (`xen/include/public/io/`).
+pub mod console;
+pub mod xs_wire;

@@ -1,0 +1,1 @@
+//! `xs_wire` — (stub; filled in by the owner of this file).

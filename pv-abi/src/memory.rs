@@ -1,0 +1,1 @@
+//! `memory` — (stub; filled in by the owner of this file).

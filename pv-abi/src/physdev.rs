@@ -1,0 +1,1 @@
+//! `physdev` — (stub; filled in by the owner of this file).

@@ -1,0 +1,1 @@
+//! `sched` — (stub; filled in by the owner of this file).

@@ -1,0 +1,1 @@
+//! `vcpu` — (stub; filled in by the owner of this file).

@@ -1,0 +1,1 @@
+//! `version` — (stub; filled in by the owner of this file).

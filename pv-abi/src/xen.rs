@@ -1,0 +1,1 @@
+//! `xen` — (stub; filled in by the owner of this file).
