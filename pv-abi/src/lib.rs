@@ -4,8 +4,15 @@
 //!
 //! This crate is data plus contracts only: no behaviour, no `unsafe`. It is shared by the
 //! hypervisor (`hv`), its pure core (`hv-core`), our PV guests (`guests`) and host tools.
+//!
+//! Conventions: every structure that crosses the guest boundary is `#[repr(C)]`, has explicit
+//! padding fields (no implicit padding) and derives `zerocopy`'s `FromBytes`, `IntoBytes`,
+//! `Immutable` and `KnownLayout`, so the hypervisor copies it in and out of guest memory without
+//! `unsafe` and without ever forming a reference into guest memory.
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub use zerocopy;
 
 /// Compile-time assert of a structure's size and of field offsets.
 ///
