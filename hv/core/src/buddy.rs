@@ -60,7 +60,11 @@ impl BuddyAllocator {
     pub fn add_range(&mut self, start: u64, end: u64) -> Result<(), BuddyError> {
         let mut frame = start;
         while frame < end {
-            let align = if frame == 0 { MAX_ORDER } else { frame.trailing_zeros().min(MAX_ORDER) };
+            let align = if frame == 0 {
+                MAX_ORDER
+            } else {
+                frame.trailing_zeros().min(MAX_ORDER)
+            };
             let fit = (63 - (end - frame).leading_zeros()).min(MAX_ORDER);
             let order = align.min(fit);
             self.free(frame, order)?;
@@ -140,7 +144,9 @@ impl BuddyAllocator {
         self.free.iter().enumerate().any(|(o, set)| {
             // A free block of order `o` overlaps if it starts before `end` and ends after `frame`.
             let size = 1u64 << o;
-            set.range(frame.saturating_sub(size - 1)..end).next().is_some()
+            set.range(frame.saturating_sub(size - 1)..end)
+                .next()
+                .is_some()
         })
     }
 

@@ -1,0 +1,140 @@
+//! Thin safe wrappers over privileged CPU instructions used by the rest of the hypervisor:
+//! port I/O, MSRs, control registers, CPUID, TLB flushes, interrupt flag, halt.
+//!
+//! Each wrapper is safe to call because the hypervisor runs at CPL 0 and the callers pass
+//! values whose effects are the hypervisor's to decide; the few that can break memory safety
+//! (CR3 loads) stay `unsafe` with a documented contract.
+
+use core::arch::asm;
+
+/// Writes a byte to an I/O port.
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: port I/O has no memory-safety effect on the hypervisor; we run at CPL 0.
+    unsafe { x86::io::outb(port, value) }
+}
+
+/// Reads a byte from an I/O port.
+pub fn inb(port: u16) -> u8 {
+    // SAFETY: as for `outb`.
+    unsafe { x86::io::inb(port) }
+}
+
+/// Writes a 32-bit value to an I/O port.
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe { x86::io::outl(port, value) }
+}
+
+/// Reads a model-specific register.
+pub fn rdmsr(msr: u32) -> u64 {
+    // SAFETY: callers only name MSRs that exist on x86-64 (checked via CPUID where optional).
+    unsafe { x86::msr::rdmsr(msr) }
+}
+
+/// Writes a model-specific register.
+///
+/// Safe for the MSRs the hypervisor owns (segment bases, syscall setup, APIC, TSC deadline):
+/// none of them can invalidate Rust's memory model by themselves.
+pub fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: see above; we run at CPL 0.
+    unsafe { x86::msr::wrmsr(msr, value) }
+}
+
+/// Reads the time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Reads CR2 (the faulting address of the last page fault).
+pub fn read_cr2() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Reads CR3.
+pub fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Loads CR3 (switching address space and flushing non-global TLB entries).
+///
+/// # Safety
+/// `value` must point at a valid L4 that maps the hypervisor (slots 256–271) exactly like the
+/// current one, so that the code, stack and data in use stay mapped.
+pub unsafe fn write_cr3(value: u64) {
+    // SAFETY: the caller guarantees the new tables map the hypervisor identically.
+    unsafe { asm!("mov cr3, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// Reads CR0.
+pub fn read_cr0() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR0 has no side effects.
+    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Writes CR0. Only the TS, MP, EM, NE bits are changed by callers.
+pub fn write_cr0(value: u64) {
+    // SAFETY: callers keep PG/PE/WP set; toggling TS/MP/NE does not affect memory safety.
+    unsafe { asm!("mov cr0, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// Reads CR4.
+pub fn read_cr4() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR4 has no side effects.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Writes CR4 (callers only add feature-enable bits: OSFXSR, OSXMMEXCPT, SMEP, FSGSBASE…).
+pub fn write_cr4(value: u64) {
+    // SAFETY: callers keep PAE set and only enable features the CPU reports.
+    unsafe { asm!("mov cr4, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// Flushes the whole (non-global) TLB by reloading CR3.
+pub fn flush_tlb() {
+    // SAFETY: reloading the current CR3 keeps the same mappings.
+    unsafe { write_cr3(read_cr3()) }
+}
+
+/// Invalidates the TLB entry for one virtual address.
+pub fn invlpg(va: u64) {
+    // SAFETY: INVLPG only drops a cached translation.
+    unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) };
+}
+
+/// Executes CPUID.
+pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+/// Disables interrupts.
+pub fn cli() {
+    // SAFETY: masking interrupts has no memory-safety effect.
+    unsafe { asm!("cli", options(nomem, nostack)) };
+}
+
+/// Waits for the next interrupt with interrupts enabled, then masks them again.
+pub fn idle_wait() {
+    // SAFETY: `sti; hlt` is the canonical race-free idle sequence; handlers run on this stack.
+    unsafe { asm!("sti; hlt; cli", options(nomem, nostack)) };
+}
+
+/// Stops this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        cli();
+        // SAFETY: halting with interrupts masked has no memory-safety effect.
+        unsafe { asm!("hlt", options(nomem, nostack)) };
+    }
+}

@@ -1,0 +1,11 @@
+//! The hardware layer: the only place in the hypervisor with `unsafe` code.
+//!
+//! Everything else (domains, hypercalls, events, console, xenstore) asks this layer for safe
+//! operations: port I/O, MSRs, page-table writes, TLB flushes, guest-memory copies by machine
+//! address, entering a guest. Every `unsafe` block carries a `// SAFETY:` comment.
+#![allow(unsafe_code)]
+
+pub mod boot;
+pub mod cpu;
+pub mod exit;
+pub mod serial;
