@@ -8,6 +8,8 @@
 //! | module      | what it owns                                                             |
 //! |-------------|--------------------------------------------------------------------------|
 //! | `buddy`     | the machine-frame allocator (power-of-two orders)                         |
+//! | `cmdline`   | the hypervisor command line                                               |
+//! | `memmap`    | physical memory map arithmetic (free = RAM − reserved)                    |
 //! | `mm`        | frame table, page types, spage table, PV page-table validation            |
 //! | `image`     | guest ELF + Xen notes, start-of-day layout, bootstrap page tables         |
 //! | `evtchn`    | 2-level event channels                                                    |
@@ -20,9 +22,11 @@
 extern crate alloc;
 
 pub mod buddy;
+pub mod cmdline;
 pub mod console;
 pub mod evtchn;
 pub mod gnttab;
 pub mod image;
+pub mod memmap;
 pub mod mm;
 pub mod time;

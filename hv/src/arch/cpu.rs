@@ -138,3 +138,11 @@ pub fn halt_forever() -> ! {
         unsafe { asm!("hlt", options(nomem, nostack)) };
     }
 }
+
+/// Reads an address the hypervisor never maps, to exercise the fatal-exception path
+/// (`selftest=hvfault` on the command line).
+pub fn selftest_page_fault() -> u64 {
+    // SAFETY: the address is in an L4 slot the hypervisor leaves unmapped, so the read faults
+    // and the fault handler stops the machine; no memory is accessed.
+    unsafe { core::ptr::read_volatile(0xFFFF_8100_0000_0000 as *const u64) }
+}

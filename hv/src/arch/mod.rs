@@ -6,6 +6,13 @@
 #![allow(unsafe_code)]
 
 pub mod boot;
+pub mod bootinfo;
 pub mod cpu;
+pub mod entry;
 pub mod exit;
+pub mod gdt;
+pub mod heap;
+pub mod idt;
+pub mod paging;
+pub mod phys;
 pub mod serial;

@@ -1,0 +1,167 @@
+//! Access to machine memory through the direct map.
+//!
+//! All of RAM is mapped at [`DIRECTMAP_BASE`] (L4 slot 262, Xen's `DIRECTMAP_VIRT_START`), so
+//! machine address `ma` is at virtual `DIRECTMAP_BASE + ma`. Until `paging::init` runs only the
+//! first 4 GiB are mapped (by the boot tables).
+//!
+//! Soundness: these functions are safe because they never touch memory that Rust code reaches
+//! through references. The hypervisor registers every such range (its image, its heap, the
+//! frame table…) with [`protect`], and every access checks that it stays clear of them and
+//! inside the mapped limit; a violation is a hypervisor bug and panics (the machine stops with
+//! a report). All accesses are volatile: the memory may be shared with a guest.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Virtual base of the direct map of machine memory.
+pub const DIRECTMAP_BASE: u64 = 0xFFFF_8300_0000_0000;
+/// Size of the direct-map window (L4 slots 262–271, 5 TiB).
+pub const DIRECTMAP_SIZE: u64 = 5 << 40;
+
+const MAX_PROTECTED: usize = 16;
+
+static MAPPED_LIMIT: AtomicU64 = AtomicU64::new(4 << 30);
+static PROTECTED: [(AtomicU64, AtomicU64); MAX_PROTECTED] =
+    [const { (AtomicU64::new(0), AtomicU64::new(0)) }; MAX_PROTECTED];
+static NR_PROTECTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Declares `[start, end)` as hypervisor-private: later `phys` accesses to it panic.
+pub fn protect(start: u64, end: u64) {
+    let i = NR_PROTECTED.fetch_add(1, Ordering::SeqCst);
+    assert!(i < MAX_PROTECTED, "too many protected physical ranges");
+    PROTECTED[i].0.store(start, Ordering::SeqCst);
+    PROTECTED[i].1.store(end, Ordering::SeqCst);
+}
+
+/// Records how much of machine memory the direct map covers.
+pub fn set_mapped_limit(limit: u64) {
+    MAPPED_LIMIT.store(limit.min(DIRECTMAP_SIZE), Ordering::SeqCst);
+}
+
+/// The end of the direct-mapped machine memory.
+pub fn mapped_limit() -> u64 {
+    MAPPED_LIMIT.load(Ordering::Relaxed)
+}
+
+/// Checks an access of `len` bytes at `ma` and returns its direct-map pointer.
+fn checked(ma: u64, len: usize) -> *mut u8 {
+    let end = ma.checked_add(len as u64).expect("phys access wraps");
+    assert!(
+        end <= mapped_limit(),
+        "phys access {ma:#x}+{len:#x} beyond the direct map"
+    );
+    let n = NR_PROTECTED.load(Ordering::Relaxed).min(MAX_PROTECTED);
+    for (s, e) in &PROTECTED[..n] {
+        let (s, e) = (s.load(Ordering::Relaxed), e.load(Ordering::Relaxed));
+        assert!(
+            end <= s || ma >= e,
+            "phys access {ma:#x}+{len:#x} hits hypervisor memory"
+        );
+    }
+    (DIRECTMAP_BASE + ma) as *mut u8
+}
+
+/// Reads the 8-byte-aligned u64 at machine address `ma`.
+pub fn read_u64(ma: u64) -> u64 {
+    assert_eq!(ma % 8, 0, "unaligned u64 access");
+    let p = checked(ma, 8) as *const u64;
+    // SAFETY: `checked` guarantees the address is direct-mapped and not Rust-owned memory.
+    unsafe { ptr::read_volatile(p) }
+}
+
+/// Writes the 8-byte-aligned u64 at machine address `ma`.
+pub fn write_u64(ma: u64, value: u64) {
+    assert_eq!(ma % 8, 0, "unaligned u64 access");
+    let p = checked(ma, 8) as *mut u64;
+    // SAFETY: as for `read_u64`.
+    unsafe { ptr::write_volatile(p, value) }
+}
+
+/// Atomically compares-and-exchanges the u64 at `ma` (for entries the CPU may update).
+pub fn cmpxchg_u64(ma: u64, old: u64, new: u64) -> Result<u64, u64> {
+    assert_eq!(ma % 8, 0, "unaligned u64 access");
+    let p = checked(ma, 8) as *const AtomicU64;
+    // SAFETY: aligned, direct-mapped, not Rust-owned; AtomicU64 has u64's layout.
+    unsafe { &*p }.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+}
+
+/// Atomically ORs `bits` into the u64 at `ma`, returning the previous value.
+pub fn fetch_or_u64(ma: u64, bits: u64) -> u64 {
+    assert_eq!(ma % 8, 0, "unaligned u64 access");
+    let p = checked(ma, 8) as *const AtomicU64;
+    // SAFETY: as for `cmpxchg_u64`.
+    unsafe { &*p }.fetch_or(bits, Ordering::SeqCst)
+}
+
+/// Atomically ANDs `bits` into the u64 at `ma`, returning the previous value.
+pub fn fetch_and_u64(ma: u64, bits: u64) -> u64 {
+    assert_eq!(ma % 8, 0, "unaligned u64 access");
+    let p = checked(ma, 8) as *const AtomicU64;
+    // SAFETY: as for `cmpxchg_u64`.
+    unsafe { &*p }.fetch_and(bits, Ordering::SeqCst)
+}
+
+/// Copies `buf.len()` bytes from machine address `ma` into `buf`.
+pub fn read_bytes(ma: u64, buf: &mut [u8]) {
+    let p = checked(ma, buf.len());
+    for (i, b) in buf.iter_mut().enumerate() {
+        // SAFETY: in range per `checked`; volatile because a guest may write concurrently.
+        *b = unsafe { ptr::read_volatile(p.add(i)) };
+    }
+}
+
+/// Copies `data` to machine address `ma`.
+pub fn write_bytes(ma: u64, data: &[u8]) {
+    let p = checked(ma, data.len());
+    for (i, b) in data.iter().enumerate() {
+        // SAFETY: as for `read_bytes`.
+        unsafe { ptr::write_volatile(p.add(i), *b) };
+    }
+}
+
+/// Fills `len` bytes at `ma` with zero.
+pub fn zero(ma: u64, len: usize) {
+    let p = checked(ma, len);
+    if ma % 8 == 0 && len % 8 == 0 {
+        for i in 0..len / 8 {
+            // SAFETY: in range and aligned per the checks above.
+            unsafe { ptr::write_volatile((p as *mut u64).add(i), 0) };
+        }
+    } else {
+        for i in 0..len {
+            // SAFETY: in range per `checked`.
+            unsafe { ptr::write_volatile(p.add(i), 0) };
+        }
+    }
+}
+
+/// Copies one 4 KiB frame.
+pub fn copy_frame(dst_ma: u64, src_ma: u64) {
+    let d = checked(dst_ma, 4096) as *mut u64;
+    let s = checked(src_ma, 4096) as *const u64;
+    for i in 0..512 {
+        // SAFETY: both frames are in range; frames never partially overlap.
+        unsafe { ptr::write_volatile(d.add(i), ptr::read_volatile(s.add(i))) };
+    }
+}
+
+/// Returns a `'static` mutable slice over hypervisor-private memory at `ma`, and protects it.
+///
+/// # Safety
+/// `[ma, ma + len * size_of::<T>())` must be RAM reserved for this purpose alone (taken from
+/// the frame allocator and never freed), zero-initialised or otherwise valid for `T`, and
+/// suitably aligned. It is protected from later `phys` accesses by this call.
+pub unsafe fn claim_slice<T>(ma: u64, len: usize) -> &'static mut [T] {
+    let bytes = len * core::mem::size_of::<T>();
+    let p = checked(ma, bytes) as *mut T;
+    assert_eq!(p as usize % core::mem::align_of::<T>(), 0);
+    protect(ma, ma + bytes as u64);
+    // SAFETY: the caller guarantees exclusive, valid, aligned memory; now protected.
+    unsafe { core::slice::from_raw_parts_mut(p, len) }
+}
+
+/// Converts a direct-map virtual address back to a machine address.
+pub fn virt_to_machine(va: u64) -> Option<u64> {
+    va.checked_sub(DIRECTMAP_BASE)
+        .filter(|&ma| ma < mapped_limit())
+}
