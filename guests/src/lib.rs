@@ -1,2 +1,18 @@
-//! PV guest runtime (stub).
+//! The runtime our small PV guest kernels share: the entry point and Xen ELF notes, hypercalls
+//! (raw `syscall` like Linux, or through the hypercall page like Mini-OS), console output,
+//! shutdown, and a panic handler that reports and crashes the domain.
+//!
+//! A guest binary provides `#[no_mangle] fn guest_main(si: &'static StartInfo) -> !`.
+//!
+//! ```text
+//!  VA 0xFFFFFFFF80000000 (VIRT_BASE, pfn 0)
+//!  [.text: _start …][hypercall_page][.rodata][.note.Xen][.data][.bss: boot stack]  _end
+//! ```
 #![no_std]
+
+pub mod console;
+pub mod entry;
+pub mod hypercall;
+
+pub use pv_abi;
+pub use pv_abi::xen::StartInfo;

@@ -1,1 +1,8 @@
-//! Host tooling (stub).
+//! Host-side tooling for the hypervisor: build the bare-metal artifacts, make boot images,
+//! run QEMU (TCG) with a timeout and read the serial log. Used by the `hvtool` binary (behind
+//! the Justfile recipes), the integration tests and the benchmarks.
+
+pub mod artifacts;
+pub mod iso;
+pub mod qemu;
+pub mod stats;

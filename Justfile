@@ -1,0 +1,39 @@
+# Recipes for building, running and testing the hypervisor. `./tools/setup.sh` installs the
+# prerequisites (QEMU 10, GRUB tools, Rust target, just) on a fresh machine.
+
+target := "x86_64-unknown-none"
+hvtool := "cargo run -q --release -p tools --bin hvtool --"
+
+# List the recipes.
+default:
+    @just --list
+
+# Build the hypervisor and all guest kernels (release).
+build:
+    cargo build --release --target {{target}} -p hv -p guests
+
+# Boot the default demo guest under QEMU and show what it prints.
+run *ARGS:
+    {{hvtool}} run {{ARGS}}
+
+# Boot any PV kernel: just boot KERNEL [--ramdisk FILE] [--memory MIB] [--superpages] [-- CMDLINE]
+boot KERNEL *ARGS:
+    {{hvtool}} boot {{KERNEL}} {{ARGS}}
+
+# Host tests of the pure crates (pv-abi, hv-core, xenstore, tools).
+test-host:
+    cargo test -p pv-abi -p hv-core -p xenstore -p tools
+
+# QEMU integration tests (boots the hypervisor with guests).
+test-qemu:
+    cargo test -p integration-tests -- --test-threads=2
+
+# Everything: host tests, then the QEMU tests.
+test: test-host test-qemu
+
+# Formatting, clippy (host and bare-metal, -D warnings) and the host tests.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --target {{target}} -p hv -p guests -- -D warnings
+    just test-host

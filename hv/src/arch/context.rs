@@ -1,0 +1,143 @@
+//! Per-vCPU hardware state that is not in the register frame: segment bases, the FPU/SSE
+//! state, the virtual CR0.TS, and the address space (CR3). Saved and restored on vCPU
+//! switches; the guest's values stay loaded while the hypervisor runs, since the hypervisor
+//! uses neither FS/GS nor the FPU.
+//!
+//! GS follows Xen's 64-bit PV model: `MSR_GS_BASE` holds the base of the current guest mode
+//! (kernel or user) and `MSR_SHADOW_GS_BASE` the other one; a guest mode switch is a `swapgs`.
+
+use super::cpu;
+
+const MSR_FS_BASE: u32 = 0xC000_0100;
+const MSR_GS_BASE: u32 = 0xC000_0101;
+const MSR_SHADOW_GS_BASE: u32 = 0xC000_0102;
+const CR0_TS: u64 = 1 << 3;
+
+/// The 512-byte FXSAVE area.
+#[repr(C, align(16))]
+#[derive(Clone)]
+pub struct FpuState([u8; 512]);
+
+impl FpuState {
+    /// The state FNINIT + default MXCSR would give: x87 control word 0x37f, MXCSR 0x1f80.
+    pub fn initial() -> Self {
+        let mut s = [0u8; 512];
+        s[0..2].copy_from_slice(&0x037Fu16.to_le_bytes());
+        s[24..28].copy_from_slice(&0x1F80u32.to_le_bytes());
+        s[28..32].copy_from_slice(&0xFFFFu32.to_le_bytes());
+        Self(s)
+    }
+}
+
+/// Hardware state of a vCPU outside the register frame.
+#[derive(Clone)]
+pub struct ArchState {
+    /// FS base.
+    pub fs_base: u64,
+    /// GS base of the active guest mode.
+    pub gs_base: u64,
+    /// GS base of the inactive guest mode.
+    pub shadow_gs_base: u64,
+    /// Guest-visible CR0.TS (`fpu_taskswitch`).
+    pub virtual_ts: bool,
+    /// FPU/SSE registers.
+    pub fpu: FpuState,
+    /// CR3 to run with (machine address of the active L4).
+    pub cr3: u64,
+}
+
+impl ArchState {
+    /// Fresh state: zero bases, initial FPU, TS clear, no address space yet.
+    pub fn new() -> Self {
+        Self {
+            fs_base: 0,
+            gs_base: 0,
+            shadow_gs_base: 0,
+            virtual_ts: false,
+            fpu: FpuState::initial(),
+            cr3: 0,
+        }
+    }
+
+    /// Captures the live state of the CPU (the vCPU is being switched out).
+    pub fn save(&mut self) {
+        self.fs_base = cpu::rdmsr(MSR_FS_BASE);
+        self.gs_base = cpu::rdmsr(MSR_GS_BASE);
+        self.shadow_gs_base = cpu::rdmsr(MSR_SHADOW_GS_BASE);
+        cpu::write_cr0(cpu::read_cr0() & !CR0_TS);
+        // SAFETY: the area is 512 bytes, 16-byte aligned; CR0.TS is clear so FXSAVE cannot #NM.
+        unsafe { core::arch::x86_64::_fxsave64(self.fpu.0.as_mut_ptr()) };
+    }
+
+    /// Loads this state into the CPU (the vCPU is being switched in).
+    ///
+    /// # Safety contract (checked by the caller's construction)
+    /// `cr3` is an L4 validated by the page-type system, whose hypervisor slots are the
+    /// hypervisor's own, so loading it keeps the hypervisor mapped.
+    pub fn restore(&self) {
+        cpu::wrmsr(MSR_FS_BASE, self.fs_base);
+        cpu::wrmsr(MSR_GS_BASE, self.gs_base);
+        cpu::wrmsr(MSR_SHADOW_GS_BASE, self.shadow_gs_base);
+        cpu::write_cr0(cpu::read_cr0() & !CR0_TS);
+        // SAFETY: as in `save`; the area holds a state FXSAVE produced (or the initial one).
+        unsafe { core::arch::x86_64::_fxrstor64(self.fpu.0.as_ptr()) };
+        self.apply_ts();
+        if self.cr3 != 0 && cpu::read_cr3() != self.cr3 {
+            // SAFETY: per the contract above.
+            unsafe { cpu::write_cr3(self.cr3) };
+        }
+    }
+
+    /// Sets the real CR0.TS to the virtual one.
+    pub fn apply_ts(&self) {
+        let cr0 = cpu::read_cr0();
+        let want = if self.virtual_ts { cr0 | CR0_TS } else { cr0 & !CR0_TS };
+        if want != cr0 {
+            cpu::write_cr0(want);
+        }
+    }
+}
+
+impl Default for ArchState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes the live FS base.
+pub fn set_fs_base(v: u64) {
+    cpu::wrmsr(MSR_FS_BASE, v);
+}
+
+/// Writes the live GS base (of the active guest mode).
+pub fn set_gs_base(v: u64) {
+    cpu::wrmsr(MSR_GS_BASE, v);
+}
+
+/// Writes the shadow GS base (of the inactive guest mode).
+pub fn set_shadow_gs_base(v: u64) {
+    cpu::wrmsr(MSR_SHADOW_GS_BASE, v);
+}
+
+/// Reads the live FS, GS and shadow GS bases.
+pub fn segment_bases() -> (u64, u64, u64) {
+    (cpu::rdmsr(MSR_FS_BASE), cpu::rdmsr(MSR_GS_BASE), cpu::rdmsr(MSR_SHADOW_GS_BASE))
+}
+
+/// Swaps the active and shadow GS bases (a guest kernel/user mode switch).
+pub fn swapgs() {
+    // SAFETY: the hypervisor never uses GS itself; swapping only changes which guest base is live.
+    unsafe { core::arch::asm!("swapgs", options(nomem, nostack, preserves_flags)) };
+}
+
+/// Loads a guest address space.
+///
+/// The caller passes the machine address of an L4 that the page-type system has validated
+/// for a domain (so its hypervisor slots are the hypervisor's).
+pub fn load_cr3(l4_ma: u64) {
+    if cpu::read_cr3() != l4_ma {
+        // SAFETY: validated guest L4s carry the hypervisor's slots 256–271 (installed on
+        // validation and unwritable by guests), so the hypervisor stays mapped.
+        unsafe { cpu::write_cr3(l4_ma) };
+    }
+}

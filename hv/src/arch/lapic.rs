@@ -1,0 +1,81 @@
+//! The local APIC: enabled in xAPIC mode, its timer used in one-shot mode to wake the
+//! scheduler at the next guest timer deadline. The APIC page is reached through the direct
+//! map (it lies in the uncached part below 4 GiB).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::{cpu, idt::vector, phys, pit};
+
+const IA32_APIC_BASE: u32 = 0x1B;
+const REG_EOI: u64 = 0xB0;
+const REG_SVR: u64 = 0xF0;
+const REG_LVT_TIMER: u64 = 0x320;
+const REG_TIMER_INITIAL: u64 = 0x380;
+const REG_TIMER_CURRENT: u64 = 0x390;
+const REG_TIMER_DIVIDE: u64 = 0x3E0;
+const LVT_MASKED: u32 = 1 << 16;
+
+static APIC_VA: AtomicU64 = AtomicU64::new(0);
+static TIMER_HZ: AtomicU64 = AtomicU64::new(0);
+
+fn write(reg: u64, value: u32) {
+    let p = (APIC_VA.load(Ordering::Relaxed) + reg) as *mut u32;
+    // SAFETY: the APIC register page is mapped (uncached) in the direct map; `reg` is a valid
+    // register offset within it.
+    unsafe { core::ptr::write_volatile(p, value) };
+}
+
+fn read(reg: u64) -> u32 {
+    let p = (APIC_VA.load(Ordering::Relaxed) + reg) as *const u32;
+    // SAFETY: as for `write`.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
+/// Calibration results.
+#[derive(Clone, Copy, Debug)]
+pub struct Calibration {
+    /// TSC frequency, Hz.
+    pub tsc_hz: u64,
+    /// APIC timer frequency (divide-by-1), Hz.
+    pub apic_timer_hz: u64,
+}
+
+/// Enables the local APIC and calibrates the TSC and the APIC timer against the PIT.
+pub fn init() -> Calibration {
+    let base = cpu::rdmsr(IA32_APIC_BASE);
+    cpu::wrmsr(IA32_APIC_BASE, base | (1 << 11));
+    let ma = base & 0xF_FFFF_F000;
+    APIC_VA.store(phys::DIRECTMAP_BASE + ma, Ordering::Relaxed);
+    write(REG_SVR, 0x100 | u32::from(vector::SPURIOUS));
+    write(REG_TIMER_DIVIDE, 0xB); // divide by 1
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
+
+    // 10 ms of PIT ticks; measure TSC and the APIC down-counter over it.
+    const TICKS: u16 = 11_932;
+    let (t0, t1) = pit::measure(TICKS, cpu::rdtsc);
+    write(REG_TIMER_INITIAL, u32::MAX);
+    let (a0, a1) = pit::measure(TICKS, || u64::from(read(REG_TIMER_CURRENT)));
+    write(REG_TIMER_INITIAL, 0);
+    let ns = u64::from(TICKS) * 1_000_000_000 / pit::PIT_HZ;
+    let tsc_hz = (t1 - t0) * 1_000_000_000 / ns;
+    let apic_timer_hz = a0.saturating_sub(a1) * 1_000_000_000 / ns;
+    TIMER_HZ.store(apic_timer_hz.max(1), Ordering::Relaxed);
+    write(REG_LVT_TIMER, u32::from(vector::TIMER)); // one-shot, unmasked
+    Calibration { tsc_hz, apic_timer_hz }
+}
+
+/// Arms the one-shot timer to fire after `ns` nanoseconds (0 disarms it).
+pub fn arm_timer_ns(ns: u64) {
+    if ns == 0 {
+        write(REG_TIMER_INITIAL, 0);
+        return;
+    }
+    let hz = TIMER_HZ.load(Ordering::Relaxed);
+    let ticks = (u128::from(ns) * u128::from(hz) / 1_000_000_000).clamp(1, u128::from(u32::MAX));
+    write(REG_TIMER_INITIAL, ticks as u32);
+}
+
+/// Signals end of interrupt.
+pub fn eoi() {
+    write(REG_EOI, 0);
+}

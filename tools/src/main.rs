@@ -1,0 +1,139 @@
+//! `hvtool`: build the hypervisor and guests, boot them under QEMU, run benchmarks.
+//!
+//! ```text
+//! hvtool run   [--guest NAME|FILE] [--iso] [--memory MIB] [--superpages] [--log LEVEL] [-- CMDLINE]
+//! hvtool boot  KERNEL [--ramdisk FILE] [--memory MIB] [--superpages] [-- CMDLINE]
+//! hvtool build
+//! ```
+//!
+//! The exit status is the guest's: 0 poweroff, 1 crash, 2 reboot, 3 hypervisor failure,
+//! 124 timeout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use tools::artifacts;
+use tools::qemu::{self, BootMethod, Console, Outcome, RunConfig};
+
+#[derive(Parser)]
+#[command(name = "hvtool", about = "Build and run the Xen-PV hypervisor under QEMU")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Options shared by the commands that boot something.
+#[derive(clap::Args, Clone)]
+struct BootOpts {
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 64)]
+    memory: u32,
+    /// Build the domain with superpages allowed (order-9 population, 2 MiB mappings).
+    #[arg(long)]
+    superpages: bool,
+    /// Hypervisor log level (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Boot through a GRUB multiboot2 ISO instead of QEMU -kernel.
+    #[arg(long)]
+    iso: bool,
+    /// Extra hypervisor options (repeatable), e.g. --hv-opt max_mem=128M.
+    #[arg(long = "hv-opt")]
+    hv_opts: Vec<String>,
+    /// Seconds before QEMU is killed (0 = never, for `boot`).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// The guest command line.
+    #[arg(last = true)]
+    cmdline: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the hypervisor and all guests.
+    Build,
+    /// Boot one of our guests (default: the demo) and show its output.
+    Run {
+        /// A guest name from guests/src/bin, or a kernel file.
+        #[arg(long, default_value = "demo")]
+        guest: String,
+        /// Optional ramdisk.
+        #[arg(long)]
+        ramdisk: Option<PathBuf>,
+        #[command(flatten)]
+        opts: BootOpts,
+    },
+    /// Boot any PV kernel with the serial console on this terminal (input too).
+    Boot {
+        /// The PV kernel (ELF).
+        kernel: PathBuf,
+        /// Optional ramdisk.
+        #[arg(long)]
+        ramdisk: Option<PathBuf>,
+        #[command(flatten)]
+        opts: BootOpts,
+    },
+}
+
+fn config(hv: PathBuf, guest: PathBuf, ramdisk: Option<PathBuf>, o: &BootOpts, console: Console) -> RunConfig {
+    let mut cfg = RunConfig::new(hv, guest);
+    cfg.ramdisk = ramdisk;
+    cfg.hv_args = vec![format!("log={}", o.log), format!("mem={}M", o.memory)];
+    if o.superpages {
+        cfg.hv_args.push("superpages".into());
+    }
+    cfg.hv_args.extend(o.hv_opts.iter().cloned());
+    if !o.cmdline.is_empty() {
+        cfg.guest_cmdline = Some(o.cmdline.join(" "));
+    }
+    cfg.method = if o.iso { BootMethod::Iso } else { BootMethod::Kernel };
+    cfg.machine_mib = o.memory + 256;
+    cfg.console = console;
+    cfg.timeout = match o.timeout {
+        Some(0) => Duration::from_secs(u64::MAX / 4),
+        Some(s) => Duration::from_secs(s),
+        None => Duration::from_secs(120),
+    };
+    cfg
+}
+
+fn report(outcome: Outcome, elapsed: Duration) -> i32 {
+    eprintln!("hvtool: machine stopped: {outcome:?} after {:.2} s", elapsed.as_secs_f64());
+    outcome.exit_status()
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Cmd::Build => {
+            let a = artifacts::build()?;
+            println!("{}", a.hv().display());
+            0
+        }
+        Cmd::Run { guest, ramdisk, opts } => {
+            let a = artifacts::build()?;
+            let path = PathBuf::from(&guest);
+            let kernel = if path.exists() { path } else { a.guest(&guest) };
+            if !kernel.exists() {
+                bail!("no guest named {guest:?} (looked for {})", kernel.display());
+            }
+            let cfg = config(a.hv(), kernel, ramdisk, &opts, Console::Capture { echo: true });
+            let r = qemu::run(&cfg)?;
+            report(r.outcome, r.elapsed)
+        }
+        Cmd::Boot { kernel, ramdisk, mut opts } => {
+            if !kernel.exists() {
+                bail!("kernel {} does not exist", kernel.display());
+            }
+            let a = artifacts::build()?;
+            opts.timeout = Some(opts.timeout.unwrap_or(0));
+            let cfg = config(a.hv(), kernel, ramdisk, &opts, Console::Terminal);
+            eprintln!("hvtool: booting {} (Ctrl-A X quits QEMU)", cfg.guest.display());
+            let r = qemu::run(&cfg)?;
+            report(r.outcome, r.elapsed)
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,271 @@
+//! Running the hypervisor under QEMU (TCG), either from `-kernel` (multiboot1) or from a GRUB
+//! ISO (multiboot2), and reading what it prints on the serial port.
+//!
+//! The hypervisor leaves QEMU through `isa-debug-exit`; [`Outcome`] decodes the exit status.
+//! Every run has a timeout, so a hang is a failure rather than a stalled CI job.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use wait_timeout::ChildExt;
+
+use crate::iso;
+
+/// How QEMU loads the hypervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootMethod {
+    /// `qemu -kernel hv -initrd guest,ramdisk` (multiboot1).
+    Kernel,
+    /// A GRUB rescue ISO with `multiboot2` / `module2` lines.
+    Iso,
+}
+
+/// Where the serial port goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    /// Captured line by line (and optionally echoed to our stdout as it arrives).
+    Capture {
+        /// Echo each line as it arrives.
+        echo: bool,
+    },
+    /// The user's terminal, input included (`just boot`).
+    Terminal,
+}
+
+/// One QEMU run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The hypervisor ELF.
+    pub hv: PathBuf,
+    /// The guest kernel (first boot module).
+    pub guest: PathBuf,
+    /// An optional ramdisk (second boot module).
+    pub ramdisk: Option<PathBuf>,
+    /// Hypervisor options (before `--`).
+    pub hv_args: Vec<String>,
+    /// The guest command line (after `--`).
+    pub guest_cmdline: Option<String>,
+    /// Loader.
+    pub method: BootMethod,
+    /// Machine memory, MiB.
+    pub machine_mib: u32,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// Serial port handling.
+    pub console: Console,
+}
+
+impl RunConfig {
+    /// A run of `guest` under `hv` with defaults: `-kernel`, 512 MiB, 60 s, captured serial.
+    pub fn new(hv: PathBuf, guest: PathBuf) -> Self {
+        Self {
+            hv,
+            guest,
+            ramdisk: None,
+            hv_args: Vec::new(),
+            guest_cmdline: None,
+            method: BootMethod::Kernel,
+            machine_mib: 512,
+            timeout: Duration::from_secs(60),
+            console: Console::Capture { echo: false },
+        }
+    }
+
+    /// The hypervisor command line.
+    pub fn cmdline(&self) -> String {
+        let mut s = self.hv_args.join(" ");
+        if let Some(g) = &self.guest_cmdline {
+            s.push_str(" -- ");
+            s.push_str(g);
+        }
+        s.trim().to_string()
+    }
+}
+
+/// How the machine stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every domain powered off (QEMU status 1).
+    Poweroff,
+    /// The last domain asked to reboot (status 3).
+    Reboot,
+    /// A domain crashed (status 7).
+    Crash,
+    /// The hypervisor failed: panic or exception in hypervisor context (status 253).
+    HypervisorFailure,
+    /// QEMU exited on its own, e.g. a triple fault with `-no-reboot` (status 0).
+    MachineReset,
+    /// Killed after the timeout.
+    Timeout,
+    /// Any other status.
+    Other(i32),
+}
+
+impl Outcome {
+    /// Decodes QEMU's exit status.
+    pub fn from_status(code: Option<i32>) -> Self {
+        match code {
+            Some(1) => Outcome::Poweroff,
+            Some(3) => Outcome::Reboot,
+            Some(7) => Outcome::Crash,
+            Some(253) => Outcome::HypervisorFailure,
+            Some(0) => Outcome::MachineReset,
+            Some(c) => Outcome::Other(c),
+            None => Outcome::Other(-1),
+        }
+    }
+
+    /// The exit status `hvtool` itself uses for this outcome (0 = clean poweroff).
+    pub fn exit_status(self) -> i32 {
+        match self {
+            Outcome::Poweroff => 0,
+            Outcome::Crash => 1,
+            Outcome::Reboot => 2,
+            Outcome::HypervisorFailure => 3,
+            Outcome::MachineReset => 4,
+            Outcome::Timeout => 124,
+            Outcome::Other(_) => 5,
+        }
+    }
+}
+
+/// One line of serial output and when it arrived (since QEMU was started).
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Time since QEMU start.
+    pub at: Duration,
+    /// The text, without line terminators.
+    pub text: String,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Serial lines (empty for `Console::Terminal`).
+    pub lines: Vec<Line>,
+    /// QEMU start to exit.
+    pub elapsed: Duration,
+}
+
+impl RunResult {
+    /// The whole serial log.
+    pub fn log(&self) -> String {
+        self.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Whether some line contains `needle`.
+    pub fn saw(&self, needle: &str) -> bool {
+        self.lines.iter().any(|l| l.text.contains(needle))
+    }
+
+    /// When the first line containing `needle` arrived.
+    pub fn time_of(&self, needle: &str) -> Option<Duration> {
+        self.lines.iter().find(|l| l.text.contains(needle)).map(|l| l.at)
+    }
+}
+
+fn qemu_binary() -> String {
+    std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into())
+}
+
+fn escape_initrd(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+/// Builds the QEMU command for `cfg`.
+pub fn command(cfg: &RunConfig) -> Result<Command> {
+    let mut cmd = Command::new(qemu_binary());
+    cmd.args(["-accel", "tcg", "-cpu", "max", "-smp", "1", "-no-reboot", "-display", "none"]);
+    cmd.args(["-m", &cfg.machine_mib.to_string()]);
+    cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
+    match cfg.console {
+        Console::Terminal => cmd.args(["-serial", "mon:stdio"]),
+        Console::Capture { .. } => cmd.args(["-serial", "stdio", "-monitor", "none"]),
+    };
+    match cfg.method {
+        BootMethod::Kernel => {
+            let mut modules = vec![escape_initrd(&cfg.guest.to_string_lossy())];
+            if let Some(r) = &cfg.ramdisk {
+                modules.push(escape_initrd(&r.to_string_lossy()));
+            }
+            cmd.arg("-kernel").arg(&cfg.hv);
+            cmd.args(["-append", &cfg.cmdline()]);
+            cmd.args(["-initrd", &modules.join(",")]);
+        }
+        BootMethod::Iso => {
+            let mut modules = vec![cfg.guest.clone()];
+            modules.extend(cfg.ramdisk.clone());
+            let iso = iso::make_iso(&cfg.hv, &cfg.cmdline(), &modules)?;
+            cmd.arg("-cdrom").arg(iso);
+        }
+    }
+    Ok(cmd)
+}
+
+/// Runs QEMU as configured and waits for it (or the timeout).
+pub fn run(cfg: &RunConfig) -> Result<RunResult> {
+    let mut cmd = command(cfg)?;
+    let start = Instant::now();
+    if cfg.console == Console::Terminal {
+        let status = cmd.status().with_context(|| format!("starting {}", qemu_binary()))?;
+        return Ok(RunResult {
+            outcome: Outcome::from_status(status.code()),
+            lines: Vec::new(),
+            elapsed: start.elapsed(),
+        });
+    }
+    let echo = matches!(cfg.console, Console::Capture { echo: true });
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {} (is QEMU installed?)", qemu_binary()))?;
+    let stdout = child.stdout.take().context("QEMU stdout")?;
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).replace('\r', "");
+                    if echo {
+                        println!("{text}");
+                    }
+                    let _ = tx.send(Line { at: start.elapsed(), text });
+                }
+            }
+        }
+    });
+    let status = child.wait_timeout(cfg.timeout).context("waiting for QEMU")?;
+    let outcome = match status {
+        Some(s) => Outcome::from_status(s.code()),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Outcome::Timeout
+        }
+    };
+    let elapsed = start.elapsed();
+    let _ = reader.join();
+    let lines: Vec<Line> = rx.try_iter().collect();
+    Ok(RunResult { outcome, lines, elapsed })
+}
+
+/// Runs and fails with the log if QEMU could not even produce output.
+pub fn run_checked(cfg: &RunConfig) -> Result<RunResult> {
+    let r = run(cfg)?;
+    if r.lines.is_empty() && cfg.console != Console::Terminal && r.outcome == Outcome::Timeout {
+        bail!("QEMU printed nothing before the {:?} timeout", cfg.timeout);
+    }
+    Ok(r)
+}
