@@ -542,7 +542,7 @@ pub const NR_VIRQS: u32 = 24;
 // start_info
 // ---------------------------------------------------------------------------------------
 
-/// `start_info.magic` for a 64-bit PV guest ("xen-<version>-<platform>"); the rest of the
+/// `start_info.magic` for a 64-bit PV guest (`"xen-<version>-<platform>"`); the rest of the
 /// 32-byte field is NUL.
 pub const START_INFO_MAGIC: &[u8; 14] = b"xen-3.0-x86_64";
 /// Size of `start_info.cmd_line`, including the terminating NUL.
