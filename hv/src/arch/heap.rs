@@ -11,7 +11,7 @@ static HEAP: LockedHeap = LockedHeap::empty();
 
 /// Hands `[ma, ma + size)` (direct-mapped, unused RAM) to the allocator and protects it.
 pub fn init(ma: u64, size: u64) {
-    phys::protect(ma, ma + size);
+    let _ = phys::protect(ma, ma + size);
     let va = (phys::DIRECTMAP_BASE + ma) as *mut u8;
     // SAFETY: the range is RAM reserved for the heap alone (carved from the free map and
     // protected against `phys` accesses); `init` is called exactly once, before any allocation.

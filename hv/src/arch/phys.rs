@@ -26,11 +26,62 @@ static PROTECTED: [(AtomicU64, AtomicU64); MAX_PROTECTED] =
 static NR_PROTECTED: AtomicUsize = AtomicUsize::new(0);
 
 /// Declares `[start, end)` as hypervisor-private: later `phys` accesses to it panic.
-pub fn protect(start: u64, end: u64) {
+/// Returns the registry slot (for [`unprotect`]).
+pub fn protect(start: u64, end: u64) -> usize {
+    // Reuse a cleared slot first.
+    let n = NR_PROTECTED.load(Ordering::SeqCst);
+    for (i, (s, e)) in PROTECTED[..n].iter().enumerate() {
+        if s.load(Ordering::SeqCst) == 0 && e.load(Ordering::SeqCst) == 0 {
+            s.store(start, Ordering::SeqCst);
+            e.store(end, Ordering::SeqCst);
+            return i;
+        }
+    }
     let i = NR_PROTECTED.fetch_add(1, Ordering::SeqCst);
     assert!(i < MAX_PROTECTED, "too many protected physical ranges");
     PROTECTED[i].0.store(start, Ordering::SeqCst);
     PROTECTED[i].1.store(end, Ordering::SeqCst);
+    i
+}
+
+/// Clears registry slot `slot` (the range becomes ordinary machine memory again).
+fn unprotect(slot: usize) {
+    PROTECTED[slot].0.store(0, Ordering::SeqCst);
+    PROTECTED[slot].1.store(0, Ordering::SeqCst);
+}
+
+/// Read-only view of a range of machine memory that nothing else writes, such as a boot
+/// module: while the view lives, the range is protected from `phys` writes and reads.
+pub struct BorrowedBytes {
+    bytes: &'static [u8],
+    slot: usize,
+}
+
+impl BorrowedBytes {
+    /// Borrows `[start, end)`.
+    ///
+    /// # Safety
+    /// Nothing may write the range while the view lives: it must be memory the hypervisor
+    /// reserved (not in the frame allocator, not shared with a guest).
+    pub unsafe fn new(start: u64, end: u64) -> Self {
+        let len = (end - start) as usize;
+        let p = checked(start, len);
+        let slot = protect(start, end);
+        // SAFETY: direct-mapped, reserved, and protected against `phys` writes until drop.
+        let bytes = unsafe { core::slice::from_raw_parts(p, len) };
+        Self { bytes, slot }
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl Drop for BorrowedBytes {
+    fn drop(&mut self) {
+        unprotect(self.slot);
+    }
 }
 
 /// Records how much of machine memory the direct map covers.
@@ -155,9 +206,37 @@ pub unsafe fn claim_slice<T>(ma: u64, len: usize) -> &'static mut [T] {
     let bytes = len * core::mem::size_of::<T>();
     let p = checked(ma, bytes) as *mut T;
     assert_eq!(p as usize % core::mem::align_of::<T>(), 0);
-    protect(ma, ma + bytes as u64);
+    let _ = protect(ma, ma + bytes as u64);
     // SAFETY: the caller guarantees exclusive, valid, aligned memory; now protected.
     unsafe { core::slice::from_raw_parts_mut(p, len) }
+}
+
+/// Types for which the all-zero byte pattern is a valid value.
+///
+/// # Safety
+/// Implementors must be plain data whose every field accepts zero bytes.
+pub unsafe trait ZeroValid {}
+
+// SAFETY: `FrameInfo` is `#[repr(C)]` integers; all-zero is documented as the free frame.
+unsafe impl ZeroValid for hv_core::mm::FrameInfo {}
+// SAFETY: `SpageInfo` is `#[repr(C)]` integers; all-zero is documented as the unused extent.
+unsafe impl ZeroValid for hv_core::mm::SpageInfo {}
+
+/// Allocates a zeroed, never-freed table of `len` `T`s from `frames` and returns it as a
+/// `'static` slice (protected from `phys` accesses).
+pub fn alloc_static_table<T: ZeroValid>(
+    frames: &mut hv_core::buddy::BuddyAllocator,
+    len: usize,
+) -> &'static mut [T] {
+    let bytes = (len * core::mem::size_of::<T>()).max(1) as u64;
+    let pages = bytes.div_ceil(4096);
+    let order = pages.next_power_of_two().trailing_zeros();
+    let mfn = frames.alloc(order).expect("no contiguous memory for a hypervisor table");
+    let ma = mfn * 4096;
+    zero(ma, (pages * 4096) as usize);
+    // SAFETY: the block was just taken from the allocator (nobody else owns it) and is never
+    // freed; it is page-aligned, zeroed, and zero is a valid `T` (`ZeroValid`).
+    unsafe { claim_slice::<T>(ma, len) }
 }
 
 /// Converts a direct-map virtual address back to a machine address.

@@ -1,0 +1,210 @@
+//! Machine memory as a service to domains: the frame allocator, the page-type state machine
+//! (`hv_core::mm`) over the frame and spage tables, and the machine-to-phys table (M2P) that
+//! guests read at `MACH2PHYS_VIRT_START`.
+//!
+//! ```text
+//!  BuddyAllocator ──alloc(order)──► Mm::assign(dom, base, order) ──► M2P[mfn] = pfn
+//!  Mm::destroy_domain ──blocks──► BuddyAllocator::free
+//! ```
+
+use alloc::vec::Vec;
+
+use hv_core::buddy::BuddyAllocator;
+use hv_core::mm::{DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmConfig, MmError, SpageInfo};
+
+use crate::arch::paging::{pte, HvPageTables, M2P_BASE};
+use crate::arch::phys;
+use crate::mem::{MachineMemory, PAGE_SIZE};
+
+/// The M2P value of a frame no guest owns.
+pub const INVALID_M2P: u64 = !0;
+
+/// Guest frames, read and written through the direct map.
+pub struct DirectMapMemory;
+
+impl FrameMemory for DirectMapMemory {
+    fn read_entry(&self, mfn: Mfn, index: usize) -> u64 {
+        phys::read_u64(mfn.0 * PAGE_SIZE + 8 * index as u64)
+    }
+
+    fn write_entry(&mut self, mfn: Mfn, index: usize, value: u64) {
+        phys::write_u64(mfn.0 * PAGE_SIZE + 8 * index as u64, value);
+    }
+
+    fn zero_frame(&mut self, mfn: Mfn) {
+        phys::zero(mfn.0 * PAGE_SIZE, PAGE_SIZE as usize);
+    }
+
+    fn copy_frame(&mut self, dst: Mfn, src: Mfn) {
+        phys::copy_frame(dst.0 * PAGE_SIZE, src.0 * PAGE_SIZE);
+    }
+}
+
+/// Why a domain could not get memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryError {
+    /// The allocator has no block of the needed order.
+    OutOfMemory,
+    /// The page-type state machine refused.
+    Mm(MmError),
+}
+
+impl From<MmError> for MemoryError {
+    fn from(e: MmError) -> Self {
+        MemoryError::Mm(e)
+    }
+}
+
+/// The memory service.
+pub struct Memory {
+    /// Free frames.
+    pub frames: BuddyAllocator,
+    /// Page types, reference counts and superpages.
+    pub mm: Mm<'static>,
+    /// The hypervisor's page tables.
+    pub page_tables: HvPageTables,
+    m2p_base_ma: u64,
+    max_mfn: u64,
+}
+
+fn alloc_contiguous(frames: &mut BuddyAllocator, bytes: u64) -> u64 {
+    let pages = bytes.div_ceil(PAGE_SIZE).max(1);
+    let order = pages.next_power_of_two().trailing_zeros();
+    let mfn = frames.alloc(order).expect("no contiguous memory for hypervisor tables");
+    phys::zero(mfn * PAGE_SIZE, (pages * PAGE_SIZE) as usize);
+    mfn * PAGE_SIZE
+}
+
+impl Memory {
+    /// Sets up the frame table, spage table and M2P for all of RAM.
+    pub fn new(boot: MachineMemory) -> Self {
+        let MachineMemory { mut frames, ram_end, mut page_tables, .. } = boot;
+        let max_mfn = ram_end.div_ceil(PAGE_SIZE);
+        let config = MmConfig { max_mfn, hypervisor_l4_slots: page_tables.hypervisor_l4_slots() };
+        let nr_spages = config.spage_entries();
+
+        let ft_bytes = max_mfn * core::mem::size_of::<FrameInfo>() as u64;
+        let frame_table = phys::alloc_static_table::<FrameInfo>(&mut frames, max_mfn as usize);
+        let st_bytes = nr_spages * core::mem::size_of::<SpageInfo>() as u64;
+        let spage_table = phys::alloc_static_table::<SpageInfo>(&mut frames, nr_spages as usize);
+        let mm = Mm::new(config, frame_table, spage_table).expect("frame tables sized for all of RAM");
+
+        // The M2P: one u64 per machine frame, mapped read-only for guests.
+        let m2p_bytes = max_mfn * 8;
+        let m2p_ma = alloc_contiguous(&mut frames, m2p_bytes);
+        let mut off = 0;
+        while off < m2p_bytes {
+            for i in 0..PAGE_SIZE / 8 {
+                phys::write_u64(m2p_ma + off + i * 8, INVALID_M2P);
+            }
+            let mut alloc = || frames.alloc(0).expect("out of memory mapping the M2P") * PAGE_SIZE;
+            page_tables.map_4k(
+                M2P_BASE + off,
+                m2p_ma + off,
+                pte::PRESENT | pte::USER | pte::ACCESSED | pte::NX,
+                &mut alloc,
+            );
+            off += PAGE_SIZE;
+        }
+        log::info!(
+            "frame table {} KiB, spage table {} KiB, M2P {} KiB for {} frames",
+            ft_bytes >> 10,
+            st_bytes >> 10,
+            m2p_bytes >> 10,
+            max_mfn
+        );
+        Memory { frames, mm, page_tables, m2p_base_ma: m2p_ma, max_mfn }
+    }
+
+    /// Writes M2P[mfn] = pfn.
+    pub fn set_m2p(&mut self, mfn: u64, pfn: u64) {
+        if mfn < self.max_mfn {
+            phys::write_u64(self.m2p_base_ma + mfn * 8, pfn);
+        }
+    }
+
+    /// Reads M2P[mfn].
+    pub fn m2p(&self, mfn: u64) -> u64 {
+        if mfn < self.max_mfn {
+            phys::read_u64(self.m2p_base_ma + mfn * 8)
+        } else {
+            INVALID_M2P
+        }
+    }
+
+    /// One past the highest machine frame.
+    pub fn max_mfn(&self) -> u64 {
+        self.max_mfn
+    }
+
+    /// Registers a domain with the page-type state machine.
+    pub fn create_domain(&mut self, dom: DomId, config: DomainConfig) -> Result<(), MemoryError> {
+        Ok(self.mm.create_domain(dom, config)?)
+    }
+
+    /// Allocates and assigns `2^order` frames to `dom`; returns the first frame.
+    pub fn assign_block(&mut self, dom: DomId, order: u32) -> Result<u64, MemoryError> {
+        let mfn = self.frames.alloc(order).ok_or(MemoryError::OutOfMemory)?;
+        phys::zero(mfn * PAGE_SIZE, (PAGE_SIZE << order) as usize);
+        if let Err(e) = self.mm.assign(dom, Mfn(mfn), order) {
+            let _ = self.frames.free(mfn, order);
+            return Err(e.into());
+        }
+        Ok(mfn)
+    }
+
+    /// Gives `dom` `nr_pages` frames as its pseudo-physical memory and returns the p2m.
+    ///
+    /// With `superpages`, every aligned 512-pfn block is one order-9 allocation (so
+    /// 512-aligned pfn blocks are machine-contiguous, 2 MiB-aligned and *enabled*
+    /// superpages); the tail and everything else use order-0 frames.
+    pub fn populate(&mut self, dom: DomId, nr_pages: u64, superpages: bool) -> Result<Vec<u64>, MemoryError> {
+        let mut p2m = Vec::with_capacity(nr_pages as usize);
+        while (p2m.len() as u64) < nr_pages {
+            let left = nr_pages - p2m.len() as u64;
+            let order = if superpages && left >= 512 { 9 } else { 0 };
+            let mfn = self.assign_block(dom, order)?;
+            for i in 0..(1u64 << order) {
+                let pfn = p2m.len() as u64;
+                self.set_m2p(mfn + i, pfn);
+                p2m.push(mfn + i);
+            }
+        }
+        Ok(p2m)
+    }
+
+    /// Allocates a zeroed hypervisor frame and lets `dom` map it (shared_info, grant frames).
+    pub fn share_new_frame(&mut self, dom: DomId) -> Result<u64, MemoryError> {
+        let mfn = self.frames.alloc(0).ok_or(MemoryError::OutOfMemory)?;
+        phys::zero(mfn * PAGE_SIZE, PAGE_SIZE as usize);
+        if let Err(e) = self.mm.share_xen_frame(dom, Mfn(mfn)) {
+            let _ = self.frames.free(mfn, 0);
+            return Err(e.into());
+        }
+        Ok(mfn)
+    }
+
+    /// Tears a domain's memory down and returns every frame to the allocator; the number of
+    /// frames returned.
+    pub fn destroy_domain(&mut self, dom: DomId) -> Result<u64, MemoryError> {
+        let teardown = self.mm.destroy_domain(dom, &mut DirectMapMemory)?;
+        let mut freed = 0;
+        for (base, order) in teardown.blocks {
+            for i in 0..(1u64 << order) {
+                self.set_m2p(base.0 + i, INVALID_M2P);
+            }
+            if self.frames.free(base.0, order).is_ok() {
+                freed += 1u64 << order;
+            }
+        }
+        for mfn in teardown.xen_frames {
+            if self.frames.free(mfn.0, 0).is_ok() {
+                freed += 1;
+            }
+        }
+        if self.mm.take_flush_needed() {
+            crate::arch::cpu::flush_tlb();
+        }
+        Ok(freed)
+    }
+}
