@@ -45,6 +45,8 @@ pub const SHT_NOBITS: u32 = 8;
 const EHDR_SIZE: usize = 64;
 const PHDR_SIZE: usize = 56;
 const SHDR_SIZE: usize = 64;
+/// Longest section name [`ElfFile::section_name`] returns.
+pub const MAX_SECTION_NAME: usize = 255;
 const PN_XNUM: u16 = 0xffff;
 const SHN_XINDEX: u16 = 0xffff;
 
@@ -260,20 +262,26 @@ impl<'a> ElfFile<'a> {
 
     /// The section headers, in file order (including the null section 0).
     pub fn section_headers(&self) -> impl Iterator<Item = SectionHeader> + 'a {
-        let (bytes, shoff) = (self.bytes, self.header.shoff as usize);
-        (0..usize::from(self.header.shnum)).map(move |index| {
-            // In bounds: `parse` checked the whole table.
-            let at = shoff + index * SHDR_SIZE;
-            let word = |off| read_u32(bytes, at + off).unwrap_or(0);
-            let dword = |off| read_u64(bytes, at + off).unwrap_or(0);
-            SectionHeader {
-                sh_name: word(0),
-                sh_type: word(4),
-                sh_flags: dword(8),
-                sh_addr: dword(16),
-                sh_offset: dword(24),
-                sh_size: dword(32),
-            }
+        let elf = *self;
+        (0..usize::from(self.header.shnum)).filter_map(move |index| elf.section_header(index))
+    }
+
+    /// Section header number `index`, if it exists.
+    pub fn section_header(&self, index: usize) -> Option<SectionHeader> {
+        if index >= usize::from(self.header.shnum) {
+            return None;
+        }
+        // In bounds: `parse` checked the whole table.
+        let at = self.header.shoff as usize + index * SHDR_SIZE;
+        let word = |off| read_u32(self.bytes, at + off).unwrap_or(0);
+        let dword = |off| read_u64(self.bytes, at + off).unwrap_or(0);
+        Some(SectionHeader {
+            sh_name: word(0),
+            sh_type: word(4),
+            sh_flags: dword(8),
+            sh_addr: dword(16),
+            sh_offset: dword(24),
+            sh_size: dword(32),
         })
     }
 
@@ -295,16 +303,16 @@ impl<'a> ElfFile<'a> {
     }
 
     /// A section's name from the section-name string table, without the NUL; `None` if there
-    /// is no usable string table or the name is not NUL-terminated inside it.
+    /// is no usable string table, or the name is not NUL-terminated within
+    /// [`MAX_SECTION_NAME`] bytes (which bounds the work per lookup).
     pub fn section_name(&self, shdr: &SectionHeader) -> Option<&'a [u8]> {
         if self.header.shstrndx == 0 {
             return None;
         }
-        let strtab = self
-            .section_headers()
-            .nth(usize::from(self.header.shstrndx))?;
+        let strtab = self.section_header(usize::from(self.header.shstrndx))?;
         let table = self.section_data(&strtab).ok()?;
         let tail = table.get(usize::try_from(shdr.sh_name).ok()?..)?;
+        let tail = &tail[..tail.len().min(MAX_SECTION_NAME + 1)];
         let len = tail.iter().position(|&b| b == 0)?;
         Some(&tail[..len])
     }

@@ -24,6 +24,8 @@ pub enum ImageError {
         /// The `XEN_ELFNOTE_*` type.
         note_type: u32,
     },
+    /// More than `MAX_TOTAL_NOTES` notes (overlapping note areas).
+    TooManyNotes,
     /// A required (`!name`) feature whose name is unknown.
     UnknownRequiredFeature,
     /// PADDR_OFFSET is given but VIRT_BASE is not.

@@ -8,7 +8,7 @@
 //! 3. if still none: the legacy `__xen_guest` section (see `legacy`);
 //! 4. otherwise the image is rejected (`NotXenImage`).
 //!
-//! A later note of the same type overrides an earlier one; feature notes accumulate.
+//! At most [`MAX_TOTAL_NOTES`] notes are read in all. A later note of the same type overrides an earlier one; feature notes accumulate.
 //! Defaults: VIRT_BASE 0; PADDR_OFFSET 0 (VIRT_BASE in legacy mode); ENTRY `e_entry`.
 //! Checks: LOADER starts with `"generic"` or GUEST_OS with `"linux"`; XEN_VERSION starts with
 //! `"xen-3.0"`; PADDR_OFFSET needs VIRT_BASE. Numeric notes must be 1, 2, 4 or 8 bytes
@@ -191,10 +191,19 @@ fn apply(raw: &mut RawNotes, note: &Note<'_>) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Applies every Xen note of a note area; returns how many there were.
-fn apply_area(raw: &mut RawNotes, area: &[u8]) -> Result<usize, ImageError> {
+/// Most notes (of any owner) read from one image, as in libelf: note areas may overlap, so
+/// without a bound a crafted image could make the scan quadratic.
+pub const MAX_TOTAL_NOTES: usize = 65536;
+
+/// Applies every Xen note of a note area; returns how many there were. `seen` counts all
+/// notes read so far, against [`MAX_TOTAL_NOTES`].
+fn apply_area(raw: &mut RawNotes, area: &[u8], seen: &mut usize) -> Result<usize, ImageError> {
     let mut count = 0;
     for note in notes(area) {
+        *seen += 1;
+        if *seen > MAX_TOTAL_NOTES {
+            return Err(ImageError::TooManyNotes);
+        }
         let note = note?;
         if note.name == XEN_ELFNOTE_NAME {
             apply(raw, &note)?;
@@ -207,10 +216,10 @@ fn apply_area(raw: &mut RawNotes, area: &[u8]) -> Result<usize, ImageError> {
 /// Finds the Xen information of `elf` (notes, else the legacy section).
 fn collect(elf: &ElfFile<'_>) -> Result<(RawNotes, NoteSource), ImageError> {
     let mut raw = RawNotes::default();
-    let mut found = 0;
+    let (mut found, mut seen) = (0, 0);
     for phdr in elf.program_headers() {
         if phdr.p_type == PT_NOTE && phdr.p_offset != 0 {
-            found += apply_area(&mut raw, elf.segment_data(&phdr)?)?;
+            found += apply_area(&mut raw, elf.segment_data(&phdr)?, &mut seen)?;
         }
     }
     if found > 0 {
@@ -218,7 +227,7 @@ fn collect(elf: &ElfFile<'_>) -> Result<(RawNotes, NoteSource), ImageError> {
     }
     for shdr in elf.section_headers().skip(1) {
         if shdr.sh_type == SHT_NOTE {
-            found += apply_area(&mut raw, elf.section_data(&shdr)?)?;
+            found += apply_area(&mut raw, elf.section_data(&shdr)?, &mut seen)?;
         }
     }
     if found > 0 {

@@ -195,3 +195,41 @@ fn strtoull_like_numbers() {
     assert_eq!(parse_c_number(b"-1"), u64::MAX);
     assert_eq!(parse_c_number(b"99999999999999999999999"), u64::MAX);
 }
+
+/// An ELF whose `sections` section headers all describe the same area, of type `sh_type`;
+/// with `names`, that area is also the section-name table (else there is none).
+fn overlapping_sections(area: &[u8], sh_type: u32, sections: u16, names: bool) -> Vec<u8> {
+    let mut bytes = ElfBuilder::new(0)
+        .load(0, 0, vec![0; 16], 16)
+        .section(".note", sh_type, area.to_vec())
+        .build();
+    let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+    // Section 1 is the area; repeat it (its sh_name is 1: inside the area).
+    let note_header = bytes[shoff + 64..shoff + 128].to_vec();
+    bytes.truncate(shoff + 64);
+    for _ in 1..sections {
+        bytes.extend_from_slice(&note_header);
+    }
+    bytes[60..62].copy_from_slice(&sections.to_le_bytes());
+    bytes[62..64].copy_from_slice(&u16::from(names).to_le_bytes());
+    bytes
+}
+
+#[test]
+fn note_scanning_is_bounded() {
+    // 4096 foreign notes, seen through 65000 section headers: stops after 65536 notes.
+    let area = note(b"GNU", 1, &[]).repeat(4096);
+    let bytes = overlapping_sections(&area, 7, 65000, false);
+    assert_eq!(parse(&bytes), Err(ImageError::TooManyNotes));
+    // Below the bound the notes are found.
+    let bytes = overlapping_sections(&minios_notes(), 7, 100, false);
+    assert_eq!(parse(&bytes).unwrap().source, NoteSource::SectionHeaders);
+}
+
+#[test]
+fn section_name_lookup_is_bounded() {
+    // 65000 sections named by a 1 MiB string without NUL: the legacy-section lookup reads at
+    // most 256 bytes per name.
+    let bytes = overlapping_sections(&[b'a'; 1 << 20], 1, 65000, true);
+    assert_eq!(parse(&bytes), Err(ImageError::NotXenImage));
+}
