@@ -85,9 +85,9 @@ pub struct FrameRange {
 }
 
 impl FrameRange {
-    /// One past the last pfn.
+    /// One past the last pfn (saturating; ranges from a layout never come near).
     pub fn end(&self) -> u64 {
-        self.pfn + self.pages
+        self.pfn.saturating_add(self.pages)
     }
 }
 
@@ -128,8 +128,9 @@ pub enum P2mPlacement {
     },
 }
 
-/// The complete start-of-day layout of one domain. Invariant: the frame ranges are disjoint,
-/// in allocation order, and below `nr_pages`.
+/// The complete start-of-day layout of one domain, as computed by [`StartOfDayLayout::new`]
+/// (the accessors rely on its invariants: the frame ranges are disjoint, in allocation order,
+/// below `nr_pages`, and every mapped element lies in `[virt_base, v_end)` without overflow).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StartOfDayLayout {
     /// VA of pfn 0.
