@@ -10,8 +10,15 @@
 extern crate alloc;
 
 mod arch;
+mod console;
+mod domain;
+mod guest_memory;
+mod guest_traps;
+mod hypercall;
+mod hypervisor;
 mod logger;
 mod mem;
+mod memory;
 mod sched;
 mod traps;
 
@@ -57,7 +64,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     gdt::init(entry::cpu_stack_top());
     idt::init();
     entry::init();
-    let _memory = mem::init(&boot);
+    let machine = mem::init(&boot);
     let opts = cmdline::parse(boot.cmdline.as_str());
     logger::set_level(level_filter(opts.log_level));
     log::info!("hv: Xen 64-bit PV hypervisor, booted by {}", boot.loader);
@@ -69,7 +76,55 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         log::info!("self-test: faulting inside the hypervisor on purpose");
         let _ = cpu::selftest_page_fault();
     }
-    exit(ExitCode::Poweroff)
+    let cal = arch::lapic::init();
+    log::info!("TSC {} MHz, APIC timer {} MHz", cal.tsc_hz / 1_000_000, cal.apic_timer_hz / 1_000_000);
+
+    let mut memory = memory::Memory::new(machine);
+    let Some(kernel_module) = boot.modules().first().copied() else {
+        log::error!("no guest kernel: give it as the first boot module");
+        exit(ExitCode::HypervisorFailure)
+    };
+    let ramdisk_module = boot.modules().get(1).copied();
+    let guest_cmdline = match &opts.guest_cmdline {
+        Some(c) => alloc::string::String::from(c.as_str()),
+        None => {
+            let m = kernel_module.cmdline.as_str();
+            alloc::string::String::from(m.split_once(' ').map_or("", |(_, rest)| rest))
+        }
+    };
+    let built = {
+        let kernel = arch::phys::module_bytes(kernel_module.range);
+        let ramdisk = ramdisk_module.map(|m| arch::phys::module_bytes(m.range));
+        let spec = domain::builder::DomainSpec {
+            kernel: kernel.bytes(),
+            ramdisk: ramdisk.as_ref().map(|r| r.bytes()),
+            cmdline: &guest_cmdline,
+            memory_bytes: opts.domain_memory,
+            max_memory_bytes: opts.domain_max_memory.unwrap_or(opts.domain_memory),
+            superpages: opts.superpages,
+        };
+        domain::builder::build(&mut memory, 1, &spec)
+    };
+    machine_release_modules(&mut memory, &boot);
+    let dom = match built {
+        Ok(d) => d,
+        Err(e) => {
+            log::error!("cannot build domain 1 from {:?}: {e:?}", kernel_module.cmdline.as_str());
+            exit(ExitCode::HypervisorFailure)
+        }
+    };
+    let mut hv = hypervisor::Hypervisor::new(memory);
+    hv.domains.insert(1, dom);
+    hv.start_domain(1);
+    hypervisor::install(hv);
+    sched::start()
+}
+
+/// Gives the boot modules' memory back to the allocator once the domain is built.
+fn machine_release_modules(memory: &mut memory::Memory, boot: &bootinfo::BootInfo) {
+    for m in boot.modules() {
+        memory.release_range(m.range);
+    }
 }
 
 #[panic_handler]

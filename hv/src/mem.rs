@@ -90,22 +90,3 @@ pub fn init(boot: &BootInfo) -> MachineMemory {
         ram,
     }
 }
-
-impl MachineMemory {
-    /// Allocates one zeroed frame; returns its machine frame number.
-    pub fn alloc_zeroed_frame(&mut self) -> Option<u64> {
-        let mfn = self.frames.alloc(0)?;
-        phys::zero(mfn * PAGE_SIZE, PAGE_SIZE as usize);
-        Some(mfn)
-    }
-
-    /// Returns a boot module's frames to the allocator once it has been consumed.
-    pub fn release_range(&mut self, r: Range) {
-        let r = r.page_aligned_inside(PAGE_SIZE);
-        if !r.is_empty() {
-            let _ = self
-                .frames
-                .add_range(r.start / PAGE_SIZE, r.end / PAGE_SIZE);
-        }
-    }
-}

@@ -116,6 +116,14 @@ impl Memory {
         Memory { frames, mm, page_tables, m2p_base_ma: m2p_ma, max_mfn }
     }
 
+    /// Returns a consumed boot module's frames to the allocator.
+    pub fn release_range(&mut self, r: hv_core::memmap::Range) {
+        let r = r.page_aligned_inside(PAGE_SIZE);
+        if !r.is_empty() {
+            let _ = self.frames.add_range(r.start / PAGE_SIZE, r.end / PAGE_SIZE);
+        }
+    }
+
     /// Writes M2P[mfn] = pfn.
     pub fn set_m2p(&mut self, mfn: u64, pfn: u64) {
         if mfn < self.max_mfn {

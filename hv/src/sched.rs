@@ -1,12 +1,218 @@
-//! Scheduling vCPUs on the (single) physical CPU. (Skeleton; filled in with domains.)
+//! Running vCPUs on the physical CPU.
+//!
+//! Every guest exit lands in [`guest_entry`] with the guest's registers in the top-of-stack
+//! frame. The handler works on that frame; then [`Hypervisor::schedule`] either resumes the
+//! same vCPU (returning through the frame) or switches: the frame and hardware state go into
+//! the old vCPU, the next runnable vCPU's state comes into the frame. With nothing runnable the
+//! CPU idles (`sti; hlt`) until an interrupt makes a vCPU runnable; when the last domain is
+//! gone the machine stops with an exit code summarising how the domains ended.
+//!
+//! Round-robin: a vCPU runs until it blocks, yields, dies, or a timer tick finds others waiting.
 
-use crate::arch::entry::TrapFrame;
+use crate::arch::context;
+use crate::arch::entry::{self, TrapFrame, SYSCALL_VECTOR};
+use crate::arch::exit::{exit, ExitCode};
+use crate::arch::{cpu, idt, lapic};
+use crate::domain::{DomainState, RunState};
+use crate::hypervisor::{self, Hypervisor, VcpuRef};
 
-/// An entry from a guest.
-pub fn guest_entry(frame: &mut TrapFrame) {
-    log::error!("unexpected guest entry, vector {:#x}", frame.vector);
-    crate::arch::exit::exit(crate::arch::exit::ExitCode::HypervisorFailure)
+/// What to do after handling an exit.
+enum Next {
+    /// Return to the vCPU now in the frame.
+    Resume,
+    /// Nothing can run: idle.
+    Idle,
 }
 
-/// The LAPIC timer fired.
-pub fn timer_interrupt() {}
+/// What the idle loop should do next.
+enum IdleStep {
+    /// Enter this vCPU.
+    Enter(TrapFrame),
+    /// Stop the machine.
+    Exit(ExitCode),
+    /// Wait for an interrupt.
+    Wait,
+}
+
+/// Entry from a guest (exception, interrupt or SYSCALL in ring 3).
+pub fn guest_entry(frame: &mut TrapFrame) {
+    let next = hypervisor::with(|hv| hv.handle_exit(frame));
+    if let Next::Idle = next {
+        idle_loop()
+    }
+}
+
+/// The LAPIC timer fired while the hypervisor was idle.
+pub fn timer_interrupt() {
+    lapic::eoi();
+    hypervisor::with(|hv| hv.timer_tick());
+}
+
+fn idle_loop() -> ! {
+    loop {
+        match hypervisor::with(|hv| hv.idle_step()) {
+            IdleStep::Enter(regs) => entry::enter_guest(&regs),
+            IdleStep::Exit(code) => exit(code),
+            IdleStep::Wait => cpu::idle_wait(),
+        }
+    }
+}
+
+/// Starts running guests; never returns.
+pub fn start() -> ! {
+    idle_loop()
+}
+
+impl Hypervisor {
+    fn handle_exit(&mut self, frame: &mut TrapFrame) -> Next {
+        let Some(cur) = self.current else {
+            log::error!("guest exit with no current vCPU (vector {:#x})", frame.vector);
+            exit(ExitCode::HypervisorFailure)
+        };
+        match frame.vector {
+            SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            v if v == u32::from(idt::vector::TIMER) => {
+                lapic::eoi();
+                self.timer_tick();
+                if !self.run_queue.is_empty() {
+                    self.preempt = true;
+                }
+            }
+            v if v == u32::from(idt::vector::SPURIOUS) => {}
+            v if v < 32 => crate::guest_traps::exception(self, cur, frame),
+            v => log::warn!("unexpected interrupt vector {v:#x} from guest"),
+        }
+        self.schedule(frame)
+    }
+
+    /// Whether `v` exists, its domain is running, and it is runnable.
+    fn can_run(&mut self, v: VcpuRef) -> bool {
+        self.domains
+            .get(&v.0)
+            .and_then(|d| d.is_running().then_some(d))
+            .and_then(|d| d.vcpus.get(v.1))
+            .is_some_and(|vcpu| vcpu.state == RunState::Runnable)
+    }
+
+    /// After an exit has been handled: resume, switch or idle.
+    fn schedule(&mut self, frame: &mut TrapFrame) -> Next {
+        let cur = self.current.expect("schedule with a current vCPU");
+        let preempt = core::mem::take(&mut self.preempt);
+        if self.can_run(cur) && !preempt {
+            return Next::Resume;
+        }
+        self.switch_out(cur, frame);
+        match self.pick_next() {
+            Some(next) => {
+                *frame = self.switch_in(next);
+                Next::Resume
+            }
+            None => Next::Idle,
+        }
+    }
+
+    /// Saves the running vCPU's state (if it still exists) and queues it if runnable.
+    fn switch_out(&mut self, cur: VcpuRef, frame: &TrapFrame) {
+        self.current = None;
+        let runnable = self.can_run(cur);
+        if let Some(v) = self.domains.get_mut(&cur.0).and_then(|d| d.vcpus.get_mut(cur.1)) {
+            v.regs = *frame;
+            v.arch.save();
+        }
+        if runnable && !self.run_queue.contains(&cur) {
+            self.run_queue.push_back(cur);
+        }
+    }
+
+    /// Loads `next`'s hardware state and returns its registers.
+    fn switch_in(&mut self, next: VcpuRef) -> TrapFrame {
+        let v = &mut self.domains.get_mut(&next.0).expect("picked vCPU exists").vcpus[next.1];
+        v.arch.restore();
+        self.current = Some(next);
+        v.regs
+    }
+
+    fn pick_next(&mut self) -> Option<VcpuRef> {
+        while let Some(v) = self.run_queue.pop_front() {
+            if self.can_run(v) {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn idle_step(&mut self) -> IdleStep {
+        if let Some(next) = self.pick_next() {
+            return IdleStep::Enter(self.switch_in(next));
+        }
+        if self.domains.is_empty() {
+            let code = if self.any_crashed { ExitCode::Crash } else { self.outcome };
+            log::info!("no domains left; stopping the machine ({code:?})");
+            return IdleStep::Exit(code);
+        }
+        IdleStep::Wait
+    }
+
+    /// Timer work: expire guest timers (wakes blocked vCPUs).
+    pub fn timer_tick(&mut self) {}
+
+    /// Makes a vCPU runnable (if it was blocked) and queues it.
+    pub fn wake(&mut self, v: VcpuRef) {
+        if let Some(vcpu) = self.domains.get_mut(&v.0).and_then(|d| d.vcpus.get_mut(v.1)) {
+            if vcpu.state == RunState::Blocked {
+                vcpu.state = RunState::Runnable;
+            }
+        }
+        if self.current != Some(v) && self.can_run(v) && !self.run_queue.contains(&v) {
+            self.run_queue.push_back(v);
+        }
+    }
+
+    /// Adds a freshly built domain's vCPUs to the run queue.
+    pub fn start_domain(&mut self, id: crate::domain::DomainId) {
+        let n = self.domains.get(&id).map_or(0, |d| d.vcpus.len());
+        for i in 0..n {
+            self.wake((id, i));
+        }
+    }
+
+    /// The guest shut itself down with `reason`.
+    pub fn shutdown_domain(&mut self, id: crate::domain::DomainId, reason: u32) {
+        let name = pv_abi::sched::name(reason).unwrap_or("unknown reason");
+        log::info!("domain {id} shut down: {name}");
+        self.outcome = match reason {
+            pv_abi::sched::SHUTDOWN_REBOOT => ExitCode::Reboot,
+            pv_abi::sched::SHUTDOWN_CRASH | pv_abi::sched::SHUTDOWN_WATCHDOG => {
+                self.any_crashed = true;
+                ExitCode::Crash
+            }
+            _ => ExitCode::Poweroff,
+        };
+        if let Some(d) = self.domains.get_mut(&id) {
+            d.state = DomainState::ShutDown(reason);
+        }
+        self.destroy_domain(id);
+    }
+
+    /// Kills a domain that broke the rules or faulted, with one clear log line.
+    pub fn crash_domain(&mut self, id: crate::domain::DomainId, why: &str) {
+        log::error!("domain {id} crashed: {why}");
+        self.any_crashed = true;
+        if let Some(d) = self.domains.get_mut(&id) {
+            d.state = DomainState::Crashed(alloc::string::String::from(why));
+        }
+        self.destroy_domain(id);
+    }
+
+    /// Frees a dead domain's memory. The CPU leaves its address space first.
+    fn destroy_domain(&mut self, id: crate::domain::DomainId) {
+        context::load_cr3(self.memory.page_tables.l4());
+        let Some(mut d) = self.domains.remove(&id) else { return };
+        self.run_queue.retain(|v| v.0 != id);
+        d.flush_console();
+        match self.memory.destroy_domain(hv_core::mm::DomId(id)) {
+            Ok(freed) => log::info!("domain {id}: {freed} frames returned"),
+            Err(e) => log::error!("domain {id}: teardown failed: {e:?}"),
+        }
+    }
+}

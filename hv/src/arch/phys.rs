@@ -239,6 +239,14 @@ pub fn alloc_static_table<T: ZeroValid>(
     unsafe { claim_slice::<T>(ma, len) }
 }
 
+/// A read-only view of a boot module the loader placed in reserved memory.
+pub fn module_bytes(range: hv_core::memmap::Range) -> BorrowedBytes {
+    // SAFETY: boot modules lie in memory `mem::init` reserved (never in the frame allocator)
+    // and nothing writes them until they are released after the domain is built, which
+    // happens after this view is dropped.
+    unsafe { BorrowedBytes::new(range.start, range.end) }
+}
+
 /// Converts a direct-map virtual address back to a machine address.
 pub fn virt_to_machine(va: u64) -> Option<u64> {
     va.checked_sub(DIRECTMAP_BASE)

@@ -1,0 +1,224 @@
+//! The PV domain builder: turns a kernel image (and optional ramdisk) into a runnable domain
+//! with Xen's start-of-day state, the way Xen's toolstack builds a 64-bit PV guest.
+//!
+//! 1. parse the ELF and its Xen notes (`hv_core::image`);
+//! 2. give the domain its memory — order-9 extents when superpages are allowed (so every
+//!    512-aligned pfn block is a 2 MiB-aligned machine block), order 0 otherwise;
+//! 3. lay out the start-of-day region (kernel, ramdisk, p2m, start_info, xenstore and console
+//!    pages, bootstrap page tables, boot stack, slack) and fill it;
+//! 4. share a fresh shared_info page, fill the hypercall page if the kernel asked;
+//! 5. pin the bootstrap L4 (which validates and types every bootstrap table) and make it the
+//!    vCPU's kernel root; set the boot registers (rip = entry, rsp, rsi = start_info).
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use hv_core::image::{
+    fill_hypercall_page, for_each_bootstrap_pte, BootVcpuState, GuestImage, ImageError, LayoutError,
+    P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartInfoValues, StartOfDayLayout,
+};
+use hv_core::mm::{BaseKind, DomId, DomainConfig, Mfn, MmError, PageLevel};
+
+use super::{ConsoleState, Domain, DomainId, DomainState, Vcpu};
+use crate::arch::entry::TrapFrame;
+use crate::arch::phys;
+use crate::memory::{DirectMapMemory, Memory, MemoryError};
+use crate::mem::PAGE_SIZE;
+
+/// What to build.
+pub struct DomainSpec<'a> {
+    /// The kernel ELF.
+    pub kernel: &'a [u8],
+    /// The ramdisk, if any.
+    pub ramdisk: Option<&'a [u8]>,
+    /// The guest command line.
+    pub cmdline: &'a str,
+    /// Initial memory, bytes.
+    pub memory_bytes: u64,
+    /// Reservation ceiling, bytes.
+    pub max_memory_bytes: u64,
+    /// Allow 2 MiB superpages (populate with order-9 extents).
+    pub superpages: bool,
+}
+
+/// Why a domain could not be built.
+#[derive(Clone, Copy, Debug)]
+pub enum BuildError {
+    /// The kernel image is not a usable Xen PV ELF.
+    Image(ImageError),
+    /// The start-of-day layout does not fit.
+    Layout(LayoutError),
+    /// Not enough machine memory.
+    Memory(MemoryError),
+    /// The page-type system refused the bootstrap tables (a builder bug).
+    PageTables(MmError),
+}
+
+impl From<MemoryError> for BuildError {
+    fn from(e: MemoryError) -> Self {
+        BuildError::Memory(e)
+    }
+}
+
+/// Writes `data` at byte `offset` of the domain's pseudo-physical memory.
+fn write_pseudo_phys(p2m: &[u64], offset: u64, data: &[u8]) {
+    let mut done = 0usize;
+    while done < data.len() {
+        let at = offset + done as u64;
+        let pfn = (at / PAGE_SIZE) as usize;
+        let in_page = (PAGE_SIZE - at % PAGE_SIZE) as usize;
+        let n = in_page.min(data.len() - done);
+        phys::write_bytes(p2m[pfn] * PAGE_SIZE + at % PAGE_SIZE, &data[done..done + n]);
+        done += n;
+    }
+}
+
+/// Builds domain `id` from `spec`.
+pub fn build(memory: &mut Memory, id: DomainId, spec: &DomainSpec) -> Result<Domain, BuildError> {
+    let image = GuestImage::parse(spec.kernel).map_err(BuildError::Image)?;
+    let notes = *image.notes();
+    let nr_pages = spec.memory_bytes / PAGE_SIZE;
+    let ramdisk_len = spec.ramdisk.map_or(0, |r| r.len() as u64);
+    let layout =
+        StartOfDayLayout::new(image.placement(), nr_pages, ramdisk_len).map_err(BuildError::Layout)?;
+
+    let dom = DomId(id);
+    let max_pages = (spec.max_memory_bytes / PAGE_SIZE).max(nr_pages);
+    memory.create_domain(
+        dom,
+        DomainConfig { allow_superpages: spec.superpages, max_pages, privileged: false },
+    )?;
+    match fill(memory, dom, spec, &image, &layout, nr_pages) {
+        Ok(mut d) => {
+            d.max_pages = max_pages;
+            d.name = String::from(notes.guest_os.as_str().unwrap_or("guest"));
+            Ok(d)
+        }
+        Err(e) => {
+            let _ = memory.destroy_domain(dom);
+            Err(e)
+        }
+    }
+}
+
+fn fill(
+    memory: &mut Memory,
+    dom: DomId,
+    spec: &DomainSpec,
+    image: &GuestImage,
+    layout: &StartOfDayLayout,
+    nr_pages: u64,
+) -> Result<Domain, BuildError> {
+    let p2m = memory.populate(dom, nr_pages, spec.superpages)?;
+    let virt_base = layout.virt_base;
+
+    // Kernel segments (frames are zeroed by allocation, so only file bytes are copied).
+    for seg in image.load_plan().segments() {
+        let bytes = seg.file_bytes(spec.kernel).unwrap_or(&[]);
+        write_pseudo_phys(&p2m, seg.dest_va - virt_base, bytes);
+    }
+    if let (Some(r), Some(place)) = (spec.ramdisk, &layout.ramdisk) {
+        let frames = match place {
+            RamdiskPlacement::Mapped { frames, .. } | RamdiskPlacement::Unmapped { frames } => frames,
+        };
+        write_pseudo_phys(&p2m, frames.pfn * PAGE_SIZE, r);
+    }
+    // The p2m list the guest reads (mfn_list).
+    let list_pfn = match layout.p2m {
+        P2mPlacement::Mapped { frames } => frames.pfn,
+        P2mPlacement::InitP2m { list, .. } => list.pfn,
+    };
+    let list: Vec<u8> = p2m.iter().flat_map(|m| m.to_le_bytes()).collect();
+    write_pseudo_phys(&p2m, list_pfn * PAGE_SIZE, &list);
+
+    // Bootstrap page tables.
+    let mut pt_error = None;
+    for_each_bootstrap_pte(
+        layout,
+        |pfn| p2m.get(pfn as usize).copied(),
+        |w| match p2m.get(w.table_pfn as usize) {
+            Some(mfn) => phys::write_u64(mfn * PAGE_SIZE + 8 * u64::from(w.index), w.value),
+            None => pt_error = Some(LayoutError::MissingMfn { pfn: w.table_pfn }),
+        },
+    )
+    .map_err(BuildError::Layout)?;
+    if let Some(e) = pt_error {
+        return Err(BuildError::Layout(e));
+    }
+
+    // shared_info: a hypervisor frame the guest maps; all events masked at start.
+    let shared_info_mfn = memory.share_new_frame(dom)?;
+    for vcpu in 0..pv_abi::xen::XEN_LEGACY_MAX_VCPUS as u64 {
+        phys::write_bytes(shared_info_mfn * PAGE_SIZE + vcpu * 64 + 1, &[1]);
+    }
+
+    let console_ring_mfn = p2m[layout.console_pfn as usize];
+    let store_ring_mfn = p2m[layout.xenstore_pfn as usize];
+    let platform = PlatformStartInfo {
+        shared_info_maddr: shared_info_mfn * PAGE_SIZE,
+        store_mfn: store_ring_mfn,
+        store_evtchn: 0,
+        console_mfn: console_ring_mfn,
+        console_evtchn: 0,
+        flags: 0,
+    };
+    let si = StartInfoValues::new(layout, &platform, spec.cmdline.as_bytes());
+    write_pseudo_phys(&p2m, layout.start_info_pfn * PAGE_SIZE, &si.encode());
+
+    if let Some(pfn) = image.hypercall_page_pfn() {
+        let mut page = [0u8; 4096];
+        fill_hypercall_page(&mut page);
+        write_pseudo_phys(&p2m, pfn * PAGE_SIZE, &page);
+    }
+
+    // Type the bootstrap tables: pin the L4 (validates everything below) and make it the
+    // kernel root of vCPU 0, as the toolstack does before starting the guest.
+    let l4 = p2m[layout.pt_base_pfn() as usize];
+    let mut mem = DirectMapMemory;
+    memory.mm.pin(dom, Mfn(l4), PageLevel::L4, &mut mem).map_err(BuildError::PageTables)?;
+    memory
+        .mm
+        .set_baseptr(dom, 0, BaseKind::Kernel, Some(Mfn(l4)), &mut mem)
+        .map_err(BuildError::PageTables)?;
+    if memory.mm.take_flush_needed() {
+        crate::arch::cpu::flush_tlb();
+    }
+
+    let boot = BootVcpuState::new(layout, image.notes().entry, l4);
+    let regs = TrapFrame {
+        rip: boot.rip,
+        rsp: boot.rsp,
+        rsi: boot.rsi,
+        rflags: boot.rflags,
+        cs: u64::from(boot.cs),
+        ss: u64::from(boot.ss),
+        ..TrapFrame::default()
+    };
+    log::info!(
+        "d{}: {} pages{}, virt_base {:#x}, entry {:#x}, start_info {:#x}, pt_base {:#x} ({} frames){}",
+        dom.0,
+        nr_pages,
+        if spec.superpages { " as order-9 extents" } else { "" },
+        layout.virt_base,
+        boot.rip,
+        layout.start_info_va(),
+        layout.pt_base_va(),
+        layout.nr_pt_frames(),
+        if image.hypercall_page_pfn().is_some() { ", hypercall page" } else { "" },
+    );
+    Ok(Domain {
+        id: dom.0,
+        name: String::new(),
+        state: DomainState::Running,
+        vcpus: vec![Vcpu::new(0, regs, l4)],
+        p2m,
+        superpages: spec.superpages,
+        max_pages: nr_pages,
+        shared_info_mfn,
+        console_ring_mfn,
+        store_ring_mfn,
+        vm_assist: 0,
+        console: ConsoleState::default(),
+    })
+}

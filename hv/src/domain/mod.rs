@@ -1,0 +1,72 @@
+//! Domains: a PV guest's identity, memory, vCPUs and lifecycle.
+//!
+//! ```text
+//!  Running ──SCHEDOP_shutdown(reason)──► ShutDown(reason) ──► destroyed (memory returned)
+//!     └────────guest fault / rule break──► Crashed(why) ──────► destroyed
+//! ```
+//! A domain that breaks the rules is crashed alone, with one log line saying why; the
+//! hypervisor and the other domains go on.
+
+pub mod builder;
+pub mod vcpu;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub use vcpu::{RunState, Vcpu};
+
+/// Domain id (1.. for guests; 0 is the hypervisor acting as toolstack).
+pub type DomainId = u16;
+
+/// Lifecycle state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainState {
+    /// Running (some vCPU may be blocked).
+    Running,
+    /// Shut down by the guest with a SHUTDOWN_* reason.
+    ShutDown(u32),
+    /// Killed by the hypervisor, with the reason.
+    Crashed(String),
+}
+
+/// The console backend's view of a domain: the partial output line of `console_io` writes.
+#[derive(Default)]
+pub struct ConsoleState {
+    /// Bytes of the current line not yet printed.
+    pub line: Vec<u8>,
+}
+
+/// A PV domain.
+pub struct Domain {
+    /// Id.
+    pub id: DomainId,
+    /// Name (from the kernel's GUEST_OS note).
+    pub name: String,
+    /// Lifecycle.
+    pub state: DomainState,
+    /// vCPUs.
+    pub vcpus: Vec<Vcpu>,
+    /// Pseudo-physical to machine map (the hypervisor's copy).
+    pub p2m: Vec<u64>,
+    /// Whether the domain was built with superpages allowed.
+    pub superpages: bool,
+    /// Reservation ceiling, pages.
+    pub max_pages: u64,
+    /// Machine frame of shared_info.
+    pub shared_info_mfn: u64,
+    /// Machine frame of the console ring page.
+    pub console_ring_mfn: u64,
+    /// Machine frame of the xenstore ring page.
+    pub store_ring_mfn: u64,
+    /// `vm_assist` bits enabled.
+    pub vm_assist: u64,
+    /// console_io line assembly.
+    pub console: ConsoleState,
+}
+
+impl Domain {
+    /// Whether the domain is still alive.
+    pub fn is_running(&self) -> bool {
+        self.state == DomainState::Running
+    }
+}

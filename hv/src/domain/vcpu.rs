@@ -1,0 +1,93 @@
+//! A virtual CPU of a PV domain: its registers (the trap frame saved on the last exit), the
+//! hardware state outside the frame, and the PV-specific state Xen keeps per vCPU: guest
+//! kernel/user mode, kernel stack for ring transitions, trap table and callbacks.
+
+use alloc::boxed::Box;
+
+use pv_abi::xen::TrapInfo;
+use zerocopy::FromZeros;
+
+use crate::arch::context::ArchState;
+use crate::arch::entry::TrapFrame;
+
+/// Scheduling state of a vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// May run.
+    Runnable,
+    /// Waiting for an event (`SCHEDOP_block`) or a poll (`SCHEDOP_poll`).
+    Blocked,
+    /// Not started or brought down.
+    Down,
+}
+
+/// Guest callbacks registered with `set_callbacks` / `callback_op`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Callbacks {
+    /// Event upcall entry (0 = none).
+    pub event: u64,
+    /// Failsafe entry (segment reload failure).
+    pub failsafe: u64,
+    /// 64-bit `syscall` from guest user mode.
+    pub syscall: u64,
+    /// Whether the failsafe/syscall callbacks mask events (`CALLBACKF_mask_events`).
+    pub failsafe_masks: bool,
+    /// Whether the syscall callback masks events.
+    pub syscall_masks: bool,
+}
+
+/// One vCPU.
+pub struct Vcpu {
+    /// Index in the domain.
+    pub id: u32,
+    /// Registers at the last exit (while not running) — the live ones are in the top frame.
+    pub regs: TrapFrame,
+    /// FPU, segment bases, CR3.
+    pub arch: ArchState,
+    /// Whether the guest is in its kernel mode (hypercalls allowed).
+    pub kernel_mode: bool,
+    /// Kernel L4 (machine frame), the root `hypercall`s and kernel mode run on.
+    pub kernel_root: u64,
+    /// User L4 (machine frame), 0 if none.
+    pub user_root: u64,
+    /// Kernel stack for bounces from user mode (`stack_switch`).
+    pub kernel_ss: u64,
+    /// Kernel stack pointer for bounces from user mode.
+    pub kernel_sp: u64,
+    /// The guest's trap table (`set_trap_table`); address 0 = no handler.
+    pub traps: Box<[TrapInfo; 256]>,
+    /// Registered callbacks.
+    pub callbacks: Callbacks,
+    /// Scheduling state.
+    pub state: RunState,
+}
+
+impl Vcpu {
+    /// A vCPU about to start at `regs` with kernel root `kernel_root`.
+    pub fn new(id: u32, regs: TrapFrame, kernel_root: u64) -> Self {
+        let mut arch = ArchState::new();
+        arch.cr3 = kernel_root * 4096;
+        Self {
+            id,
+            regs,
+            arch,
+            kernel_mode: true,
+            kernel_root,
+            user_root: 0,
+            kernel_ss: regs.ss,
+            kernel_sp: regs.rsp,
+            traps: Box::new([TrapInfo::new_zeroed(); 256]),
+            callbacks: Callbacks::default(),
+            state: RunState::Runnable,
+        }
+    }
+
+    /// The root L4 of the mode the vCPU is in.
+    pub fn current_root(&self) -> u64 {
+        if self.kernel_mode || self.user_root == 0 {
+            self.kernel_root
+        } else {
+            self.user_root
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Hypercall entry and dispatch.
+//!
+//! A 64-bit PV guest enters with `syscall` (directly, or from a hypercall-page stub). From
+//! guest kernel mode that is a hypercall: number in `rax`, arguments in `rdi, rsi, rdx, r10,
+//! r8`, result in `rax`. (From guest user mode it is the guest's own system call, bounced to
+//! its syscall callback.) Unknown numbers return `-ENOSYS`.
+
+mod console;
+mod sched_op;
+mod version;
+
+use pv_abi::errno;
+use pv_abi::xen::hypercall as nr;
+
+use crate::arch::entry::TrapFrame;
+use crate::domain::DomainId;
+use crate::guest_memory::{GuestFault, GuestMemory};
+use crate::hypervisor::{Hypervisor, VcpuRef};
+
+/// What a hypercall handler produced.
+pub enum Ret {
+    /// Return this value in `rax`.
+    Value(i64),
+    /// The vCPU does not return from the call (its domain died, or it was redirected).
+    NoReturn,
+}
+
+impl From<i64> for Ret {
+    fn from(v: i64) -> Self {
+        Ret::Value(v)
+    }
+}
+
+/// `-EFAULT` for an inaccessible guest address.
+impl From<GuestFault> for Ret {
+    fn from(_: GuestFault) -> Self {
+        Ret::Value(errno::neg(errno::EFAULT))
+    }
+}
+
+/// The calling context of a hypercall.
+pub struct Call<'a> {
+    /// The whole state.
+    pub hv: &'a mut Hypervisor,
+    /// The calling vCPU.
+    pub who: VcpuRef,
+    /// Argument registers.
+    pub args: [u64; 5],
+}
+
+impl Call<'_> {
+    /// The calling domain.
+    pub fn dom(&self) -> DomainId {
+        self.who.0
+    }
+
+    /// The caller's address space (its current root).
+    pub fn guest(&self) -> GuestMemory<'_> {
+        let root = self.hv.domains.get(&self.who.0).map_or(0, |d| d.vcpus[self.who.1].current_root());
+        GuestMemory::new(&self.hv.memory.mm, hv_core::mm::Mfn(root))
+    }
+}
+
+/// A SYSCALL from the current vCPU.
+pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
+    let kernel_mode = hv.domains.get(&who.0).is_some_and(|d| d.vcpus[who.1].kernel_mode);
+    if !kernel_mode {
+        hv.crash_domain(who.0, "syscall from guest user mode with no syscall callback");
+        return;
+    }
+    let number = frame.rax;
+    let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
+    let mut call = Call { hv, who, args };
+    let ret = match number {
+        nr::CONSOLE_IO => console::console_io(&mut call),
+        nr::XEN_VERSION => version::xen_version(&mut call),
+        nr::SCHED_OP => sched_op::sched_op(&mut call),
+        nr::SCHED_OP_COMPAT => sched_op::sched_op_compat(&mut call),
+        _ => {
+            log::warn!("d{}: unknown hypercall {number} ({})", who.0, nr::name(number));
+            Ret::Value(errno::neg(errno::ENOSYS))
+        }
+    };
+    if let Ret::Value(v) = ret {
+        frame.rax = v as u64;
+    }
+}
