@@ -1,1 +1,192 @@
-//! `mm` — (stub; filled in by the owner of this module).
+//! The PV MMU state machine: frame table, page types, the fast-superpage ("spage") table and
+//! validation of 64-bit PV guest page tables, following Xen's rules (`xen/arch/x86/mm.c`) and
+//! the 2010-05-13 faster-superpage posting (`/work/shared/seed/`).
+//!
+//! ```text
+//!   platform ──assign/release/share──▶ ┌──────────── Mm ────────────┐
+//!   hypercalls ─mmu_update/pin/...───▶ │ frames: [FrameInfo; max_mfn] │──FrameMemory──▶ frame contents
+//!                                      │ spages: [SpageInfo; extents] │
+//!                                      │ domains: BTreeMap<DomId, ..> │
+//!                                      └──────────────────────────────┘
+//!
+//!   references:   general count  = allocation ref + pins + base pointers + entries mapping it
+//!                 type count     = pins + base pointers + entries that need the type
+//!   PSE L2 entry: one map-count reference on its 2 MiB extent (+ Superpage type if RW)
+//!   table frame:  L1..L4/SegDesc frame holds its extent in Nosuper while typed
+//! ```
+//!
+//! Everything is single-threaded plain Rust over platform-supplied storage; all guest values
+//! are range-, alignment- and owner-checked before any side table is indexed (XSA-167), the
+//! entry fast path re-validates on any PRESENT/RW/PSE/frame change (XSA-148), and counts use
+//! checked arithmetic. Errors leave the state unchanged.
+
+mod alloc_ops;
+mod domain;
+mod error;
+mod extents;
+mod frame;
+mod invariants;
+mod l1;
+mod l2;
+mod memory;
+mod modify;
+mod ops;
+mod pte;
+mod recount;
+mod refs;
+mod segdesc;
+mod spage;
+mod teardown;
+pub mod testkit;
+mod types;
+mod upper;
+mod validate;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::collections::BTreeMap;
+
+pub use error::MmError;
+pub use frame::{FrameInfo, PageType, COUNT_MAX};
+pub use memory::FrameMemory;
+pub use pte::{ADDR_MASK, GUEST_KERNEL, NX, PRESENT, PSE, RW, USER};
+pub use spage::{SpageInfo, SpageType};
+pub use teardown::Teardown;
+pub use types::{
+    BaseKind, DomId, DomainConfig, Mfn, MmConfig, PageLevel, DOMID_FIRST_RESERVED,
+    ENTRIES_PER_TABLE, FRAMES_PER_SUPERPAGE, MAX_ASSIGN_ORDER, PAGE_SHIFT, SUPERPAGE_ORDER,
+};
+
+use domain::Domain;
+
+/// The memory manager: frame and spage tables plus per-domain state.
+pub struct Mm<'a> {
+    config: MmConfig,
+    frames: &'a mut [FrameInfo],
+    spages: &'a mut [SpageInfo],
+    domains: BTreeMap<DomId, Domain>,
+    flush_needed: bool,
+}
+
+impl<'a> Mm<'a> {
+    /// Takes over platform storage: `frames` must cover `0..max_mfn` and `spages` every
+    /// 2 MiB extent of it (`config.spage_entries()`), both all-zero (free). `Err(Invalid)`
+    /// if either slice is too short or not free.
+    pub fn new(
+        config: MmConfig,
+        frames: &'a mut [FrameInfo],
+        spages: &'a mut [SpageInfo],
+    ) -> Result<Self, MmError> {
+        let frames_ok = u64::try_from(frames.len()).is_ok_and(|n| n >= config.max_mfn);
+        let spages_ok = u64::try_from(spages.len()).is_ok_and(|n| n >= config.spage_entries());
+        if !frames_ok || !spages_ok {
+            return Err(MmError::Invalid);
+        }
+        let all_free = frames.iter().all(|f| *f == FrameInfo::FREE)
+            && spages.iter().all(|s| *s == SpageInfo::FREE);
+        if !all_free {
+            return Err(MmError::Invalid);
+        }
+        Ok(Mm {
+            config,
+            frames,
+            spages,
+            domains: BTreeMap::new(),
+            flush_needed: false,
+        })
+    }
+
+    /// The configuration given to [`Mm::new`].
+    pub fn config(&self) -> &MmConfig {
+        &self.config
+    }
+
+    /// A copy of frame `mfn`'s state, or `None` if `mfn >= max_mfn`.
+    pub fn frame_info(&self, mfn: Mfn) -> Option<FrameInfo> {
+        self.frame(mfn).ok().copied()
+    }
+
+    /// A copy of the spage entry of 2 MiB extent `extent` (= mfn >> 9), if it exists.
+    pub fn spage_info(&self, extent: u64) -> Option<SpageInfo> {
+        let index = usize::try_from(extent).ok()?;
+        if extent >= self.config.spage_entries() {
+            return None;
+        }
+        self.spages.get(index).copied()
+    }
+
+    /// The number of frames assigned to `dom` (its `tot_pages`), if it exists.
+    pub fn domain_pages(&self, dom: DomId) -> Option<u64> {
+        self.domains.get(&dom).map(|d| d.tot_pages)
+    }
+
+    /// The ids of all domains, in order.
+    pub fn domain_ids(&self) -> impl Iterator<Item = DomId> + '_ {
+        self.domains.keys().copied()
+    }
+
+    /// Returns and clears the "TLB flush needed" flag. Set when a frame or extent changes its
+    /// use (type) while stale TLB entries of the old use may exist, when frames are released,
+    /// and on teardown. The platform must flush all CPUs' TLBs before it returns to any guest
+    /// or hands a released frame to anyone else. Check after every operation, failed or not.
+    pub fn take_flush_needed(&mut self) -> bool {
+        core::mem::take(&mut self.flush_needed)
+    }
+
+    /// `mfn` as a frame-table index, if it is below `max_mfn` (XSA-167: checked first).
+    fn index(&self, mfn: Mfn) -> Result<usize, MmError> {
+        if mfn.0 >= self.config.max_mfn {
+            return Err(MmError::BadFrame);
+        }
+        usize::try_from(mfn.0).map_err(|_| MmError::BadFrame)
+    }
+
+    fn frame(&self, mfn: Mfn) -> Result<&FrameInfo, MmError> {
+        let i = self.index(mfn)?;
+        self.frames.get(i).ok_or(MmError::BadFrame)
+    }
+
+    fn frame_mut(&mut self, mfn: Mfn) -> Result<&mut FrameInfo, MmError> {
+        let i = self.index(mfn)?;
+        self.frames.get_mut(i).ok_or(MmError::BadFrame)
+    }
+
+    fn spage_mut(&mut self, extent: u64) -> Result<&mut SpageInfo, MmError> {
+        if extent >= self.config.spage_entries() {
+            return Err(MmError::BadFrame);
+        }
+        let i = usize::try_from(extent).map_err(|_| MmError::BadFrame)?;
+        self.spages.get_mut(i).ok_or(MmError::BadFrame)
+    }
+
+    /// Frame `mfn` if it is in range and allocated to `dom` (`BadFrame` / `NotOwner`).
+    fn owned_frame(&self, dom: DomId, mfn: Mfn) -> Result<FrameInfo, MmError> {
+        let f = *self.frame(mfn)?;
+        if f.owner() != Some(dom) || !f.is_allocated() {
+            return Err(MmError::NotOwner);
+        }
+        Ok(f)
+    }
+
+    fn domain(&self, dom: DomId) -> Result<&Domain, MmError> {
+        self.domains.get(&dom).ok_or(MmError::NoDomain)
+    }
+
+    fn domain_mut(&mut self, dom: DomId) -> Result<&mut Domain, MmError> {
+        self.domains.get_mut(&dom).ok_or(MmError::NoDomain)
+    }
+
+    /// Test hook: direct access to a frame's state (to pre-set counts near their limits).
+    #[cfg(test)]
+    pub(crate) fn frame_for_test(&mut self, mfn: Mfn) -> &mut FrameInfo {
+        self.frame_mut(mfn).expect("test frame in range")
+    }
+
+    /// Test hook: direct access to an extent's spage entry.
+    #[cfg(test)]
+    pub(crate) fn spage_for_test(&mut self, extent: u64) -> &mut SpageInfo {
+        self.spage_mut(extent).expect("test extent in range")
+    }
+}

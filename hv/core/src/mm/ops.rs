@@ -1,0 +1,184 @@
+//! Operations behind `mmu_update` and `mmuext_op` (the hypercall layer decodes the guest
+//! structures and calls these with plain values).
+
+use super::error::MmError;
+use super::frame::PageType;
+use super::memory::FrameMemory;
+use super::types::{BaseKind, DomId, Mfn, PageLevel, PAGE_SHIFT};
+use super::Mm;
+
+impl Mm<'_> {
+    /// `MMU_NORMAL_PT_UPDATE` / `MMU_PT_UPDATE_PRESERVE_AD`: write `val` at machine address
+    /// `pte_maddr` (8-aligned, in a frame `dom` owns).
+    ///
+    /// Dispatch on the frame's type: a validated L1..L4 table → checked entry update
+    /// (`mod_entry`); a live Writable frame → plain store; an untyped frame → plain store
+    /// under a temporary Writable reference (Xen does the same). Errors: `BadFrame`
+    /// (misaligned or beyond `max_mfn`), `NotOwner`, `TypeConflict` (descriptor page, or
+    /// the temporary Writable type is refused), or the entry rules' errors.
+    pub fn mmu_update<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        pte_maddr: u64,
+        val: u64,
+        preserve_ad: bool,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        if pte_maddr & 7 != 0 {
+            return Err(MmError::BadFrame);
+        }
+        self.domain(dom)?;
+        let mfn = Mfn(pte_maddr >> PAGE_SHIFT);
+        // 9-bit index: always < 512.
+        let slot = ((pte_maddr & 0xFFF) >> 3) as usize;
+        let frame = self.owned_frame(dom, mfn)?;
+        if frame.type_count() > 0 {
+            if !frame.is_validated() {
+                return Err(MmError::TypeConflict);
+            }
+            return match frame.page_type() {
+                PageType::Writable => {
+                    mem.write_entry(mfn, slot, val);
+                    Ok(())
+                }
+                ty => match ty.level() {
+                    Some(level) => self.mod_entry(level, dom, mfn, slot, val, preserve_ad, mem),
+                    None => Err(MmError::TypeConflict),
+                },
+            };
+        }
+        self.get_page_type(mfn, PageType::Writable, mem)?;
+        mem.write_entry(mfn, slot, val);
+        self.put_page_type(mfn, None, mem);
+        Ok(())
+    }
+
+    /// `MMU_MACHPHYS_UPDATE` check: `Ok` if `dom` may set the M2P entry of `mfn` (it owns the
+    /// frame); the platform then writes the M2P. Errors: `NoDomain`, `BadFrame`, `NotOwner`.
+    pub fn can_update_m2p(&self, dom: DomId, mfn: Mfn) -> Result<(), MmError> {
+        self.domain(dom)?;
+        self.owned_frame(dom, mfn).map(|_| ())
+    }
+
+    /// `MMUEXT_PIN_Ln_TABLE`: validate `mfn` as a `level` table and keep it so.
+    ///
+    /// Pre: `mfn` owned by `dom`, not pinned. Post on `Ok`: pinned, holding one general and
+    /// one type reference. Errors: `BadFrame`, `NotOwner`, `TypeConflict`, `AlreadyPinned`,
+    /// or a validation error (nothing changed).
+    pub fn pin<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        mfn: Mfn,
+        level: PageLevel,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        self.domain(dom)?;
+        self.get_page_and_type(dom, mfn, level.into(), mem)?;
+        if self.frame(mfn)?.is_pinned() {
+            self.put_page_and_type(mfn, None, mem);
+            return Err(MmError::AlreadyPinned);
+        }
+        self.frame_mut(mfn)?.set_pinned(true);
+        Ok(())
+    }
+
+    /// `MMUEXT_UNPIN_TABLE`. Pre: pinned by `dom`. Post on `Ok`: not pinned; the pin's
+    /// references dropped (the table is devalidated if that was the last type reference).
+    /// Errors: `NoDomain`, `BadFrame`, `NotOwner`, `NotPinned`.
+    pub fn unpin<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        mfn: Mfn,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        self.domain(dom)?;
+        if !self.owned_frame(dom, mfn)?.is_pinned() {
+            return Err(MmError::NotPinned);
+        }
+        self.frame_mut(mfn)?.set_pinned(false);
+        self.put_page_and_type(mfn, None, mem);
+        Ok(())
+    }
+
+    /// `MMUEXT_NEW_BASEPTR` / `MMUEXT_NEW_USER_BASEPTR`: set vCPU `vcpu`'s `kind` root table.
+    ///
+    /// Post on `Ok`: `new` holds a general + L4 type reference (validated if needed) and the
+    /// old root's references are dropped; setting the current value is a no-op. `None` is
+    /// allowed for `User` only. Errors: `NoDomain`, `Invalid` (`None` kernel root), or the
+    /// errors of taking an L4 reference on `new` (nothing changed).
+    pub fn set_baseptr<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        vcpu: u32,
+        kind: BaseKind,
+        new: Option<Mfn>,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        let old = self.get_baseptr(dom, vcpu, kind)?;
+        if old == new {
+            return Ok(());
+        }
+        match new {
+            Some(mfn) => self.get_page_and_type(dom, mfn, PageType::L4, mem)?,
+            None if kind == BaseKind::Kernel => return Err(MmError::Invalid),
+            None => {}
+        }
+        *self
+            .domain_mut(dom)?
+            .vcpus
+            .entry(vcpu)
+            .or_default()
+            .slot(kind) = new;
+        if let Some(mfn) = old {
+            self.put_page_and_type(mfn, None, mem);
+        }
+        Ok(())
+    }
+
+    /// The current `kind` root table of vCPU `vcpu` (`None` if never set). `Err(NoDomain)`.
+    pub fn get_baseptr(
+        &self,
+        dom: DomId,
+        vcpu: u32,
+        kind: BaseKind,
+    ) -> Result<Option<Mfn>, MmError> {
+        let domain = self.domain(dom)?;
+        Ok(domain.vcpus.get(&vcpu).and_then(|v| v.get(kind)))
+    }
+
+    /// `MMUEXT_CLEAR_PAGE`: zero a frame `dom` owns that can be typed Writable.
+    /// Errors: `NoDomain`, `BadFrame`, `NotOwner`, `TypeConflict` (nothing changed).
+    pub fn clear_page<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        mfn: Mfn,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        self.domain(dom)?;
+        self.get_page_and_type(dom, mfn, PageType::Writable, mem)?;
+        mem.zero_frame(mfn);
+        self.put_page_and_type(mfn, None, mem);
+        Ok(())
+    }
+
+    /// `MMUEXT_COPY_PAGE`: copy `src` over `dst`, both owned by `dom`, `dst` Writable-typable.
+    /// Errors: `NoDomain`, `BadFrame`, `NotOwner`, `TypeConflict` (nothing changed).
+    pub fn copy_page<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        dst: Mfn,
+        src: Mfn,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        self.domain(dom)?;
+        self.get_page(dom, src)?;
+        if let Err(e) = self.get_page_and_type(dom, dst, PageType::Writable, mem) {
+            self.put_page(src);
+            return Err(e);
+        }
+        mem.copy_frame(dst, src);
+        self.put_page_and_type(dst, None, mem);
+        self.put_page(src);
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! Domain destruction: drop every reference the domain's own state holds, devalidate its
+//! tables, and hand all its frames back.
+//!
+//! ```text
+//!   1. drop vCPU base pointers        ┐ type references form a DAG by level (L4→L3→L2→L1→
+//!   2. drop descriptor-page refs      │ data; linear entries only one level deep), so once
+//!   3. unpin every pinned frame       ┘ the roots are gone every table devalidates in cascade
+//!   4. (defensive) force-devalidate anything still typed, with a warning
+//!   5. free every frame, clear `enabled` on touched extents, forget the domain, flag a flush
+//! ```
+//! Pre: no vCPU of the domain is running (its tables are not loaded anywhere).
+
+use alloc::vec::Vec;
+
+use super::error::MmError;
+use super::frame::FrameInfo;
+use super::memory::FrameMemory;
+use super::types::{DomId, Mfn};
+use super::Mm;
+
+/// What `destroy_domain` hands back to the platform.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Teardown {
+    /// The domain's frames as aligned blocks `(base, order)`, to free to the allocator.
+    pub blocks: Vec<(Mfn, u32)>,
+    /// Hypervisor frames that were shared with the domain, for the platform to reclaim.
+    pub xen_frames: Vec<Mfn>,
+}
+
+impl Mm<'_> {
+    /// Destroys `dom`. Post on `Ok`: no frame is owned by `dom`, every frame it had is listed
+    /// exactly once in the result, its extents are not enabled and hold no references from
+    /// it, the domain is forgotten and the flush flag is set. `Err(NoDomain)` otherwise.
+    pub fn destroy_domain<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        mem: &mut M,
+    ) -> Result<Teardown, MmError> {
+        let domain = self.domain_mut(dom)?;
+        let vcpus = core::mem::take(&mut domain.vcpus);
+        let seg_desc_refs = core::mem::take(&mut domain.seg_desc_refs);
+        let teardown = Teardown {
+            blocks: domain.extents.blocks().collect(),
+            xen_frames: domain.xen_frames.iter().map(|&m| Mfn(m)).collect(),
+        };
+        let frames: Vec<Mfn> = domain
+            .extents
+            .frames()
+            .chain(teardown.xen_frames.iter().copied())
+            .collect();
+
+        for base in vcpus.values().flat_map(|v| [v.kernel, v.user]).flatten() {
+            self.put_page_and_type(base, None, mem);
+        }
+        for (&mfn, &refs) in &seg_desc_refs {
+            for _ in 0..refs {
+                self.put_page_and_type(Mfn(mfn), None, mem);
+            }
+        }
+        for &mfn in &frames {
+            if self.frame(mfn).is_ok_and(|f| f.is_pinned()) {
+                if let Ok(frame) = self.frame_mut(mfn) {
+                    frame.set_pinned(false);
+                }
+                self.put_page_and_type(mfn, None, mem);
+            }
+        }
+        for &mfn in &frames {
+            self.force_untype(mfn, mem);
+        }
+        for &mfn in &frames {
+            if let Ok(frame) = self.frame_mut(mfn) {
+                debug_assert_eq!(frame.count(), 1, "leftover references on {mfn:?}");
+                *frame = FrameInfo::FREE;
+            }
+            if let Ok(spage) = self.spage_mut(mfn.extent()) {
+                spage.set_enabled(false);
+            }
+        }
+        self.domains.remove(&dom);
+        self.flush_needed = true;
+        Ok(teardown)
+    }
+
+    /// Step 4: a non-hypervisor frame still typed after the roots are gone has a holder we
+    /// do not know of (an internal bug): drop its contents' references and its type.
+    fn force_untype<M: FrameMemory>(&mut self, mfn: Mfn, mem: &mut M) {
+        let Ok(&frame) = self.frame(mfn) else { return };
+        if frame.is_xen_heap() || frame.type_count() == 0 {
+            return;
+        }
+        log::warn!(
+            "mm: teardown found {mfn:?} still typed {:?}",
+            frame.page_type()
+        );
+        debug_assert!(false, "teardown: {mfn:?} still typed");
+        if let Ok(f) = self.frame_mut(mfn) {
+            f.set_type_count(1);
+        }
+        self.put_page_type(mfn, None, mem);
+    }
+}

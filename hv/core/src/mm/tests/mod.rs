@@ -1,0 +1,14 @@
+//! Host tests of the memory manager: per-rule unit tests, known attacks (XSA-148, XSA-167),
+//! allocation and teardown, and a proptest against a reference model.
+
+mod harness;
+
+mod alloc;
+mod attacks;
+mod counts;
+mod l1_rules;
+mod model;
+mod ops;
+mod pde_rules;
+mod superpage;
+mod walk;

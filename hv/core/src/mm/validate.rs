@@ -1,0 +1,118 @@
+//! Whole-table validation on a page-table type's 0→1 transition (Xen's `promote_lN_table`)
+//! and devalidation on 1→0 (`demote_lN_table`), plus the per-level entry dispatch both use.
+//!
+//! Validation is all-or-nothing: if entry `i` fails, the references taken for entries
+//! `0..i` are dropped again. Accepted entries are rewritten with Xen's 64-bit PV adjustments;
+//! a validated L4 gets the hypervisor's slots 256..=271 installed over whatever was there.
+//! Recursion is bounded by the four levels (an L4 validates L3s, which validate L2s, ...).
+
+use super::error::MmError;
+use super::memory::FrameMemory;
+use super::pte::{
+    adjust, disallow_mask, entry_mfn, is_guest_l4_slot, is_present, HYPERVISOR_L4_FIRST, PSE,
+};
+use super::types::{DomId, Mfn, PageLevel, ENTRIES_PER_TABLE};
+use super::Mm;
+
+/// Whether slot `slot` of a `level` table is the guest's (all but L4 slots 256..=271).
+pub(crate) fn is_guest_slot(level: PageLevel, slot: usize) -> bool {
+    level != PageLevel::L4 || is_guest_l4_slot(slot)
+}
+
+impl Mm<'_> {
+    /// Validates every present guest entry of table `mfn` as a `level` table.
+    ///
+    /// Pre: the frame has type `level`, type count 1, not validated. Post on `Ok`: every
+    /// present entry holds its references and is adjusted; L4 hypervisor slots installed.
+    /// On `Err`: no reference taken here remains.
+    pub(crate) fn promote<M: FrameMemory>(
+        &mut self,
+        mfn: Mfn,
+        level: PageLevel,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        let dom = self.frame(mfn)?.owner().ok_or(MmError::NotOwner)?;
+        for slot in 0..ENTRIES_PER_TABLE {
+            if !is_guest_slot(level, slot) {
+                continue;
+            }
+            let entry = mem.read_entry(mfn, slot);
+            if !is_present(entry) {
+                continue;
+            }
+            if let Err(e) = self.get_page_from_entry(level, dom, mfn, entry, mem) {
+                for undo in (0..slot).filter(|&s| is_guest_slot(level, s)) {
+                    let taken = mem.read_entry(mfn, undo);
+                    self.put_page_from_entry(level, mfn, taken, mem);
+                }
+                return Err(e);
+            }
+            let adjusted = adjust(level, entry);
+            if adjusted != entry {
+                mem.write_entry(mfn, slot, adjusted);
+            }
+        }
+        if level == PageLevel::L4 {
+            for (i, &value) in self.config.hypervisor_l4_slots.iter().enumerate() {
+                mem.write_entry(mfn, HYPERVISOR_L4_FIRST + i, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the references of every present guest entry of table `mfn` (contents unchanged).
+    ///
+    /// Pre: the frame's last type reference is being dropped (`validated` already cleared).
+    /// Post: no entry of the table holds a reference.
+    pub(crate) fn demote<M: FrameMemory>(&mut self, mfn: Mfn, level: PageLevel, mem: &mut M) {
+        for slot in 0..ENTRIES_PER_TABLE {
+            if is_guest_slot(level, slot) {
+                let entry = mem.read_entry(mfn, slot);
+                self.put_page_from_entry(level, mfn, entry, mem);
+            }
+        }
+    }
+
+    /// Checks a present entry of a `level` table `table` owned by `dom` and takes the
+    /// references it needs (Xen's `get_page_from_lNe`). Pre: `entry` is present.
+    /// Post on `Ok`: references taken as `put_page_from_entry` will drop them.
+    pub(crate) fn get_page_from_entry<M: FrameMemory>(
+        &mut self,
+        level: PageLevel,
+        dom: DomId,
+        table: Mfn,
+        entry: u64,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        let config = self.domain(dom)?.config;
+        if entry & disallow_mask(level, config.allow_superpages, config.privileged) != 0 {
+            return Err(MmError::BadFlags);
+        }
+        match level {
+            PageLevel::L1 => self.get_page_from_l1e(dom, entry, mem),
+            PageLevel::L2 if entry & PSE != 0 => self.get_superpage(dom, entry),
+            _ => self.get_page_from_pde(level, dom, table, entry, mem),
+        }
+    }
+
+    /// Drops the references a present entry of `level` table `table` holds (Xen's
+    /// `put_page_from_lNe`); non-present entries and self-maps hold none.
+    pub(crate) fn put_page_from_entry<M: FrameMemory>(
+        &mut self,
+        level: PageLevel,
+        table: Mfn,
+        entry: u64,
+        mem: &mut M,
+    ) {
+        if !is_present(entry) {
+            return;
+        }
+        let target = entry_mfn(entry);
+        match level {
+            PageLevel::L1 => self.put_page_from_l1e(entry, mem),
+            _ if target == table => {}
+            PageLevel::L2 if entry & PSE != 0 => self.put_superpage(entry),
+            _ => self.put_page_and_type(target, Some(table), mem),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Walks of a guest's 4-level tables from a root L4: `update_va_mapping` (find the L1 slot for
+//! a virtual address and update it) and `translate` (read-only lookup for guest-memory copies).
+//!
+//! ```text
+//!   va: | sign | L4 idx (47..39) | L3 idx (38..30) | L2 idx (29..21) | L1 idx (20..12) | off |
+//!   refused: non-canonical va, and the hypervisor hole 0xFFFF8000_00000000..0xFFFF8800_00000000
+//! ```
+//! Both walks start from a *live* L4 (validated, type count > 0), so every table reached is a
+//! validated table of the same domain; frame numbers are still range-checked before use.
+
+use super::error::MmError;
+use super::frame::PageType;
+use super::memory::FrameMemory;
+use super::pte::{
+    entry_mfn, is_canonical, is_guest_l4_slot, is_present, va_slot, ADDR_MASK, PSE, RW,
+};
+use super::types::{DomId, Mfn, PageLevel};
+use super::Mm;
+
+/// Offset mask of a 2 MiB page.
+const SUPERPAGE_OFFSET: u64 = (1 << 21) - 1;
+/// Offset mask of a 4 KiB page.
+const PAGE_OFFSET: u64 = (1 << 12) - 1;
+
+/// `Ok` if `va` is canonical and outside the hypervisor's L4 slots.
+fn check_guest_va(va: u64) -> Result<(), MmError> {
+    if !is_canonical(va) || !is_guest_l4_slot(va_slot(va, PageLevel::L4)) {
+        return Err(MmError::BadAddress);
+    }
+    Ok(())
+}
+
+impl Mm<'_> {
+    /// `Ok` if `root` is a live L4 table (optionally of `dom`).
+    fn check_root(&self, root: Mfn, dom: Option<DomId>) -> Result<(), MmError> {
+        let frame = match dom {
+            Some(dom) => self.owned_frame(dom, root)?,
+            None => *self.frame(root)?,
+        };
+        if !frame.is_live(PageType::L4) {
+            return Err(MmError::Invalid);
+        }
+        Ok(())
+    }
+
+    /// `update_va_mapping`: set the L1 entry mapping `va` in the tables rooted at `root_l4`
+    /// (the vCPU's current kernel root) to `val`, with the rules of `mod_entry`.
+    ///
+    /// Errors: `BadAddress` (non-canonical or hypervisor va, an absent L4/L3/L2 entry, a PSE
+    /// L2 entry, or the frame reached is not a live L1 of `dom`), `Invalid` (root is not a
+    /// live L4), `NotOwner`, `NoDomain`, or the L1 entry rules' errors.
+    pub fn update_va_mapping<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        root_l4: Mfn,
+        va: u64,
+        val: u64,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        self.domain(dom)?;
+        check_guest_va(va)?;
+        self.check_root(root_l4, Some(dom))?;
+        let mut table = root_l4;
+        for level in [PageLevel::L4, PageLevel::L3, PageLevel::L2] {
+            let entry = mem.read_entry(table, va_slot(va, level));
+            if !is_present(entry) || entry & PSE != 0 {
+                return Err(MmError::BadAddress);
+            }
+            table = entry_mfn(entry);
+            self.frame(table).map_err(|_| MmError::BadAddress)?;
+        }
+        match self.owned_frame(dom, table) {
+            Ok(f) if f.is_live(PageType::L1) => {}
+            _ => return Err(MmError::BadAddress),
+        }
+        let slot = va_slot(va, PageLevel::L1);
+        self.mod_entry(PageLevel::L1, dom, table, slot, val, false, mem)
+    }
+
+    /// Translates `va` through the tables rooted at the live L4 `root_l4` to a machine
+    /// address, requiring PRESENT (and RW when `write`) at every level; a PSE L2 entry maps
+    /// 2 MiB, a PSE L3 entry is refused. No state changes.
+    ///
+    /// Errors: `BadAddress` (non-canonical or hypervisor va), `Invalid` (root not a live L4),
+    /// `NotMapped` (absent, read-only for a write, L3 PSE, or beyond `max_mfn`).
+    pub fn translate<M: FrameMemory>(
+        &self,
+        root_l4: Mfn,
+        va: u64,
+        write: bool,
+        mem: &M,
+    ) -> Result<u64, MmError> {
+        check_guest_va(va)?;
+        self.check_root(root_l4, None)?;
+        let mut table = root_l4;
+        for level in [PageLevel::L4, PageLevel::L3, PageLevel::L2, PageLevel::L1] {
+            let entry = mem.read_entry(table, va_slot(va, level));
+            if !is_present(entry) || (write && entry & RW == 0) {
+                return Err(MmError::NotMapped);
+            }
+            let leaf = match level {
+                PageLevel::L1 => Some((entry & ADDR_MASK) | (va & PAGE_OFFSET)),
+                PageLevel::L2 if entry & PSE != 0 => {
+                    Some((entry & ADDR_MASK & !SUPERPAGE_OFFSET) | (va & SUPERPAGE_OFFSET))
+                }
+                PageLevel::L3 | PageLevel::L4 if entry & PSE != 0 => {
+                    return Err(MmError::NotMapped)
+                }
+                _ => None,
+            };
+            if let Some(maddr) = leaf {
+                if maddr >> 12 >= self.config.max_mfn {
+                    return Err(MmError::NotMapped);
+                }
+                return Ok(maddr);
+            }
+            table = entry_mfn(entry);
+            self.frame(table).map_err(|_| MmError::NotMapped)?;
+        }
+        Err(MmError::NotMapped)
+    }
+}
