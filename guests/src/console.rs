@@ -17,7 +17,11 @@ pub struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let via = if USE_PAGE.load(Ordering::Relaxed) { Via::Page } else { Via::Syscall };
+        let via = if USE_PAGE.load(Ordering::Relaxed) {
+            Via::Page
+        } else {
+            Via::Syscall
+        };
         for chunk in s.as_bytes().chunks(1024) {
             if console_write(via, chunk) < 0 {
                 return Err(fmt::Error);

@@ -76,7 +76,13 @@ pub fn console_write(via: Via, bytes: &[u8]) -> i64 {
         hypercall(
             via,
             nr::CONSOLE_IO,
-            [u64::from(pv_abi::xen::CONSOLEIO_WRITE), bytes.len() as u64, bytes.as_ptr() as u64, 0, 0],
+            [
+                u64::from(pv_abi::xen::CONSOLEIO_WRITE),
+                bytes.len() as u64,
+                bytes.as_ptr() as u64,
+                0,
+                0,
+            ],
         )
     }
 }
@@ -93,7 +99,11 @@ pub fn shutdown(reason: u32) -> ! {
     loop {
         // SAFETY: SCHEDOP_shutdown reads one `sched_shutdown` from our stack.
         unsafe {
-            hypercall(Via::Syscall, nr::SCHED_OP, [u64::from(SCHEDOP_SHUTDOWN), &raw const arg as u64, 0, 0, 0]);
+            hypercall(
+                Via::Syscall,
+                nr::SCHED_OP,
+                [u64::from(SCHEDOP_SHUTDOWN), &raw const arg as u64, 0, 0, 0],
+            );
         }
     }
 }

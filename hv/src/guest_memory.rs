@@ -37,13 +37,21 @@ impl<'a> GuestMemory<'a> {
         Self { mm, root }
     }
 
-    fn each_page(&self, va: u64, len: usize, write: bool, mut f: impl FnMut(u64, usize, usize)) -> Result<(), GuestFault> {
+    fn each_page(
+        &self,
+        va: u64,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(u64, usize, usize),
+    ) -> Result<(), GuestFault> {
         if len > MAX_COPY {
             return Err(GuestFault { va, write });
         }
         let mut done = 0usize;
         while done < len {
-            let cur = va.checked_add(done as u64).ok_or(GuestFault { va, write })?;
+            let cur = va
+                .checked_add(done as u64)
+                .ok_or(GuestFault { va, write })?;
             let ma = self
                 .mm
                 .translate(self.root, cur, write, &DirectMapMemory)
@@ -59,12 +67,16 @@ impl<'a> GuestMemory<'a> {
     /// Copies `buf.len()` bytes from guest address `va`.
     pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
         let len = buf.len();
-        self.each_page(va, len, false, |ma, off, n| phys::read_bytes(ma, &mut buf[off..off + n]))
+        self.each_page(va, len, false, |ma, off, n| {
+            phys::read_bytes(ma, &mut buf[off..off + n])
+        })
     }
 
     /// Copies `data` to guest address `va` (the mapping must be writable).
     pub fn write(&self, va: u64, data: &[u8]) -> Result<(), GuestFault> {
-        self.each_page(va, data.len(), true, |ma, off, n| phys::write_bytes(ma, &data[off..off + n]))
+        self.each_page(va, data.len(), true, |ma, off, n| {
+            phys::write_bytes(ma, &data[off..off + n])
+        })
     }
 
     /// Reads one ABI structure.
@@ -75,20 +87,37 @@ impl<'a> GuestMemory<'a> {
     }
 
     /// Writes one ABI structure.
-    pub fn write_obj<T: IntoBytes + Immutable>(&self, va: u64, value: &T) -> Result<(), GuestFault> {
+    pub fn write_obj<T: IntoBytes + Immutable>(
+        &self,
+        va: u64,
+        value: &T,
+    ) -> Result<(), GuestFault> {
         self.write(va, value.as_bytes())
     }
 
     /// Reads element `index` of an array of `T` at `va`.
-    pub fn read_elem<T: FromBytes + IntoBytes>(&self, va: u64, index: u64) -> Result<T, GuestFault> {
-        let off = index.checked_mul(core::mem::size_of::<T>() as u64).ok_or(GuestFault { va, write: false })?;
+    pub fn read_elem<T: FromBytes + IntoBytes>(
+        &self,
+        va: u64,
+        index: u64,
+    ) -> Result<T, GuestFault> {
+        let off = index
+            .checked_mul(core::mem::size_of::<T>() as u64)
+            .ok_or(GuestFault { va, write: false })?;
         let at = va.checked_add(off).ok_or(GuestFault { va, write: false })?;
         self.read_obj(at)
     }
 
     /// Writes element `index` of an array of `T` at `va`.
-    pub fn write_elem<T: IntoBytes + Immutable>(&self, va: u64, index: u64, value: &T) -> Result<(), GuestFault> {
-        let off = index.checked_mul(core::mem::size_of::<T>() as u64).ok_or(GuestFault { va, write: true })?;
+    pub fn write_elem<T: IntoBytes + Immutable>(
+        &self,
+        va: u64,
+        index: u64,
+        value: &T,
+    ) -> Result<(), GuestFault> {
+        let off = index
+            .checked_mul(core::mem::size_of::<T>() as u64)
+            .ok_or(GuestFault { va, write: true })?;
         let at = va.checked_add(off).ok_or(GuestFault { va, write: true })?;
         self.write_obj(at, value)
     }

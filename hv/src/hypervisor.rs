@@ -43,7 +43,9 @@ pub fn install(hv: Hypervisor) {
 /// Runs `f` with the state.
 pub fn with<R>(f: impl FnOnce(&mut Hypervisor) -> R) -> R {
     let mut guard = HV.lock();
-    let hv = guard.as_mut().expect("hypervisor state used before boot finished");
+    let hv = guard
+        .as_mut()
+        .expect("hypervisor state used before boot finished");
     f(hv)
 }
 

@@ -63,6 +63,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     init_cpu_features();
     gdt::init(entry::cpu_stack_top());
     idt::init();
+    arch::pic::disable();
     entry::init();
     let machine = mem::init(&boot);
     let opts = cmdline::parse(boot.cmdline.as_str());
@@ -77,7 +78,11 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         let _ = cpu::selftest_page_fault();
     }
     let cal = arch::lapic::init();
-    log::info!("TSC {} MHz, APIC timer {} MHz", cal.tsc_hz / 1_000_000, cal.apic_timer_hz / 1_000_000);
+    log::info!(
+        "TSC {} MHz, APIC timer {} MHz",
+        cal.tsc_hz / 1_000_000,
+        cal.apic_timer_hz / 1_000_000
+    );
 
     let mut memory = memory::Memory::new(machine);
     let Some(kernel_module) = boot.modules().first().copied() else {
@@ -109,7 +114,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let dom = match built {
         Ok(d) => d,
         Err(e) => {
-            log::error!("cannot build domain 1 from {:?}: {e:?}", kernel_module.cmdline.as_str());
+            log::error!(
+                "cannot build domain 1 from {:?}: {e:?}",
+                kernel_module.cmdline.as_str()
+            );
             exit(ExitCode::HypervisorFailure)
         }
     };

@@ -10,7 +10,9 @@
 use alloc::vec::Vec;
 
 use hv_core::buddy::BuddyAllocator;
-use hv_core::mm::{DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmConfig, MmError, SpageInfo};
+use hv_core::mm::{
+    DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmConfig, MmError, SpageInfo,
+};
 
 use crate::arch::paging::{pte, HvPageTables, M2P_BASE};
 use crate::arch::phys;
@@ -70,7 +72,9 @@ pub struct Memory {
 fn alloc_contiguous(frames: &mut BuddyAllocator, bytes: u64) -> u64 {
     let pages = bytes.div_ceil(PAGE_SIZE).max(1);
     let order = pages.next_power_of_two().trailing_zeros();
-    let mfn = frames.alloc(order).expect("no contiguous memory for hypervisor tables");
+    let mfn = frames
+        .alloc(order)
+        .expect("no contiguous memory for hypervisor tables");
     phys::zero(mfn * PAGE_SIZE, (pages * PAGE_SIZE) as usize);
     mfn * PAGE_SIZE
 }
@@ -78,16 +82,25 @@ fn alloc_contiguous(frames: &mut BuddyAllocator, bytes: u64) -> u64 {
 impl Memory {
     /// Sets up the frame table, spage table and M2P for all of RAM.
     pub fn new(boot: MachineMemory) -> Self {
-        let MachineMemory { mut frames, ram_end, mut page_tables, .. } = boot;
+        let MachineMemory {
+            mut frames,
+            ram_end,
+            mut page_tables,
+            ..
+        } = boot;
         let max_mfn = ram_end.div_ceil(PAGE_SIZE);
-        let config = MmConfig { max_mfn, hypervisor_l4_slots: page_tables.hypervisor_l4_slots() };
+        let config = MmConfig {
+            max_mfn,
+            hypervisor_l4_slots: page_tables.hypervisor_l4_slots(),
+        };
         let nr_spages = config.spage_entries();
 
         let ft_bytes = max_mfn * core::mem::size_of::<FrameInfo>() as u64;
         let frame_table = phys::alloc_static_table::<FrameInfo>(&mut frames, max_mfn as usize);
         let st_bytes = nr_spages * core::mem::size_of::<SpageInfo>() as u64;
         let spage_table = phys::alloc_static_table::<SpageInfo>(&mut frames, nr_spages as usize);
-        let mm = Mm::new(config, frame_table, spage_table).expect("frame tables sized for all of RAM");
+        let mm =
+            Mm::new(config, frame_table, spage_table).expect("frame tables sized for all of RAM");
 
         // The M2P: one u64 per machine frame, mapped read-only for guests.
         let m2p_bytes = max_mfn * 8;
@@ -113,14 +126,22 @@ impl Memory {
             m2p_bytes >> 10,
             max_mfn
         );
-        Memory { frames, mm, page_tables, m2p_base_ma: m2p_ma, max_mfn }
+        Memory {
+            frames,
+            mm,
+            page_tables,
+            m2p_base_ma: m2p_ma,
+            max_mfn,
+        }
     }
 
     /// Returns a consumed boot module's frames to the allocator.
     pub fn release_range(&mut self, r: hv_core::memmap::Range) {
         let r = r.page_aligned_inside(PAGE_SIZE);
         if !r.is_empty() {
-            let _ = self.frames.add_range(r.start / PAGE_SIZE, r.end / PAGE_SIZE);
+            let _ = self
+                .frames
+                .add_range(r.start / PAGE_SIZE, r.end / PAGE_SIZE);
         }
     }
 
@@ -166,7 +187,12 @@ impl Memory {
     /// With `superpages`, every aligned 512-pfn block is one order-9 allocation (so
     /// 512-aligned pfn blocks are machine-contiguous, 2 MiB-aligned and *enabled*
     /// superpages); the tail and everything else use order-0 frames.
-    pub fn populate(&mut self, dom: DomId, nr_pages: u64, superpages: bool) -> Result<Vec<u64>, MemoryError> {
+    pub fn populate(
+        &mut self,
+        dom: DomId,
+        nr_pages: u64,
+        superpages: bool,
+    ) -> Result<Vec<u64>, MemoryError> {
         let mut p2m = Vec::with_capacity(nr_pages as usize);
         while (p2m.len() as u64) < nr_pages {
             let left = nr_pages - p2m.len() as u64;

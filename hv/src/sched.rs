@@ -66,7 +66,10 @@ pub fn start() -> ! {
 impl Hypervisor {
     fn handle_exit(&mut self, frame: &mut TrapFrame) -> Next {
         let Some(cur) = self.current else {
-            log::error!("guest exit with no current vCPU (vector {:#x})", frame.vector);
+            log::error!(
+                "guest exit with no current vCPU (vector {:#x})",
+                frame.vector
+            );
             exit(ExitCode::HypervisorFailure)
         };
         match frame.vector {
@@ -115,7 +118,11 @@ impl Hypervisor {
     fn switch_out(&mut self, cur: VcpuRef, frame: &TrapFrame) {
         self.current = None;
         let runnable = self.can_run(cur);
-        if let Some(v) = self.domains.get_mut(&cur.0).and_then(|d| d.vcpus.get_mut(cur.1)) {
+        if let Some(v) = self
+            .domains
+            .get_mut(&cur.0)
+            .and_then(|d| d.vcpus.get_mut(cur.1))
+        {
             v.regs = *frame;
             v.arch.save();
         }
@@ -126,7 +133,11 @@ impl Hypervisor {
 
     /// Loads `next`'s hardware state and returns its registers.
     fn switch_in(&mut self, next: VcpuRef) -> TrapFrame {
-        let v = &mut self.domains.get_mut(&next.0).expect("picked vCPU exists").vcpus[next.1];
+        let v = &mut self
+            .domains
+            .get_mut(&next.0)
+            .expect("picked vCPU exists")
+            .vcpus[next.1];
         v.arch.restore();
         self.current = Some(next);
         v.regs
@@ -146,7 +157,11 @@ impl Hypervisor {
             return IdleStep::Enter(self.switch_in(next));
         }
         if self.domains.is_empty() {
-            let code = if self.any_crashed { ExitCode::Crash } else { self.outcome };
+            let code = if self.any_crashed {
+                ExitCode::Crash
+            } else {
+                self.outcome
+            };
             log::info!("no domains left; stopping the machine ({code:?})");
             return IdleStep::Exit(code);
         }
@@ -158,7 +173,11 @@ impl Hypervisor {
 
     /// Makes a vCPU runnable (if it was blocked) and queues it.
     pub fn wake(&mut self, v: VcpuRef) {
-        if let Some(vcpu) = self.domains.get_mut(&v.0).and_then(|d| d.vcpus.get_mut(v.1)) {
+        if let Some(vcpu) = self
+            .domains
+            .get_mut(&v.0)
+            .and_then(|d| d.vcpus.get_mut(v.1))
+        {
             if vcpu.state == RunState::Blocked {
                 vcpu.state = RunState::Runnable;
             }
@@ -207,7 +226,9 @@ impl Hypervisor {
     /// Frees a dead domain's memory. The CPU leaves its address space first.
     fn destroy_domain(&mut self, id: crate::domain::DomainId) {
         context::load_cr3(self.memory.page_tables.l4());
-        let Some(mut d) = self.domains.remove(&id) else { return };
+        let Some(mut d) = self.domains.remove(&id) else {
+            return;
+        };
         self.run_queue.retain(|v| v.0 != id);
         d.flush_console();
         match self.memory.destroy_domain(hv_core::mm::DomId(id)) {

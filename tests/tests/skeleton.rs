@@ -9,7 +9,10 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome};
 
 fn assert_hello_ran(r: &tools::qemu::RunResult) {
-    assert!(r.saw("(d1) Hello from a Rust PV guest (via the hypercall page)"), "no console line");
+    assert!(
+        r.saw("(d1) Hello from a Rust PV guest (via the hypercall page)"),
+        "no console line"
+    );
     assert!(r.saw("(d1) hello: and via raw syscall too"));
     assert!(r.saw("magic=xen-3.0-x86_64"), "start_info magic not seen");
     assert!(r.saw("domain 1 shut down: poweroff"));
@@ -36,7 +39,10 @@ fn hello_boots_from_grub_multiboot2_iso() {
 fn unknown_hypercall_returns_enosys() {
     let r = boot("hello", BootMethod::Kernel, Some("enosys"));
     assert!(r.saw("(d1) hello: unknown hypercall 63 returned -38"));
-    assert!(r.saw("unknown hypercall 63"), "hypervisor should log the unknown hypercall");
+    assert!(
+        r.saw("unknown hypercall 63"),
+        "hypervisor should log the unknown hypercall"
+    );
     assert_eq!(r.outcome, Outcome::Poweroff);
 }
 
@@ -45,7 +51,10 @@ fn guest_fault_without_trap_table_crashes_only_that_domain() {
     let r = boot("hello", BootMethod::Kernel, Some("fault"));
     assert!(r.saw("(d1) hello: touching an unmapped address"));
     assert!(!r.saw("should not get here"));
-    assert!(r.saw("domain 1 crashed: page fault"), "clear crash line expected");
+    assert!(
+        r.saw("domain 1 crashed: page fault"),
+        "clear crash line expected"
+    );
     assert!(r.saw("cr2 0x100000000000"));
     assert!(!r.saw("FATAL"), "the hypervisor itself must not fail");
     assert_eq!(r.outcome, Outcome::Crash);

@@ -54,7 +54,16 @@ impl Artifacts {
 pub fn build() -> Result<Artifacts> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace_root())
-        .args(["build", "--release", "--target", TARGET, "-p", "hv", "-p", "guests"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "-p",
+            "hv",
+            "-p",
+            "guests",
+        ])
         .status()
         .context("running cargo build for the bare-metal target")?;
     if !status.success() {
@@ -65,5 +74,7 @@ pub fn build() -> Result<Artifacts> {
 
 /// The artifacts of the last build, without building.
 pub fn existing() -> Artifacts {
-    Artifacts { dir: target_dir().join(TARGET).join("release") }
+    Artifacts {
+        dir: target_dir().join(TARGET).join("release"),
+    }
 }

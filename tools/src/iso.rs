@@ -71,7 +71,10 @@ pub fn make_iso(hv: &Path, cmdline: &str, modules: &[PathBuf]) -> Result<PathBuf
         .context("running grub-mkrescue (install grub-pc-bin, grub-common, xorriso, mtools)")?;
     let _ = std::fs::remove_dir_all(&stage);
     if !output.status.success() {
-        bail!("grub-mkrescue failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "grub-mkrescue failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     std::fs::rename(&tmp, &out)?;
     Ok(out)

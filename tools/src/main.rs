@@ -18,7 +18,10 @@ use tools::artifacts;
 use tools::qemu::{self, BootMethod, Console, Outcome, RunConfig};
 
 #[derive(Parser)]
-#[command(name = "hvtool", about = "Build and run the Xen-PV hypervisor under QEMU")]
+#[command(
+    name = "hvtool",
+    about = "Build and run the Xen-PV hypervisor under QEMU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -77,7 +80,13 @@ enum Cmd {
     },
 }
 
-fn config(hv: PathBuf, guest: PathBuf, ramdisk: Option<PathBuf>, o: &BootOpts, console: Console) -> RunConfig {
+fn config(
+    hv: PathBuf,
+    guest: PathBuf,
+    ramdisk: Option<PathBuf>,
+    o: &BootOpts,
+    console: Console,
+) -> RunConfig {
     let mut cfg = RunConfig::new(hv, guest);
     cfg.ramdisk = ramdisk;
     cfg.hv_args = vec![format!("log={}", o.log), format!("mem={}M", o.memory)];
@@ -88,7 +97,11 @@ fn config(hv: PathBuf, guest: PathBuf, ramdisk: Option<PathBuf>, o: &BootOpts, c
     if !o.cmdline.is_empty() {
         cfg.guest_cmdline = Some(o.cmdline.join(" "));
     }
-    cfg.method = if o.iso { BootMethod::Iso } else { BootMethod::Kernel };
+    cfg.method = if o.iso {
+        BootMethod::Iso
+    } else {
+        BootMethod::Kernel
+    };
     cfg.machine_mib = o.memory + 256;
     cfg.console = console;
     cfg.timeout = match o.timeout {
@@ -100,7 +113,10 @@ fn config(hv: PathBuf, guest: PathBuf, ramdisk: Option<PathBuf>, o: &BootOpts, c
 }
 
 fn report(outcome: Outcome, elapsed: Duration) -> i32 {
-    eprintln!("hvtool: machine stopped: {outcome:?} after {:.2} s", elapsed.as_secs_f64());
+    eprintln!(
+        "hvtool: machine stopped: {outcome:?} after {:.2} s",
+        elapsed.as_secs_f64()
+    );
     outcome.exit_status()
 }
 
@@ -112,25 +128,42 @@ fn main() -> Result<()> {
             println!("{}", a.hv().display());
             0
         }
-        Cmd::Run { guest, ramdisk, opts } => {
+        Cmd::Run {
+            guest,
+            ramdisk,
+            opts,
+        } => {
             let a = artifacts::build()?;
             let path = PathBuf::from(&guest);
             let kernel = if path.exists() { path } else { a.guest(&guest) };
             if !kernel.exists() {
                 bail!("no guest named {guest:?} (looked for {})", kernel.display());
             }
-            let cfg = config(a.hv(), kernel, ramdisk, &opts, Console::Capture { echo: true });
+            let cfg = config(
+                a.hv(),
+                kernel,
+                ramdisk,
+                &opts,
+                Console::Capture { echo: true },
+            );
             let r = qemu::run(&cfg)?;
             report(r.outcome, r.elapsed)
         }
-        Cmd::Boot { kernel, ramdisk, mut opts } => {
+        Cmd::Boot {
+            kernel,
+            ramdisk,
+            mut opts,
+        } => {
             if !kernel.exists() {
                 bail!("kernel {} does not exist", kernel.display());
             }
             let a = artifacts::build()?;
             opts.timeout = Some(opts.timeout.unwrap_or(0));
             let cfg = config(a.hv(), kernel, ramdisk, &opts, Console::Terminal);
-            eprintln!("hvtool: booting {} (Ctrl-A X quits QEMU)", cfg.guest.display());
+            eprintln!(
+                "hvtool: booting {} (Ctrl-A X quits QEMU)",
+                cfg.guest.display()
+            );
             let r = qemu::run(&cfg)?;
             report(r.outcome, r.elapsed)
         }

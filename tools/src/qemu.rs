@@ -156,7 +156,11 @@ pub struct RunResult {
 impl RunResult {
     /// The whole serial log.
     pub fn log(&self) -> String {
-        self.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+        self.lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Whether some line contains `needle`.
@@ -166,7 +170,10 @@ impl RunResult {
 
     /// When the first line containing `needle` arrived.
     pub fn time_of(&self, needle: &str) -> Option<Duration> {
-        self.lines.iter().find(|l| l.text.contains(needle)).map(|l| l.at)
+        self.lines
+            .iter()
+            .find(|l| l.text.contains(needle))
+            .map(|l| l.at)
     }
 }
 
@@ -181,7 +188,17 @@ fn escape_initrd(s: &str) -> String {
 /// Builds the QEMU command for `cfg`.
 pub fn command(cfg: &RunConfig) -> Result<Command> {
     let mut cmd = Command::new(qemu_binary());
-    cmd.args(["-accel", "tcg", "-cpu", "max", "-smp", "1", "-no-reboot", "-display", "none"]);
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max",
+        "-smp",
+        "1",
+        "-no-reboot",
+        "-display",
+        "none",
+    ]);
     cmd.args(["-m", &cfg.machine_mib.to_string()]);
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
     match cfg.console {
@@ -213,7 +230,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let mut cmd = command(cfg)?;
     let start = Instant::now();
     if cfg.console == Console::Terminal {
-        let status = cmd.status().with_context(|| format!("starting {}", qemu_binary()))?;
+        let status = cmd
+            .status()
+            .with_context(|| format!("starting {}", qemu_binary()))?;
         return Ok(RunResult {
             outcome: Outcome::from_status(status.code()),
             lines: Vec::new(),
@@ -237,16 +256,23 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
             match r.read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let text = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).replace('\r', "");
+                    let text = String::from_utf8_lossy(&buf)
+                        .trim_end_matches(['\n', '\r'])
+                        .replace('\r', "");
                     if echo {
                         println!("{text}");
                     }
-                    let _ = tx.send(Line { at: start.elapsed(), text });
+                    let _ = tx.send(Line {
+                        at: start.elapsed(),
+                        text,
+                    });
                 }
             }
         }
     });
-    let status = child.wait_timeout(cfg.timeout).context("waiting for QEMU")?;
+    let status = child
+        .wait_timeout(cfg.timeout)
+        .context("waiting for QEMU")?;
     let outcome = match status {
         Some(s) => Outcome::from_status(s.code()),
         None => {
@@ -258,7 +284,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let elapsed = start.elapsed();
     let _ = reader.join();
     let lines: Vec<Line> = rx.try_iter().collect();
-    Ok(RunResult { outcome, lines, elapsed })
+    Ok(RunResult {
+        outcome,
+        lines,
+        elapsed,
+    })
 }
 
 /// Runs and fails with the log if QEMU could not even produce output.

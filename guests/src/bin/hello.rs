@@ -12,7 +12,11 @@ use guests::{console, println, StartInfo};
 use pv_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
 
 fn cmdline(si: &StartInfo) -> &str {
-    let len = si.cmd_line.iter().position(|&b| b == 0).unwrap_or(si.cmd_line.len());
+    let len = si
+        .cmd_line
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(si.cmd_line.len());
     core::str::from_utf8(&si.cmd_line[..len]).unwrap_or("")
 }
 
@@ -22,9 +26,17 @@ fn guest_main(si: &'static StartInfo) -> ! {
     println!("Hello from a Rust PV guest (via the hypercall page)");
     console::use_hypercall_page(false);
     println!("hello: and via raw syscall too");
-    let magic_len = si.magic.iter().position(|&b| b == 0).unwrap_or(si.magic.len());
+    let magic_len = si
+        .magic
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(si.magic.len());
     let magic = core::str::from_utf8(&si.magic[..magic_len]).unwrap_or("?");
-    println!("hello: start_info magic={magic} nr_pages={} cmdline={:?}", si.nr_pages, cmdline(si));
+    println!(
+        "hello: start_info magic={magic} nr_pages={} cmdline={:?}",
+        si.nr_pages,
+        cmdline(si)
+    );
     let v = hypercall::xen_version(0, core::ptr::null_mut());
     println!("hello: xen_version {}.{}", v >> 16, v & 0xffff);
     let mut reason = SHUTDOWN_POWEROFF;

@@ -91,7 +91,11 @@ impl ArchState {
     /// Sets the real CR0.TS to the virtual one.
     pub fn apply_ts(&self) {
         let cr0 = cpu::read_cr0();
-        let want = if self.virtual_ts { cr0 | CR0_TS } else { cr0 & !CR0_TS };
+        let want = if self.virtual_ts {
+            cr0 | CR0_TS
+        } else {
+            cr0 & !CR0_TS
+        };
         if want != cr0 {
             cpu::write_cr0(want);
         }
@@ -121,7 +125,11 @@ pub fn set_shadow_gs_base(v: u64) {
 
 /// Reads the live FS, GS and shadow GS bases.
 pub fn segment_bases() -> (u64, u64, u64) {
-    (cpu::rdmsr(MSR_FS_BASE), cpu::rdmsr(MSR_GS_BASE), cpu::rdmsr(MSR_SHADOW_GS_BASE))
+    (
+        cpu::rdmsr(MSR_FS_BASE),
+        cpu::rdmsr(MSR_GS_BASE),
+        cpu::rdmsr(MSR_SHADOW_GS_BASE),
+    )
 }
 
 /// Swaps the active and shadow GS bases (a guest kernel/user mode switch).

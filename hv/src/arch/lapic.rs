@@ -61,7 +61,10 @@ pub fn init() -> Calibration {
     let apic_timer_hz = a0.saturating_sub(a1) * 1_000_000_000 / ns;
     TIMER_HZ.store(apic_timer_hz.max(1), Ordering::Relaxed);
     write(REG_LVT_TIMER, u32::from(vector::TIMER)); // one-shot, unmasked
-    Calibration { tsc_hz, apic_timer_hz }
+    Calibration {
+        tsc_hz,
+        apic_timer_hz,
+    }
 }
 
 /// Arms the one-shot timer to fire after `ns` nanoseconds (0 disarms it).

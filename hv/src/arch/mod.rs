@@ -7,14 +7,16 @@
 
 pub mod boot;
 pub mod bootinfo;
+pub mod context;
 pub mod cpu;
 pub mod entry;
 pub mod exit;
 pub mod gdt;
 pub mod heap;
-pub mod lapic;
 pub mod idt;
+pub mod lapic;
 pub mod paging;
 pub mod phys;
+pub mod pic;
 pub mod pit;
 pub mod serial;

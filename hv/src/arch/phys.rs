@@ -231,7 +231,9 @@ pub fn alloc_static_table<T: ZeroValid>(
     let bytes = (len * core::mem::size_of::<T>()).max(1) as u64;
     let pages = bytes.div_ceil(4096);
     let order = pages.next_power_of_two().trailing_zeros();
-    let mfn = frames.alloc(order).expect("no contiguous memory for a hypervisor table");
+    let mfn = frames
+        .alloc(order)
+        .expect("no contiguous memory for a hypervisor table");
     let ma = mfn * 4096;
     zero(ma, (pages * 4096) as usize);
     // SAFETY: the block was just taken from the allocator (nobody else owns it) and is never

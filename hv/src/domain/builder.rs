@@ -15,16 +15,17 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use hv_core::image::{
-    fill_hypercall_page, for_each_bootstrap_pte, BootVcpuState, GuestImage, ImageError, LayoutError,
-    P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartInfoValues, StartOfDayLayout,
+    fill_hypercall_page, for_each_bootstrap_pte, BootVcpuState, GuestImage, ImageError,
+    LayoutError, P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartInfoValues,
+    StartOfDayLayout,
 };
 use hv_core::mm::{BaseKind, DomId, DomainConfig, Mfn, MmError, PageLevel};
 
 use super::{ConsoleState, Domain, DomainId, DomainState, Vcpu};
 use crate::arch::entry::TrapFrame;
 use crate::arch::phys;
-use crate::memory::{DirectMapMemory, Memory, MemoryError};
 use crate::mem::PAGE_SIZE;
+use crate::memory::{DirectMapMemory, Memory, MemoryError};
 
 /// What to build.
 pub struct DomainSpec<'a> {
@@ -80,14 +81,18 @@ pub fn build(memory: &mut Memory, id: DomainId, spec: &DomainSpec) -> Result<Dom
     let notes = *image.notes();
     let nr_pages = spec.memory_bytes / PAGE_SIZE;
     let ramdisk_len = spec.ramdisk.map_or(0, |r| r.len() as u64);
-    let layout =
-        StartOfDayLayout::new(image.placement(), nr_pages, ramdisk_len).map_err(BuildError::Layout)?;
+    let layout = StartOfDayLayout::new(image.placement(), nr_pages, ramdisk_len)
+        .map_err(BuildError::Layout)?;
 
     let dom = DomId(id);
     let max_pages = (spec.max_memory_bytes / PAGE_SIZE).max(nr_pages);
     memory.create_domain(
         dom,
-        DomainConfig { allow_superpages: spec.superpages, max_pages, privileged: false },
+        DomainConfig {
+            allow_superpages: spec.superpages,
+            max_pages,
+            privileged: false,
+        },
     )?;
     match fill(memory, dom, spec, &image, &layout, nr_pages) {
         Ok(mut d) => {
@@ -120,7 +125,9 @@ fn fill(
     }
     if let (Some(r), Some(place)) = (spec.ramdisk, &layout.ramdisk) {
         let frames = match place {
-            RamdiskPlacement::Mapped { frames, .. } | RamdiskPlacement::Unmapped { frames } => frames,
+            RamdiskPlacement::Mapped { frames, .. } | RamdiskPlacement::Unmapped { frames } => {
+                frames
+            }
         };
         write_pseudo_phys(&p2m, frames.pfn * PAGE_SIZE, r);
     }
@@ -176,7 +183,10 @@ fn fill(
     // kernel root of vCPU 0, as the toolstack does before starting the guest.
     let l4 = p2m[layout.pt_base_pfn() as usize];
     let mut mem = DirectMapMemory;
-    memory.mm.pin(dom, Mfn(l4), PageLevel::L4, &mut mem).map_err(BuildError::PageTables)?;
+    memory
+        .mm
+        .pin(dom, Mfn(l4), PageLevel::L4, &mut mem)
+        .map_err(BuildError::PageTables)?;
     memory
         .mm
         .set_baseptr(dom, 0, BaseKind::Kernel, Some(Mfn(l4)), &mut mem)

@@ -56,16 +56,26 @@ impl Call<'_> {
 
     /// The caller's address space (its current root).
     pub fn guest(&self) -> GuestMemory<'_> {
-        let root = self.hv.domains.get(&self.who.0).map_or(0, |d| d.vcpus[self.who.1].current_root());
+        let root = self
+            .hv
+            .domains
+            .get(&self.who.0)
+            .map_or(0, |d| d.vcpus[self.who.1].current_root());
         GuestMemory::new(&self.hv.memory.mm, hv_core::mm::Mfn(root))
     }
 }
 
 /// A SYSCALL from the current vCPU.
 pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
-    let kernel_mode = hv.domains.get(&who.0).is_some_and(|d| d.vcpus[who.1].kernel_mode);
+    let kernel_mode = hv
+        .domains
+        .get(&who.0)
+        .is_some_and(|d| d.vcpus[who.1].kernel_mode);
     if !kernel_mode {
-        hv.crash_domain(who.0, "syscall from guest user mode with no syscall callback");
+        hv.crash_domain(
+            who.0,
+            "syscall from guest user mode with no syscall callback",
+        );
         return;
     }
     let number = frame.rax;
@@ -77,7 +87,11 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
         nr::SCHED_OP => sched_op::sched_op(&mut call),
         nr::SCHED_OP_COMPAT => sched_op::sched_op_compat(&mut call),
         _ => {
-            log::warn!("d{}: unknown hypercall {number} ({})", who.0, nr::name(number));
+            log::warn!(
+                "d{}: unknown hypercall {number} ({})",
+                who.0,
+                nr::name(number)
+            );
             Ret::Value(errno::neg(errno::ENOSYS))
         }
     };

@@ -27,7 +27,12 @@ fn op(call: &mut Call, cmd: u32, shutdown_reason: impl FnOnce(&Call) -> Result<u
 /// `sched_op(cmd, arg)`: `arg` points at the command's structure.
 pub fn sched_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
-    op(call, cmd as u32, |c| c.guest().read_obj::<SchedShutdown>(arg).map(|s| s.reason).map_err(Ret::from))
+    op(call, cmd as u32, |c| {
+        c.guest()
+            .read_obj::<SchedShutdown>(arg)
+            .map(|s| s.reason)
+            .map_err(Ret::from)
+    })
 }
 
 /// `sched_op_compat(cmd, arg)`: `arg` is the value itself (the shutdown reason).

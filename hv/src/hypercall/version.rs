@@ -37,22 +37,30 @@ pub fn xen_version(call: &mut Call) -> Ret {
     let g = call.guest();
     match cmd as u32 {
         XENVER_VERSION => Ret::Value(i64::from((VERSION_MAJOR << 16) | VERSION_MINOR)),
-        XENVER_EXTRAVERSION => g.write(arg, &fixed::<XEN_EXTRAVERSION_LEN>("-hv")).map_or_else(Ret::from, |_| Ret::Value(0)),
+        XENVER_EXTRAVERSION => g
+            .write(arg, &fixed::<XEN_EXTRAVERSION_LEN>("-hv"))
+            .map_or_else(Ret::from, |_| Ret::Value(0)),
         XENVER_COMPILE_INFO => {
             let mut info = XenCompileInfo::new_zeroed();
             info.compiler = fixed("rustc");
             info.compile_by = fixed("hv");
             info.compile_domain = fixed("local");
             info.compile_date = fixed("2026");
-            g.write_obj(arg, &info).map_or_else(Ret::from, |_| Ret::Value(0))
+            g.write_obj(arg, &info)
+                .map_or_else(Ret::from, |_| Ret::Value(0))
         }
-        XENVER_CAPABILITIES => {
-            g.write(arg, &fixed::<XEN_CAPABILITIES_INFO_LEN>("xen-3.0-x86_64 ")).map_or_else(Ret::from, |_| Ret::Value(0))
-        }
-        XENVER_CHANGESET => g.write(arg, &fixed::<XEN_CHANGESET_INFO_LEN>("hv")).map_or_else(Ret::from, |_| Ret::Value(0)),
+        XENVER_CAPABILITIES => g
+            .write(arg, &fixed::<XEN_CAPABILITIES_INFO_LEN>("xen-3.0-x86_64 "))
+            .map_or_else(Ret::from, |_| Ret::Value(0)),
+        XENVER_CHANGESET => g
+            .write(arg, &fixed::<XEN_CHANGESET_INFO_LEN>("hv"))
+            .map_or_else(Ret::from, |_| Ret::Value(0)),
         XENVER_PLATFORM_PARAMETERS => {
-            let p = XenPlatformParameters { virt_start: HYPERVISOR_VIRT_START };
-            g.write_obj(arg, &p).map_or_else(Ret::from, |_| Ret::Value(0))
+            let p = XenPlatformParameters {
+                virt_start: HYPERVISOR_VIRT_START,
+            };
+            g.write_obj(arg, &p)
+                .map_or_else(Ret::from, |_| Ret::Value(0))
         }
         XENVER_GET_FEATURES => {
             let mut fi: XenFeatureInfo = match g.read_obj(arg) {
@@ -60,10 +68,13 @@ pub fn xen_version(call: &mut Call) -> Ret {
                 Err(f) => return f.into(),
             };
             fi.submap = if fi.submap_idx == 0 { PV_FEATURES } else { 0 };
-            g.write_obj(arg, &fi).map_or_else(Ret::from, |_| Ret::Value(0))
+            g.write_obj(arg, &fi)
+                .map_or_else(Ret::from, |_| Ret::Value(0))
         }
         XENVER_PAGESIZE => Ret::Value(4096),
-        XENVER_GUEST_HANDLE => g.write(arg, &[0u8; XEN_DOMAIN_HANDLE_LEN]).map_or_else(Ret::from, |_| Ret::Value(0)),
+        XENVER_GUEST_HANDLE => g
+            .write(arg, &[0u8; XEN_DOMAIN_HANDLE_LEN])
+            .map_or_else(Ret::from, |_| Ret::Value(0)),
         XENVER_COMMANDLINE => Ret::Value(errno::neg(errno::EPERM)),
         _ => Ret::Value(errno::neg(errno::ENOSYS)),
     }

@@ -35,7 +35,12 @@ pub fn config_for_kernel(kernel: PathBuf) -> RunConfig {
 /// Boots and returns the result, printing the serial log so a failing test shows it.
 pub fn run(cfg: &RunConfig) -> RunResult {
     let r = qemu::run(cfg).expect("running QEMU");
-    println!("---- serial log ({:?}, {:?}) ----\n{}\n----", cfg.method, r.outcome, r.log());
+    println!(
+        "---- serial log ({:?}, {:?}) ----\n{}\n----",
+        cfg.method,
+        r.outcome,
+        r.log()
+    );
     r
 }
 
