@@ -68,13 +68,7 @@ impl SystemClock {
     /// Xen republishes about once a second; publishing `(tsc_at_boot, 0)` once instead makes
     /// the guest's clock equal [`now`](Self::now) exactly.
     pub fn vcpu_time(&self, tsc_now: u64, flags: u8) -> VcpuTimeFields {
-        VcpuTimeFields {
-            tsc_timestamp: tsc_now,
-            system_time: self.now(tsc_now),
-            tsc_to_system_mul: self.scale.mul_frac(),
-            tsc_shift: self.scale.shift(),
-            flags,
-        }
+        VcpuTimeFields::new(self.scale, tsc_now, self.now(tsc_now), flags)
     }
 }
 
@@ -94,6 +88,18 @@ pub struct VcpuTimeFields {
 }
 
 impl VcpuTimeFields {
+    /// The record saying "system time was `system_time_ns` at TSC value `tsc_now`", with
+    /// `scale` and `flags` (`XEN_PVCLOCK_*`).
+    pub fn new(scale: TimeScale, tsc_now: u64, system_time_ns: u64, flags: u8) -> Self {
+        Self {
+            tsc_timestamp: tsc_now,
+            system_time: system_time_ns,
+            tsc_to_system_mul: scale.mul_frac(),
+            tsc_shift: scale.shift(),
+            flags,
+        }
+    }
+
     /// The system time a guest computes from this record at TSC value `tsc` (a TSC before
     /// `tsc_timestamp` reads as `system_time`).
     pub fn guest_system_time(&self, tsc: u64) -> u64 {
@@ -118,7 +124,8 @@ pub struct WallClock {
 
 impl WallClock {
     /// The wallclock given that UNIX time was `unix_sec`.`unix_nsec` at system time
-    /// `system_time_ns` (Xen's `do_settime`): the boot epoch is their difference.
+    /// `system_time_ns` (Xen's `do_settime`): the boot epoch is their difference. With a
+    /// boot-time epoch already known, pass `system_time_ns = 0`.
     ///
     /// Errors: `BadNanoseconds` (`unix_nsec` ≥ 10^9), `BeforeEpoch` (the boot would lie before
     /// 1970).
