@@ -29,11 +29,6 @@ impl DomainChannels {
         }
     }
 
-    /// Number of vCPUs.
-    pub fn nr_vcpus(&self) -> u32 {
-        self.nr_vcpus
-    }
-
     /// Checks that `vcpu` exists.
     pub fn check_vcpu(&self, vcpu: VcpuId) -> Result<(), EvtchnError> {
         if vcpu.0 < self.nr_vcpus {
@@ -125,12 +120,8 @@ impl DomainChannels {
         }
     }
 
-    /// Number of VIRQ bindings (for consistency checks).
-    pub fn nr_virq_bindings(&self) -> usize {
-        self.virqs.len()
-    }
-
     /// All VIRQ bindings (for consistency checks).
+    #[cfg(test)]
     pub fn virq_bindings(&self) -> impl Iterator<Item = (VcpuId, Virq, Port)> + '_ {
         self.virqs.iter().map(|(&(v, q), &p)| (v, q, p))
     }

@@ -44,7 +44,6 @@ mod testing;
 mod tests;
 
 pub use delivery::{set_pending, unmask, Delivery, EventBits, SharedInfoPages};
-pub use domain::DomainChannels;
 pub use error::EvtchnError;
 pub use ops::{ChannelStatus, SendOutcome, StatusKind};
 pub use port::{Channel, PortState};
