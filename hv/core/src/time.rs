@@ -1,1 +1,0 @@
-//! `time` — (stub; filled in by the owner of this file).
