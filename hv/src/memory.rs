@@ -207,6 +207,32 @@ impl Memory {
         Ok(p2m)
     }
 
+    /// Takes `2^order` frames at `mfn` back from `dom` (they must be unused) and frees them.
+    pub fn release_block(&mut self, dom: DomId, mfn: u64, order: u32) -> Result<(), MemoryError> {
+        self.mm.release_extent(dom, Mfn(mfn), order)?;
+        self.free_released(mfn, order);
+        Ok(())
+    }
+
+    /// Frees frames `release_extent` already took from their domain.
+    pub fn free_released(&mut self, mfn: u64, order: u32) {
+        for i in 0..(1u64 << order) {
+            self.set_m2p(mfn + i, INVALID_M2P);
+        }
+        if self.mm.take_flush_needed() {
+            crate::arch::cpu::flush_tlb();
+        }
+        let _ = self.frames.free(mfn, order);
+    }
+
+    /// Machine frames backing the M2P, one per 2 MiB of it (`XENMEM_machphys_mfn_list`).
+    pub fn m2p_chunks(&self) -> Vec<u64> {
+        let bytes = self.max_mfn * 8;
+        (0..bytes.div_ceil(2 << 20))
+            .map(|i| (self.m2p_base_ma + i * (2 << 20)) / PAGE_SIZE)
+            .collect()
+    }
+
     /// Allocates a zeroed hypervisor frame and lets `dom` map it (shared_info, grant frames).
     pub fn share_new_frame(&mut self, dom: DomId) -> Result<u64, MemoryError> {
         let mfn = self.frames.alloc(0).ok_or(MemoryError::OutOfMemory)?;

@@ -60,6 +60,8 @@ pub struct Vcpu {
     pub callbacks: Callbacks,
     /// Scheduling state.
     pub state: RunState,
+    /// LDT set with `MMUEXT_SET_LDT`: (linear base, entries).
+    pub ldt: (u64, u32),
 }
 
 impl Vcpu {
@@ -79,6 +81,7 @@ impl Vcpu {
             traps: Box::new([TrapInfo::new_zeroed(); 256]),
             callbacks: Callbacks::default(),
             state: RunState::Runnable,
+            ldt: (0, 0),
         }
     }
 

@@ -6,6 +6,9 @@
 //! its syscall callback.) Unknown numbers return `-ENOSYS`.
 
 mod console;
+mod memory_op;
+mod mmu;
+mod multicall;
 mod sched_op;
 mod version;
 
@@ -81,21 +84,32 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     let number = frame.rax;
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
     let mut call = Call { hv, who, args };
-    let ret = match number {
-        nr::CONSOLE_IO => console::console_io(&mut call),
-        nr::XEN_VERSION => version::xen_version(&mut call),
-        nr::SCHED_OP => sched_op::sched_op(&mut call),
-        nr::SCHED_OP_COMPAT => sched_op::sched_op_compat(&mut call),
+    if let Ret::Value(v) = call_one(&mut call, number) {
+        frame.rax = v as u64;
+    }
+}
+
+/// Runs hypercall `number` for `call`.
+pub fn call_one(call: &mut Call, number: u64) -> Ret {
+    match number {
+        nr::MMU_UPDATE => mmu::mmu_update(call),
+        nr::MEMORY_OP => memory_op::memory_op(call),
+        nr::MULTICALL => multicall::multicall(call),
+        nr::UPDATE_VA_MAPPING => mmu::update_va_mapping(call),
+        nr::CONSOLE_IO => console::console_io(call),
+        nr::XEN_VERSION => version::xen_version(call),
+        nr::VM_ASSIST => mmu::vm_assist(call),
+        nr::UPDATE_VA_MAPPING_OTHERDOMAIN => mmu::update_va_mapping_otherdomain(call),
+        nr::MMUEXT_OP => mmu::mmuext_op(call),
+        nr::SCHED_OP => sched_op::sched_op(call),
+        nr::SCHED_OP_COMPAT => sched_op::sched_op_compat(call),
         _ => {
             log::warn!(
                 "d{}: unknown hypercall {number} ({})",
-                who.0,
+                call.dom(),
                 nr::name(number)
             );
             Ret::Value(errno::neg(errno::ENOSYS))
         }
-    };
-    if let Ret::Value(v) = ret {
-        frame.rax = v as u64;
     }
 }

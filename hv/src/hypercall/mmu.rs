@@ -1,0 +1,292 @@
+//! The PV MMU hypercalls: `mmu_update`, `mmuext_op`, `update_va_mapping` (and its refused
+//! `_otherdomain` form), `vm_assist`.
+//!
+//! Every change goes through the page-type state machine (`hv_core::mm`), which validates it
+//! with Xen's rules (superpages included). Batches stop at the first bad item, report how many
+//! were done through the guest's `done` pointer, and never leave an item half applied.
+
+use hv_core::mm::{BaseKind, DomId, Mfn, MmError, PageLevel};
+use pv_abi::errno;
+use pv_abi::xen::*;
+
+use super::{Call, Ret};
+use crate::arch::{context, cpu};
+use crate::memory::DirectMapMemory;
+
+/// Largest batch handled per call (Xen preempts long batches; we bound them instead).
+const MAX_BATCH: u64 = 1 << 20;
+
+/// Whether `va` is a canonical 48-bit address.
+fn is_canonical(va: u64) -> bool {
+    ((va as i64) << 16 >> 16) as u64 == va
+}
+
+fn mm_err(e: MmError) -> i64 {
+    i64::from(e.errno())
+}
+
+/// Checks the `foreigndom` argument: only the caller itself is allowed (we have no
+/// privileged domains yet).
+fn foreign_ok(call: &Call, foreigndom: u64) -> bool {
+    let fd = foreigndom_fd(foreigndom as u32);
+    let pfd = foreigndom_pfd(foreigndom as u32);
+    (fd == DOMID_SELF || fd == call.dom()) && (pfd == 0 || pfd == call.dom())
+}
+
+/// Flushes the TLB if the page-type state machine asks for it.
+fn flush_if_needed(call: &mut Call) {
+    if call.hv.memory.mm.take_flush_needed() {
+        cpu::flush_tlb();
+    }
+}
+
+/// Writes `done` to the guest's `done` pointer (if any) and returns `rc`.
+fn finish(call: &Call, done_ptr: u64, done: u32, rc: i64) -> Ret {
+    if done_ptr != 0 && call.guest().write_obj(done_ptr, &done).is_err() {
+        return Ret::Value(errno::neg(errno::EFAULT));
+    }
+    Ret::Value(rc)
+}
+
+/// `mmu_update(reqs, count, done, foreigndom)`.
+pub fn mmu_update(call: &mut Call) -> Ret {
+    let [reqs, count, done_ptr, foreigndom, _] = call.args;
+    if !foreign_ok(call, foreigndom) {
+        return Ret::Value(errno::neg(errno::EPERM));
+    }
+    let count = count & 0x7FFF_FFFF;
+    if count > MAX_BATCH {
+        return Ret::Value(errno::neg(errno::EINVAL));
+    }
+    let dom = DomId(call.dom());
+    let mut done = 0u32;
+    let mut rc = 0;
+    for i in 0..count {
+        let req: MmuUpdate = match call.guest().read_elem(reqs, i) {
+            Ok(r) => r,
+            Err(_) => {
+                rc = errno::neg(errno::EFAULT);
+                break;
+            }
+        };
+        let result = match req.ptr & MMU_CMD_MASK {
+            MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
+                let preserve_ad = req.ptr & MMU_CMD_MASK == MMU_PT_UPDATE_PRESERVE_AD;
+                call.hv
+                    .memory
+                    .mm
+                    .mmu_update(
+                        dom,
+                        req.ptr & !MMU_CMD_MASK,
+                        req.val,
+                        preserve_ad,
+                        &mut DirectMapMemory,
+                    )
+                    .map_err(mm_err)
+            }
+            MMU_MACHPHYS_UPDATE => {
+                let mfn = req.ptr >> 12;
+                match call.hv.memory.mm.can_update_m2p(dom, Mfn(mfn)) {
+                    Ok(()) => {
+                        call.hv.memory.set_m2p(mfn, req.val);
+                        Ok(())
+                    }
+                    Err(e) => Err(mm_err(e)),
+                }
+            }
+            _ => Err(errno::neg(errno::ENOSYS)),
+        };
+        flush_if_needed(call);
+        match result {
+            Ok(()) => done += 1,
+            Err(e) => {
+                log::debug!(
+                    "d{}: mmu_update #{i} ptr {:#x} val {:#x}: {e}",
+                    dom.0,
+                    req.ptr,
+                    req.val
+                );
+                rc = e;
+                break;
+            }
+        }
+    }
+    finish(call, done_ptr, done, rc)
+}
+
+/// Sets the calling vCPU's kernel or user root after the state machine accepted it, and loads
+/// it if the vCPU is running on it.
+fn switch_root(call: &mut Call, kind: BaseKind, mfn: u64) {
+    let Some(d) = call.hv.domain(call.who.0) else {
+        return;
+    };
+    let v = &mut d.vcpus[call.who.1];
+    match kind {
+        BaseKind::Kernel => v.kernel_root = mfn,
+        BaseKind::User => v.user_root = mfn,
+    }
+    let root = v.current_root();
+    v.arch.cr3 = root * 4096;
+    context::load_cr3(root * 4096);
+}
+
+fn mmuext_one(call: &mut Call, op: &MmuextOp) -> Result<(), i64> {
+    let dom = DomId(call.dom());
+    let vcpu = call.who.1 as u32;
+    let mut mem = DirectMapMemory;
+    let mm = &mut call.hv.memory.mm;
+    let level = |cmd| match cmd {
+        MMUEXT_PIN_L1_TABLE => PageLevel::L1,
+        MMUEXT_PIN_L2_TABLE => PageLevel::L2,
+        MMUEXT_PIN_L3_TABLE => PageLevel::L3,
+        _ => PageLevel::L4,
+    };
+    match op.cmd {
+        MMUEXT_PIN_L1_TABLE | MMUEXT_PIN_L2_TABLE | MMUEXT_PIN_L3_TABLE | MMUEXT_PIN_L4_TABLE => mm
+            .pin(dom, Mfn(op.arg1), level(op.cmd), &mut mem)
+            .map_err(mm_err),
+        MMUEXT_UNPIN_TABLE => mm.unpin(dom, Mfn(op.arg1), &mut mem).map_err(mm_err),
+        MMUEXT_NEW_BASEPTR => {
+            mm.set_baseptr(dom, vcpu, BaseKind::Kernel, Some(Mfn(op.arg1)), &mut mem)
+                .map_err(mm_err)?;
+            switch_root(call, BaseKind::Kernel, op.arg1);
+            Ok(())
+        }
+        MMUEXT_NEW_USER_BASEPTR => {
+            let new = (op.arg1 != 0).then_some(Mfn(op.arg1));
+            mm.set_baseptr(dom, vcpu, BaseKind::User, new, &mut mem)
+                .map_err(mm_err)?;
+            switch_root(call, BaseKind::User, op.arg1);
+            Ok(())
+        }
+        MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
+            cpu::flush_tlb();
+            Ok(())
+        }
+        MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => {
+            if is_canonical(op.arg1) {
+                cpu::invlpg(op.arg1);
+            }
+            Ok(())
+        }
+        MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => Err(errno::neg(errno::EACCES)),
+        MMUEXT_SET_LDT => {
+            let (base, ents) = (op.arg1, op.nr_ents());
+            if base & 0xFFF != 0 || ents > 8192 || !is_canonical(base) {
+                return Err(errno::neg(errno::EINVAL));
+            }
+            if let Some(d) = call.hv.domain(call.who.0) {
+                d.vcpus[call.who.1].ldt = (base, ents);
+            }
+            Ok(())
+        }
+        MMUEXT_CLEAR_PAGE => mm.clear_page(dom, Mfn(op.arg1), &mut mem).map_err(mm_err),
+        MMUEXT_COPY_PAGE => mm
+            .copy_page(dom, Mfn(op.arg1), Mfn(op.arg2), &mut mem)
+            .map_err(mm_err),
+        MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(errno::neg(errno::EOPNOTSUPP)),
+        _ => Err(errno::neg(errno::ENOSYS)),
+    }
+}
+
+/// `mmuext_op(ops, count, done, foreigndom)`.
+pub fn mmuext_op(call: &mut Call) -> Ret {
+    let [ops, count, done_ptr, foreigndom, _] = call.args;
+    if !foreign_ok(call, foreigndom) {
+        return Ret::Value(errno::neg(errno::EPERM));
+    }
+    let count = count & 0x7FFF_FFFF;
+    if count > MAX_BATCH {
+        return Ret::Value(errno::neg(errno::EINVAL));
+    }
+    let mut done = 0u32;
+    let mut rc = 0;
+    for i in 0..count {
+        let op: MmuextOp = match call.guest().read_elem(ops, i) {
+            Ok(o) => o,
+            Err(_) => {
+                rc = errno::neg(errno::EFAULT);
+                break;
+            }
+        };
+        let result = mmuext_one(call, &op);
+        flush_if_needed(call);
+        match result {
+            Ok(()) => done += 1,
+            Err(e) => {
+                log::debug!(
+                    "d{}: mmuext_op #{i} cmd {} arg1 {:#x}: {e}",
+                    call.dom(),
+                    op.cmd,
+                    op.arg1
+                );
+                rc = e;
+                break;
+            }
+        }
+    }
+    finish(call, done_ptr, done, rc)
+}
+
+/// `update_va_mapping(va, val, flags)`: change the L1 entry mapping `va` in the current
+/// address space.
+pub fn update_va_mapping(call: &mut Call) -> Ret {
+    let [va, val, flags, ..] = call.args;
+    let dom = DomId(call.dom());
+    let root = call
+        .hv
+        .domains
+        .get(&dom.0)
+        .map_or(0, |d| d.vcpus[call.who.1].current_root());
+    let r = call
+        .hv
+        .memory
+        .mm
+        .update_va_mapping(dom, Mfn(root), va, val, &mut DirectMapMemory);
+    let flushed = call.hv.memory.mm.take_flush_needed();
+    if let Err(e) = r {
+        if flushed {
+            cpu::flush_tlb();
+        }
+        log::debug!("d{}: update_va_mapping {va:#x} -> {val:#x}: {e}", dom.0);
+        return Ret::Value(mm_err(e));
+    }
+    match flags & UVMF_FLUSHTYPE_MASK {
+        UVMF_TLB_FLUSH => cpu::flush_tlb(),
+        UVMF_INVLPG if !flushed => cpu::invlpg(va),
+        _ if flushed => cpu::flush_tlb(),
+        _ => {}
+    }
+    Ret::Value(0)
+}
+
+/// `update_va_mapping_otherdomain`: only for privileged domains, which we do not have.
+pub fn update_va_mapping_otherdomain(_call: &mut Call) -> Ret {
+    Ret::Value(errno::neg(errno::EPERM))
+}
+
+/// VM assists a 64-bit PV guest may turn on.
+const VALID_ASSISTS: u64 = (1 << VMASST_TYPE_4GB_SEGMENTS)
+    | (1 << VMASST_TYPE_4GB_SEGMENTS_NOTIFY)
+    | (1 << VMASST_TYPE_WRITABLE_PAGETABLES)
+    | (1 << VMASST_TYPE_PAE_EXTENDED_CR3)
+    | (1 << VMASST_TYPE_ARCHITECTURAL_IOPL)
+    | (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG)
+    | (1 << VMASST_TYPE_M2P_STRICT);
+
+/// `vm_assist(cmd, type)`.
+pub fn vm_assist(call: &mut Call) -> Ret {
+    let [cmd, ty, ..] = call.args;
+    if ty >= 64 || VALID_ASSISTS & (1 << ty) == 0 {
+        return Ret::Value(errno::neg(errno::EINVAL));
+    }
+    let Some(d) = call.hv.domain(call.dom()) else {
+        return Ret::NoReturn;
+    };
+    match cmd as u32 {
+        VMASST_CMD_ENABLE => d.vm_assist |= 1 << ty,
+        VMASST_CMD_DISABLE => d.vm_assist &= !(1 << ty),
+        _ => return Ret::Value(errno::neg(errno::ENOSYS)),
+    }
+    Ret::Value(0)
+}
