@@ -442,6 +442,8 @@ fn safety_scan(w: &World) {
 }
 
 proptest! {
+    // Failures are not persisted to a file: each bug found gets a unit regression test.
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn random_operations_keep_every_invariant(ops in prop::collection::vec(op(), 1..48)) {
         let mut model = Model::new();
