@@ -87,6 +87,24 @@ enum Op {
     Destroy {
         d: usize,
     },
+    SegDesc {
+        d: usize,
+        pick: usize,
+        get: bool,
+    },
+    Share {
+        d: usize,
+    },
+    Unshare {
+        d: usize,
+        pick: usize,
+    },
+    Copy {
+        d: usize,
+        dst: usize,
+        src: usize,
+        clear: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -116,7 +134,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (d.clone(), pick.clone()).prop_map(|(d, pick)| Op::Unpin { d, pick }),
         2 => (d.clone(), 0..2u32, any::<bool>(), prop::option::weighted(0.8, pick.clone()))
             .prop_map(|(d, vcpu, user, pick)| Op::Base { d, vcpu, user, pick }),
-        1 => d.prop_map(|d| Op::Destroy { d }),
+        1 => d.clone().prop_map(|d| Op::Destroy { d }),
+        1 => (d.clone(), pick.clone(), any::<bool>()).prop_map(|(d, pick, get)| Op::SegDesc { d, pick, get }),
+        1 => d.clone().prop_map(|d| Op::Share { d }),
+        1 => (d.clone(), pick.clone()).prop_map(|(d, pick)| Op::Unshare { d, pick }),
+        1 => (d, pick.clone(), pick, any::<bool>()).prop_map(|(d, dst, src, clear)| Op::Copy { d, dst, src, clear }),
     ]
 }
 
@@ -128,6 +150,8 @@ struct Model {
     supers: [BTreeSet<u64>; 2],
     pinned: BTreeSet<u64>,
     bases: BTreeMap<(usize, u32, bool), Mfn>,
+    seg_refs: BTreeMap<u64, u32>,
+    xen: [BTreeSet<u64>; 2],
 }
 
 impl Model {
@@ -149,6 +173,8 @@ impl Model {
             supers: Default::default(),
             pinned: BTreeSet::new(),
             bases: BTreeMap::new(),
+            seg_refs: BTreeMap::new(),
+            xen: Default::default(),
         }
     }
 
@@ -341,6 +367,60 @@ impl Model {
                 }
             }
             Op::Destroy { d } => self.destroy(d, true),
+            Op::SegDesc { d, pick, get } => self.seg_desc(d, pick, get),
+            Op::Share { d } => {
+                let Some(m) = self.buddy.alloc(0) else { return };
+                self.world.mm.share_xen_frame(DOMS[d], Mfn(m)).unwrap();
+                self.xen[d].insert(m);
+            }
+            Op::Unshare { d, pick } => {
+                let Some(&m) = self.xen[d].iter().nth(pick % self.xen[d].len().max(1)) else {
+                    return;
+                };
+                if self.world.mm.unshare_xen_frame(DOMS[d], Mfn(m)).is_ok() {
+                    self.xen[d].remove(&m);
+                    self.buddy.free(m, 0).unwrap();
+                }
+            }
+            Op::Copy { d, dst, src, clear } => {
+                let (Some(a), Some(b)) = (self.hot(d, dst), self.hot(d, src)) else {
+                    return;
+                };
+                let w = &mut self.world;
+                let is_table = |w: &World, m: u64| {
+                    let f = w.frame(m);
+                    f.type_count() > 0 && f.page_type() != PageType::Writable
+                };
+                let dst_table = is_table(w, a);
+                let r = match clear {
+                    true => w.mm.clear_page(DOMS[d], Mfn(a), &mut w.mem),
+                    false => w.mm.copy_page(DOMS[d], Mfn(a), Mfn(b), &mut w.mem),
+                };
+                assert_eq!(r.is_ok(), !dst_table, "clear/copy into {a}: {r:?}");
+            }
+        }
+    }
+
+    fn seg_desc(&mut self, d: usize, pick: usize, get: bool) {
+        let Some(m) = self.hot(d, pick) else { return };
+        let w = &mut self.world;
+        if get {
+            if w.mm.get_seg_desc_page(DOMS[d], Mfn(m), &mut w.mem).is_ok() {
+                *self.seg_refs.entry(m).or_insert(0) += 1;
+            }
+            return;
+        }
+        let r = w.mm.put_seg_desc_page(Mfn(m), &mut w.mem);
+        let held = self.seg_refs.get(&m).copied().unwrap_or(0);
+        assert_eq!(r.is_ok(), held > 0, "put_seg_desc_page {m}: {r:?}");
+        match held {
+            0 => {}
+            1 => {
+                self.seg_refs.remove(&m);
+            }
+            n => {
+                self.seg_refs.insert(m, n - 1);
+            }
         }
     }
 
@@ -358,6 +438,16 @@ impl Model {
             returned, self.owned[d],
             "teardown must return exactly the owned frames"
         );
+        let xen: BTreeSet<u64> = t.xen_frames.iter().map(|m| m.0).collect();
+        assert_eq!(
+            xen, self.xen[d],
+            "teardown must return exactly the shared frames"
+        );
+        for &m in &xen {
+            self.buddy.free(m, 0).unwrap();
+        }
+        self.xen[d].clear();
+        self.seg_refs.retain(|m, _| !returned.contains(m));
         self.pinned.retain(|m| !returned.contains(m));
         self.bases.retain(|&(bd, _, _), _| bd != d);
         self.owned[d].clear();
@@ -378,7 +468,7 @@ impl Model {
         for m in 0..MODEL_MFN {
             let owner = self.world.frame(m).owner();
             let expected = (0..2)
-                .find(|&d| self.owned[d].contains(&m))
+                .find(|&d| self.owned[d].contains(&m) || self.xen[d].contains(&m))
                 .map(|d| DOMS[d]);
             assert_eq!(owner, expected, "owner of frame {m}");
             assert_eq!(
