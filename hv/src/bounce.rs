@@ -110,3 +110,26 @@ pub fn bounce(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame, b: Bounce)
     frame.rflags |= RFLAGS_IF;
     Ok(())
 }
+
+/// Checks that `frame` is a return the CPU can perform into a PV guest: canonical rip and
+/// rsp, a ring-3 code and stack selector the hypervisor provides, IF set and IOPL 0 (forced),
+/// VM and NT clear (forced). A frame that fails would fault inside the hypervisor's `iretq`.
+pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
+    use pv_abi::arch_x86::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_SS64};
+    let canonical = |v: u64| ((v as i64) << 16 >> 16) as u64 == v;
+    if !canonical(frame.rip) {
+        return Err("non-canonical rip");
+    }
+    let cs = frame.cs as u16;
+    if cs != FLAT_RING3_CS64 && cs != FLAT_RING3_CS32 {
+        return Err("code selector not available to the guest");
+    }
+    frame.cs = u64::from(cs);
+    let ss = frame.ss as u16;
+    if ss != FLAT_RING3_SS64 && ss != 0 {
+        return Err("stack selector not available to the guest");
+    }
+    frame.ss = u64::from(FLAT_RING3_SS64);
+    frame.rflags = (frame.rflags & !(RFLAGS_IOPL | (1 << 14) | (1 << 17))) | RFLAGS_IF | 2;
+    Ok(())
+}
