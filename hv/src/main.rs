@@ -134,3 +134,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     hypervisor::install(hv);
     sched::start()
 }
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    arch::serial::force_unlock();
+    log::error!("PANIC: {info}");
+    exit(ExitCode::HypervisorFailure)
+}

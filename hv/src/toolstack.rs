@@ -79,7 +79,7 @@ impl Hypervisor {
         let name = dom.name.clone();
         let (nr_pages, max_pages) = (dom.nr_pages, dom.max_pages);
         self.domains.insert(id, dom);
-        let gt = self.grants.create_domain(gnttab::DomId(id), MAX_GRANT_FRAMES, &mut FrameSource(&mut self.memory));
+        let gt = self.grants.create_domain(hv_core::DomId(id), MAX_GRANT_FRAMES, &mut FrameSource(&mut self.memory));
         if gt.is_err() {
             self.crash_domain(id, "cannot create its grant table");
             return Err(BuildError::Grants);
