@@ -27,6 +27,7 @@ pub mod domains;
 mod domid;
 mod error;
 mod input;
+mod invariants;
 mod limits;
 pub mod message;
 mod node;

@@ -13,8 +13,9 @@
 //! 4. otherwise, repeatedly: consumes request bytes (`req_prod - req_cons` checked to be at
 //!    most 1024, wrapping), reassembles and handles whole requests, and copies queued output
 //!    into `rsp` up to the free space (`rsp_prod - rsp_cons` checked likewise), until neither
-//!    side can progress. A request is only handled while the output queue has room for a
-//!    maximal reply; otherwise it waits (the guest is stalled) until the guest reads `rsp`.
+//!    side can progress. A request is only handled while the output queue is empty or has
+//!    room for a maximal reply; otherwise it waits (the guest is stalled) until the guest
+//!    reads `rsp`.
 //!
 //! Indices are little-endian `u32`s read and written through the trait; fences order the
 //! index accesses against the data copies.
@@ -183,8 +184,9 @@ impl Store {
                 break;
             }
             if conn.input.complete().is_some() {
-                if conn.output.queued_bytes().saturating_add(MAX_MESSAGE_SIZE)
-                    > self.limits.max_output_bytes
+                let queued = conn.output.queued_bytes();
+                if queued > 0
+                    && queued.saturating_add(MAX_MESSAGE_SIZE) > self.limits.max_output_bytes
                 {
                     break; // stalled until the guest reads its replies
                 }
