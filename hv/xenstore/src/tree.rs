@@ -59,7 +59,8 @@ impl Tree {
         if let Some(old) = self.nodes.insert(path, node) {
             self.uncount(old.perms.owner());
         }
-        *self.owned.entry(owner).or_insert(0) += 1;
+        let count = self.owned.entry(owner).or_insert(0);
+        *count = count.saturating_add(1);
     }
 
     /// Removes the node at `path` (children are the caller's business).
