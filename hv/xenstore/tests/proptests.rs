@@ -347,3 +347,24 @@ proptest! {
         h.store.check_invariants().map_err(TestCaseError::fail)?;
     }
 }
+
+// ---- 4. A guest that reads its ring a few bytes at a time ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn stingy_reader_gets_every_byte_in_order(max_read in 1usize..40, sizes in prop::collection::vec(0usize..1500, 1..12)) {
+        let mut h = Harness::new();
+        h.add_guest(5);
+        h.guest(5).max_read = Some(max_read);
+        let mut expected = Vec::new();
+        for (i, size) in sizes.iter().enumerate() {
+            let value = vec![b'a' + (i % 26) as u8; *size];
+            h.store.tool_write(&format!("/local/domain/5/data/v{i}"), &value).unwrap();
+            let req_id = h.send(5, XS_READ, 0, &nul(&format!("data/v{i}")));
+            expected.extend(Message::new(XS_READ, req_id, 0, value).to_bytes());
+        }
+        h.run();
+        prop_assert_eq!(&h.guest(5).received, &expected);
+    }
+}

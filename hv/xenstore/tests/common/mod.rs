@@ -45,6 +45,8 @@ pub struct Guest {
     pub received: Vec<u8>,
     /// Whether the guest reads its `rsp` ring (false simulates a guest that stops draining).
     pub draining: bool,
+    /// Most response bytes the guest reads per service (None = all available).
+    pub max_read: Option<usize>,
     pub next_req_id: u32,
     pub last_outcome: ServiceOutcome,
     /// Response bytes read after the last service.
@@ -61,6 +63,7 @@ impl Guest {
             events: VecDeque::new(),
             received: Vec::new(),
             draining: true,
+            max_read: None,
             next_req_id: 1,
             last_outcome: ServiceOutcome::default(),
             last_pulled: 0,
@@ -95,7 +98,7 @@ impl Guest {
             return 0; // a careful guest ignores a nonsensical ring
         }
         let mut read = 0;
-        while cons != prod {
+        while cons != prod && self.max_read.is_none_or(|max| read < max) {
             let b = self.page.0[offsets::RSP + mask_xenstore_idx(cons)];
             self.inbox.push(b);
             self.received.push(b);
