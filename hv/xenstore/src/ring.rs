@@ -109,15 +109,11 @@ impl Store {
             fence(Ordering::SeqCst);
             write_u32(page, offsets::CONNECTION, XENSTORE_CONNECTED);
             outcome.notify_guest = true;
-        } else if let ConnectionState::Broken { reason, reported } = &mut conn.state {
-            if !*reported {
-                *reported = true;
-                write_u32(page, offsets::ERROR, reason.ring_error_code());
-                outcome.error = Some(*reason);
-                outcome.notify_guest = true;
-            }
         } else {
-            self.pump(domid, page, &mut outcome);
+            if conn.is_connected() {
+                self.pump(domid, page, &mut outcome);
+            }
+            self.report_broken(domid, page, &mut outcome);
         }
         self.domains_with_output.remove(&domid);
         outcome.other_domains = self.take_domains_with_output();
@@ -145,14 +141,7 @@ impl Store {
                 Err(error) => {
                     if let Some(conn) = self.connections.get_mut(&domid) {
                         conn.mark_broken(error);
-                        conn.state = ConnectionState::Broken {
-                            reason: error,
-                            reported: true,
-                        };
                     }
-                    write_u32(page, offsets::ERROR, error.ring_error_code());
-                    outcome.error = Some(error);
-                    outcome.notify_guest = true;
                     return;
                 }
             }
@@ -164,6 +153,29 @@ impl Store {
             {
                 return;
             }
+        }
+    }
+
+    /// Transition `Broken { reported: false }` -> `Broken { reported: true }`: writes the
+    /// reason into the ring's `error` field and reports it in `outcome`, once.
+    fn report_broken<P: RingPage + ?Sized>(
+        &mut self,
+        domid: DomId,
+        page: &mut P,
+        outcome: &mut ServiceOutcome,
+    ) {
+        let Some(conn) = self.connections.get_mut(&domid) else {
+            return;
+        };
+        if let ConnectionState::Broken {
+            reason,
+            reported: reported @ false,
+        } = &mut conn.state
+        {
+            *reported = true;
+            write_u32(page, offsets::ERROR, reason.ring_error_code());
+            outcome.error = Some(*reason);
+            outcome.notify_guest = true;
         }
     }
 

@@ -230,3 +230,31 @@ fn service_of_unknown_domain_does_nothing() {
         p.0
     });
 }
+
+#[test]
+fn overflow_caused_by_own_request_is_reported_in_the_same_service() {
+    let limits = Limits {
+        max_output_bytes: 2048,
+        ..Default::default()
+    };
+    let mut h = Harness::with_limits(limits);
+    h.add_guest(5);
+    // Two watches whose events are about 2 KB each: one change makes 4 KB of events.
+    for token in ["a", "b"] {
+        let token = token.repeat(2000);
+        h.ask(5, XS_WATCH, 0, &strs(&["data", &token])).unwrap();
+    }
+    h.events(5);
+    assert_eq!(
+        h.store
+            .connection_status(DomId(5))
+            .unwrap()
+            .queued_output_bytes,
+        0
+    );
+    h.send(5, XS_WRITE, 0, b"data/x\0v");
+    let outcome = h.service_one(DomId(5));
+    assert_eq!(outcome.error, Some(ProtocolError::OutputOverflow));
+    assert!(outcome.notify_guest);
+    assert_eq!(h.guest(5).page.u32_at(offsets::ERROR), XENSTORE_ERROR_COMM);
+}
