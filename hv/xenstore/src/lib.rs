@@ -39,11 +39,11 @@ pub mod ring;
 pub mod special;
 mod store;
 mod toolstack;
-pub mod transaction;
+mod transaction;
 pub mod tree;
 mod update;
 mod view;
-pub mod watch;
+mod watch;
 
 pub use connection::ConnectionState;
 pub use domid::DomId;

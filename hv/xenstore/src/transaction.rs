@@ -69,11 +69,6 @@ pub(crate) struct PendingChange {
 }
 
 impl Transaction {
-    /// Number of distinct nodes tracked (counted against `max_transaction_nodes`).
-    pub fn tracked_count(&self) -> usize {
-        self.tracked.len()
-    }
-
     /// Starts tracking `path` with its committed generation, if not yet tracked.
     /// `limit` bounds the number of tracked nodes (`None` = no bound).
     pub(crate) fn track(

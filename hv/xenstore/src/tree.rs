@@ -2,7 +2,7 @@
 //! the generation counter.
 //!
 //! This layer stores and removes whole nodes; it does not keep parents and children
-//! consistent by itself. The operations in [`view`](crate::view) do that, through the same
+//! consistent by itself. The node operations (through the crate-private `view`) do that, through the same
 //! code path for direct changes and for transactions.
 
 use alloc::collections::BTreeMap;
