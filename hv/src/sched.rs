@@ -146,16 +146,25 @@ impl Hypervisor {
 
     /// Bounces into the guest's event callback if an upcall is pending and not masked.
     fn deliver_event_upcall(&mut self, v: VcpuRef, frame: &mut TrapFrame) {
-        let Some(d) = self.domains.get(&v.0) else { return };
+        let Some(d) = self.domains.get(&v.0) else {
+            return;
+        };
         let handler = d.vcpus[v.1].callbacks.event;
         let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
         let id = v.1 as u32;
         if handler == 0 || !bits.upcall_pending(id) || bits.upcall_mask(id) {
             return;
         }
-        let b = crate::bounce::Bounce { handler, error_code: None, mask_events: true };
+        let b = crate::bounce::Bounce {
+            handler,
+            error_code: None,
+            mask_events: true,
+        };
         if let Err(f) = crate::bounce::bounce(self, v, frame, b) {
-            let why = alloc::format!("cannot write the event frame to the guest stack at {:#x}", f.va);
+            let why = alloc::format!(
+                "cannot write the event frame to the guest stack at {:#x}",
+                f.va
+            );
             self.crash_domain(v.0, &why);
         }
     }
@@ -164,7 +173,11 @@ impl Hypervisor {
     fn switch_out(&mut self, cur: VcpuRef, frame: &TrapFrame) {
         self.current = None;
         let runnable = self.can_run(cur);
-        if let Some(v) = self.domains.get_mut(&cur.0).and_then(|d| d.vcpus.get_mut(cur.1)) {
+        if let Some(v) = self
+            .domains
+            .get_mut(&cur.0)
+            .and_then(|d| d.vcpus.get_mut(cur.1))
+        {
             v.regs = *frame;
             v.arch.save();
         }
@@ -213,7 +226,11 @@ impl Hypervisor {
         }
         self.program_timer();
         if self.domains.is_empty() {
-            let code = if self.any_crashed { ExitCode::Crash } else { self.outcome };
+            let code = if self.any_crashed {
+                ExitCode::Crash
+            } else {
+                self.outcome
+            };
             log::info!("no domains left; stopping the machine ({code:?})");
             return IdleStep::Exit(code);
         }
@@ -243,7 +260,10 @@ impl Hypervisor {
             .filter_map(|v| v.poll.as_ref().and_then(|p| p.deadline))
             .min();
         let console = (!self.domains.is_empty()).then_some(now + CONSOLE_POLL_NS);
-        [polls, console, self.toolstack_deadline()].into_iter().flatten().min()
+        [polls, console, self.toolstack_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Wakes vCPUs whose `SCHEDOP_poll` timed out.
@@ -252,7 +272,11 @@ impl Hypervisor {
         let mut due = alloc::vec::Vec::new();
         for (&id, d) in &self.domains {
             for (i, v) in d.vcpus.iter().enumerate() {
-                if v.poll.as_ref().and_then(|p| p.deadline).is_some_and(|t| t <= now) {
+                if v.poll
+                    .as_ref()
+                    .and_then(|p| p.deadline)
+                    .is_some_and(|t| t <= now)
+                {
                     due.push((id, i));
                 }
             }
@@ -276,7 +300,9 @@ impl Hypervisor {
 
     /// An event was raised on `port` for vCPU `v`: wake it if it is blocked waiting for one.
     pub fn wake_for_event(&mut self, v: VcpuRef, port: u32) {
-        let Some(vcpu) = self.domains.get(&v.0).and_then(|d| d.vcpus.get(v.1)) else { return };
+        let Some(vcpu) = self.domains.get(&v.0).and_then(|d| d.vcpus.get(v.1)) else {
+            return;
+        };
         if vcpu.state != RunState::Blocked {
             return;
         }
@@ -291,7 +317,11 @@ impl Hypervisor {
 
     /// Makes a vCPU runnable (if it was blocked) and queues it.
     pub fn wake(&mut self, v: VcpuRef) {
-        if let Some(vcpu) = self.domains.get_mut(&v.0).and_then(|d| d.vcpus.get_mut(v.1)) {
+        if let Some(vcpu) = self
+            .domains
+            .get_mut(&v.0)
+            .and_then(|d| d.vcpus.get_mut(v.1))
+        {
             if vcpu.state == RunState::Blocked {
                 vcpu.state = RunState::Runnable;
                 vcpu.poll = None;
@@ -341,7 +371,9 @@ impl Hypervisor {
     /// Frees everything a dead domain held. The CPU leaves its address space first.
     fn destroy_domain(&mut self, id: DomainId) {
         context::load_cr3(self.memory.page_tables.l4());
-        let Some(mut d) = self.domains.remove(&id) else { return };
+        let Some(mut d) = self.domains.remove(&id) else {
+            return;
+        };
         self.run_queue.retain(|v| v.0 != id);
         if self.current.is_some_and(|v| v.0 == id) {
             self.current = None;

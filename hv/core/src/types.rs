@@ -61,5 +61,3 @@ impl DomId {
         self.0 < DOMID_FIRST_RESERVED
     }
 }
-
-

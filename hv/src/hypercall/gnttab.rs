@@ -19,17 +19,30 @@ fn setup_table(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
     let hv = &mut *call.hv;
     let result = hv
         .grants
-        .setup_table(me, hv_core::DomId(s.dom), s.nr_frames, &mut FrameSource(&mut hv.memory))
+        .setup_table(
+            me,
+            hv_core::DomId(s.dom),
+            s.nr_frames,
+            &mut FrameSource(&mut hv.memory),
+        )
         .map(|f| f.iter().map(|m| m.0).collect::<alloc::vec::Vec<u64>>());
     s.status = match result {
         Ok(frames) => {
             for (k, mfn) in frames.iter().enumerate() {
-                if call.guest().write_elem(s.frame_list, k as u64, mfn).is_err() {
+                if call
+                    .guest()
+                    .write_elem(s.frame_list, k as u64, mfn)
+                    .is_err()
+                {
                     s.status = GNTST_BAD_VIRT_ADDR;
                     break;
                 }
             }
-            if s.status == GNTST_BAD_VIRT_ADDR { GNTST_BAD_VIRT_ADDR } else { GNTST_OKAY }
+            if s.status == GNTST_BAD_VIRT_ADDR {
+                GNTST_BAD_VIRT_ADDR
+            } else {
+                GNTST_OKAY
+            }
         }
         Err(e) => e.to_gntst(),
     };
@@ -38,7 +51,11 @@ fn setup_table(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
 
 fn query_size(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
     let mut q: GnttabQuerySize = call.guest().read_elem(uop, i).map_err(Ret::from)?;
-    match call.hv.grants.query_size(hv_core::DomId(call.dom()), hv_core::DomId(q.dom)) {
+    match call
+        .hv
+        .grants
+        .query_size(hv_core::DomId(call.dom()), hv_core::DomId(q.dom))
+    {
         Ok(s) => {
             q.nr_frames = s.nr_frames;
             q.max_nr_frames = s.max_nr_frames;
@@ -95,7 +112,9 @@ pub fn grant_table_op(call: &mut Call) -> Ret {
             match call.hv.grants.get_version(me, hv_core::DomId(v.dom)) {
                 Ok(ver) => {
                     v.version = ver;
-                    call.guest().write_obj(uop, &v).map_or_else(Ret::from, |_| Ret::Value(0))
+                    call.guest()
+                        .write_obj(uop, &v)
+                        .map_or_else(Ret::from, |_| Ret::Value(0))
                 }
                 Err(e) => errno_of(e),
             }

@@ -5,8 +5,7 @@
 //! valid; every operation validates them against the domain it acts on.
 
 use pv_abi::event_channel::{
-    EVTCHN_2L_NR_CHANNELS, NR_VIRQS, VIRQ_ARGO, VIRQ_DEBUG,
-    VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
+    EVTCHN_2L_NR_CHANNELS, NR_VIRQS, VIRQ_ARGO, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
 };
 
 pub use crate::types::DomId;
