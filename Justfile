@@ -37,3 +37,7 @@ check:
     cargo clippy --all-targets -- -D warnings
     cargo clippy --target {{target}} -p hv -p guests -- -D warnings
     just test-host
+
+# Boot time of a unikernel: QEMU start to its first application line (median), last line RESULT boot_ms=N.
+bench-boot *ARGS:
+    {{hvtool}} bench-boot {{ARGS}}

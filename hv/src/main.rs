@@ -60,6 +60,7 @@ fn init_cpu_features() {
 
 /// The hypervisor's main path, entered from `arch::boot` on the boot stack.
 pub fn hv_main(magic: u32, info_phys: u32) -> ! {
+    let t_entry = cpu::rdtsc();
     arch::serial::init();
     logger::init(log::LevelFilter::Info);
     let boot = match bootinfo::parse(magic, info_phys) {
@@ -87,6 +88,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         let _ = cpu::selftest_page_fault();
     }
     let cal = arch::lapic::init();
+    let t_calibrated = cpu::rdtsc();
     log::info!(
         "TSC {} MHz, APIC timer {} MHz",
         cal.tsc_hz / 1_000_000,
@@ -134,6 +136,12 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         let at = hv.time.now() + after;
         hv.request_shutdown_at(at);
     }
+    let mhz = (cal.tsc_hz / 1_000_000).max(1);
+    log::info!(
+        "boot: calibrated at +{} ms, domain 1 built at +{} ms (since hypervisor entry)",
+        (t_calibrated - t_entry) / mhz / 1000,
+        (cpu::rdtsc() - t_entry) / mhz / 1000
+    );
     hypervisor::install(hv);
     sched::start()
 }

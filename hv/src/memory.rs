@@ -106,10 +106,8 @@ impl Memory {
         let m2p_bytes = max_mfn * 8;
         let m2p_ma = alloc_contiguous(&mut frames, m2p_bytes);
         let mut off = 0;
+        phys::fill(m2p_ma, m2p_bytes.next_multiple_of(PAGE_SIZE) as usize, 0xFF);
         while off < m2p_bytes {
-            for i in 0..PAGE_SIZE / 8 {
-                phys::write_u64(m2p_ma + off + i * 8, INVALID_M2P);
-            }
             let mut alloc = || frames.alloc(0).expect("out of memory mapping the M2P") * PAGE_SIZE;
             page_tables.map_4k(
                 M2P_BASE + off,
@@ -177,7 +175,9 @@ impl Memory {
     ///
     /// With `superpages`, every aligned 512-pfn block is one order-9 allocation (so
     /// 512-aligned pfn blocks are machine-contiguous, 2 MiB-aligned and *enabled*
-    /// superpages); the tail and everything else use order-0 frames.
+    /// superpages). Without, memory comes in blocks of at most order 8 — never a whole
+    /// superpage, so no extent is ever enabled for the domain — which keeps building a large
+    /// domain cheap; the tail uses smaller orders.
     pub fn populate(
         &mut self,
         dom: DomId,
@@ -187,7 +187,9 @@ impl Memory {
         let mut p2m = Vec::with_capacity(nr_pages as usize);
         while (p2m.len() as u64) < nr_pages {
             let left = nr_pages - p2m.len() as u64;
-            let order = if superpages && left >= 512 { 9 } else { 0 };
+            let max_order = if superpages { 9 } else { 8 };
+            let order = (63 - left.leading_zeros()).min(max_order);
+            let order = if superpages && order < 9 { 0 } else { order };
             let mfn = self.assign_block(dom, order)?;
             for i in 0..(1u64 << order) {
                 let pfn = p2m.len() as u64;

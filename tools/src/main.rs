@@ -68,6 +68,20 @@ enum Cmd {
         #[command(flatten)]
         opts: BootOpts,
     },
+    /// Boot time: QEMU start to the guest application's first line, median of several runs.
+    BenchBoot {
+        /// A guest name from guests/src/bin, or a kernel file.
+        #[arg(long, default_value = "demo")]
+        guest: String,
+        /// Text of the application's first line (default: the demo's).
+        #[arg(long, default_value = "demo: hello")]
+        marker: String,
+        /// Number of runs.
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        #[command(flatten)]
+        opts: BootOpts,
+    },
     /// Boot any PV kernel with the serial console on this terminal (input too).
     Boot {
         /// The PV kernel (ELF).
@@ -148,6 +162,32 @@ fn main() -> Result<()> {
             );
             let r = qemu::run(&cfg)?;
             report(r.outcome, r.elapsed)
+        }
+        Cmd::BenchBoot {
+            guest,
+            marker,
+            runs,
+            opts,
+        } => {
+            let a = artifacts::build()?;
+            let path = PathBuf::from(&guest);
+            let kernel = if path.exists() { path } else { a.guest(&guest) };
+            let cfg = config(
+                a.hv(),
+                kernel.clone(),
+                None,
+                &opts,
+                Console::Capture { echo: false },
+            );
+            println!(
+                "bench-boot: {} ({} runs, marker {marker:?})",
+                kernel.display(),
+                runs
+            );
+            let b = tools::bench_boot::bench_boot(&cfg, &marker, runs)?;
+            println!("median {:.1} ms over {} runs", b.median_ms, b.runs_ms.len());
+            println!("RESULT boot_ms={:.0}", b.median_ms);
+            0
         }
         Cmd::Boot {
             kernel,

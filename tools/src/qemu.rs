@@ -57,6 +57,8 @@ pub struct RunConfig {
     pub timeout: Duration,
     /// Serial port handling.
     pub console: Console,
+    /// Stop QEMU as soon as a serial line contains this text (outcome `Stopped`).
+    pub stop_at: Option<String>,
 }
 
 impl RunConfig {
@@ -72,6 +74,7 @@ impl RunConfig {
             machine_mib: 512,
             timeout: Duration::from_secs(60),
             console: Console::Capture { echo: false },
+            stop_at: None,
         }
     }
 
@@ -101,6 +104,8 @@ pub enum Outcome {
     MachineReset,
     /// Killed after the timeout.
     Timeout,
+    /// Killed on purpose once the `stop_at` line appeared.
+    Stopped,
     /// Any other status.
     Other(i32),
 }
@@ -128,6 +133,7 @@ impl Outcome {
             Outcome::HypervisorFailure => 3,
             Outcome::MachineReset => 4,
             Outcome::Timeout => 124,
+            Outcome::Stopped => 0,
             Outcome::Other(_) => 5,
         }
     }
@@ -248,6 +254,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         .with_context(|| format!("starting {} (is QEMU installed?)", qemu_binary()))?;
     let stdout = child.stdout.take().context("QEMU stdout")?;
     let (tx, rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let stop_at = cfg.stop_at.clone();
     let reader = std::thread::spawn(move || {
         let mut r = BufReader::new(stdout);
         let mut buf = Vec::new();
@@ -262,23 +270,38 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
                     if echo {
                         println!("{text}");
                     }
+                    let stop = stop_at.as_deref().is_some_and(|m| text.contains(m));
                     let _ = tx.send(Line {
                         at: start.elapsed(),
                         text,
                     });
+                    if stop {
+                        let _ = stop_tx.send(());
+                    }
                 }
             }
         }
     });
-    let status = child
-        .wait_timeout(cfg.timeout)
-        .context("waiting for QEMU")?;
-    let outcome = match status {
-        Some(s) => Outcome::from_status(s.code()),
-        None => {
+    let deadline = start + cfg.timeout;
+    let outcome = loop {
+        if let Some(s) = child.try_wait().context("waiting for QEMU")? {
+            break Outcome::from_status(s.code());
+        }
+        let stopped = stop_rx.try_recv().is_ok();
+        if stopped || Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            Outcome::Timeout
+            break if stopped {
+                Outcome::Stopped
+            } else {
+                Outcome::Timeout
+            };
+        }
+        let step = child
+            .wait_timeout(Duration::from_millis(5))
+            .context("waiting for QEMU")?;
+        if let Some(s) = step {
+            break Outcome::from_status(s.code());
         }
     };
     let elapsed = start.elapsed();

@@ -50,11 +50,11 @@ pub fn init() -> Calibration {
     write(REG_TIMER_DIVIDE, 0xB); // divide by 1
     write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
 
-    // 10 ms of PIT ticks; measure TSC and the APIC down-counter over it.
+    // 10 ms of PIT ticks; measure the TSC and the APIC down-counter over the same window.
     const TICKS: u16 = 11_932;
-    let (t0, t1) = pit::measure(TICKS, cpu::rdtsc);
     write(REG_TIMER_INITIAL, u32::MAX);
-    let (a0, a1) = pit::measure(TICKS, || u64::from(read(REG_TIMER_CURRENT)));
+    let ((t0, a0), (t1, a1)) =
+        pit::measure(TICKS, || (cpu::rdtsc(), u64::from(read(REG_TIMER_CURRENT))));
     write(REG_TIMER_INITIAL, 0);
     let ns = u64::from(TICKS) * 1_000_000_000 / pit::PIT_HZ;
     let tsc_hz = (t1 - t0) * 1_000_000_000 / ns;

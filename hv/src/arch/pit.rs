@@ -6,9 +6,9 @@ use super::cpu;
 /// PIT input clock, Hz.
 pub const PIT_HZ: u64 = 1_193_182;
 
-/// Runs `during` while PIT channel 2 counts down `ticks` (≤ 65535) and returns what `sample`
-/// measured before and after: `(start, end)`.
-pub fn measure(ticks: u16, mut sample: impl FnMut() -> u64) -> (u64, u64) {
+/// Lets PIT channel 2 count down `ticks` (≤ 65535) and returns what `sample` measured at the
+/// start and at the end: `(start, end)`.
+pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T) {
     // Gate low, speaker off.
     let gate = cpu::inb(0x61) & !0x03;
     cpu::outb(0x61, gate);
