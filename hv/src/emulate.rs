@@ -2,12 +2,11 @@
 //!
 //! * `wrmsr` / `rdmsr` of the segment-base MSRs (FS, GS, shadow GS) — Linux's `startup_xen`
 //!   and Mini-OS's `arch_init_events` write GS_BASE before any hypercall;
-//! * `hlt` — treated as `SCHEDOP_block`;
 //! * CPUID behind Xen's forced-emulation prefix `ud2; .ascii "xen"; cpuid` (raised as #UD),
 //!   answered with the PV CPUID policy (`hv_core::cpuid`).
 //!
-//! Only guest-kernel mode may use them; anything else is bounced back to the guest as the fault
-//! it raised.
+//! Only guest-kernel mode may use them; anything else — `hlt`, `cli`, port I/O, other MSRs — is
+//! bounced back to the guest as the #GP it raised, as Xen does for PV kernels.
 
 use hv_core::cpuid::{guest_cpuid, Policy};
 
@@ -30,8 +29,6 @@ const FORCED_CPUID: [u8; 7] = [0x0F, 0x0B, b'x', b'e', b'n', 0x0F, 0xA2];
 pub enum Emulated {
     /// Done; the frame was updated (rip advanced).
     Done,
-    /// `hlt`: block the vCPU (rip advanced).
-    Halt,
     /// Not an instruction we emulate: deliver the original fault.
     No,
 }
@@ -56,20 +53,14 @@ fn kernel_mode(hv: &Hypervisor, v: VcpuRef) -> bool {
         .is_some_and(|d| d.vcpus[v.1].kernel_mode)
 }
 
-/// A #GP from guest `v`: emulate `wrmsr`, `rdmsr`, `hlt` if that is what faulted.
+/// A #GP from guest `v`: emulate `wrmsr` / `rdmsr` of a segment-base MSR if that is what
+/// faulted.
 pub fn general_protection(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame) -> Emulated {
     if !kernel_mode(hv, v) {
         return Emulated::No;
     }
     let mut insn = [0u8; 2];
-    if !fetch(hv, v, frame.rip, &mut insn[..1]) {
-        return Emulated::No;
-    }
-    if insn[0] == 0xF4 {
-        frame.rip = frame.rip.wrapping_add(1);
-        return Emulated::Halt;
-    }
-    if insn[0] != 0x0F || !fetch(hv, v, frame.rip.wrapping_add(1), &mut insn[1..]) {
+    if !fetch(hv, v, frame.rip, &mut insn) || insn[0] != 0x0F {
         return Emulated::No;
     }
     let msr = frame.rcx as u32;

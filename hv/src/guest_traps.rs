@@ -1,7 +1,6 @@
 //! Exceptions raised by a guest (in ring 3).
 //!
-//! In order: emulate what the PV ABI says the hypervisor emulates (privileged instructions on
-//! #GP, forced-emulation CPUID on #UD, `int $n` allowed by the guest's trap table on #GP,
+//! In order: emulate what the PV ABI says the hypervisor emulates (segment-base MSRs on #GP, forced-emulation CPUID on #UD, `int $n` allowed by the guest's trap table on #GP,
 //! lazy FPU on #NM); otherwise bounce the exception to the guest's handler with Xen's frame
 //! (page faults put cr2 in `vcpu_info.arch.cr2`). A guest with no handler for it is crashed —
 //! alone, with a log line naming the exception, error code, rip and (for #PF) cr2.
@@ -11,7 +10,6 @@ use hv_core::cpuid::Policy;
 use crate::arch::cpu;
 use crate::arch::entry::TrapFrame;
 use crate::bounce::{self, Bounce};
-use crate::domain::RunState;
 use crate::emulate::{self, Emulated};
 use crate::hypervisor::{Hypervisor, VcpuRef};
 
@@ -104,6 +102,13 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
     match vector {
         PAGE_FAULT => {
             let cr2 = cpu::read_cr2();
+            // The guest kernel runs in ring 3, but a fault it takes in its kernel mode is a
+            // supervisor fault to it: Xen clears the U bit (PFEC_user_mode) then.
+            let kernel = hv
+                .domains
+                .get(&cur.0)
+                .is_some_and(|d| d.vcpus[cur.1].kernel_mode);
+            let error_code = error_code.map(|e| if kernel { e & !4 } else { e });
             deliver(hv, cur, frame, vector, error_code, cr2);
         }
         GENERAL_PROTECTION => {
@@ -120,14 +125,8 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
                     return;
                 }
             }
-            match emulate::general_protection(hv, cur, frame) {
-                Emulated::Done => {}
-                Emulated::Halt => {
-                    if let Some(d) = hv.domain(cur.0) {
-                        d.vcpus[cur.1].state = RunState::Blocked;
-                    }
-                }
-                Emulated::No => deliver(hv, cur, frame, vector, error_code, 0),
+            if emulate::general_protection(hv, cur, frame) == Emulated::No {
+                deliver(hv, cur, frame, vector, error_code, 0);
             }
         }
         INVALID_OPCODE => {
