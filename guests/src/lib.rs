@@ -12,7 +12,14 @@
 
 pub mod console;
 pub mod entry;
+pub mod events;
+pub mod gnttab;
 pub mod hypercall;
+pub mod ring;
+pub mod sse;
+pub mod time;
+pub mod traps;
+pub mod xenstore;
 
 pub use pv_abi;
 pub use pv_abi::xen::StartInfo;
