@@ -230,8 +230,8 @@ pub(crate) fn upcall(frame: &mut TrapFrame) {
             while sel != 0 {
                 let w = sel.trailing_zeros() as usize;
                 sel &= sel - 1;
-                let mut bits = pending_word(w).load(Ordering::SeqCst)
-                    & !mask_word(w).load(Ordering::SeqCst);
+                let mut bits =
+                    pending_word(w).load(Ordering::SeqCst) & !mask_word(w).load(Ordering::SeqCst);
                 while bits != 0 {
                     let b = bits.trailing_zeros() as usize;
                     bits &= bits - 1;

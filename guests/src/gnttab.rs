@@ -9,9 +9,8 @@
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use pv_abi::grant_table::{
-    GnttabGetVersion, GnttabQuerySize, GnttabSetVersion, GnttabSetupTable,
-    GNTTABOP_GET_VERSION, GNTTABOP_QUERY_SIZE, GNTTABOP_SETUP_TABLE, GNTTABOP_SET_VERSION,
-    GRANT_ENTRIES_V1_PER_FRAME,
+    GnttabGetVersion, GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GNTTABOP_GET_VERSION,
+    GNTTABOP_QUERY_SIZE, GNTTABOP_SETUP_TABLE, GNTTABOP_SET_VERSION, GRANT_ENTRIES_V1_PER_FRAME,
 };
 use pv_abi::xen::{hypercall as nr, DOMID_SELF};
 
@@ -126,7 +125,8 @@ impl GrantTable {
     /// Entry `gref` as `(flags, domid, frame)`.
     pub fn read(&self, gref: u32) -> (u16, u16, u32) {
         // SAFETY: as in `grant`.
-        let raw = unsafe { AtomicU64::from_ptr(self.entry(gref) as *mut u64).load(Ordering::SeqCst) };
+        let raw =
+            unsafe { AtomicU64::from_ptr(self.entry(gref) as *mut u64).load(Ordering::SeqCst) };
         (raw as u16, (raw >> 16) as u16, (raw >> 32) as u32)
     }
 }

@@ -68,7 +68,12 @@ pub fn mfn_to_va(si: &StartInfo, mfn: u64) -> Option<u64> {
 pub fn map_frame(va: u64, mfn: u64) -> i64 {
     // SAFETY: callers pass the VA of a `PageSlot` they own and never touch through a Rust
     // reference; replacing its frame cannot unmap our code, stack or data.
-    unsafe { traps::hypercall(nr::UPDATE_VA_MAPPING, [va, mfn << 12 | PTE_RW, UVMF_INVLPG, 0, 0]) }
+    unsafe {
+        traps::hypercall(
+            nr::UPDATE_VA_MAPPING,
+            [va, mfn << 12 | PTE_RW, UVMF_INVLPG, 0, 0],
+        )
+    }
 }
 
 /// The console ring page and its event channel.
@@ -153,8 +158,12 @@ impl ConsoleRing {
 
     /// Bytes of input waiting in `in[]`.
     pub fn input_available(&self) -> usize {
-        let cons = self.idx(offset_of!(XenconsInterface, in_cons)).load(Ordering::Acquire);
-        let prod = self.idx(offset_of!(XenconsInterface, in_prod)).load(Ordering::Acquire);
+        let cons = self
+            .idx(offset_of!(XenconsInterface, in_cons))
+            .load(Ordering::Acquire);
+        let prod = self
+            .idx(offset_of!(XenconsInterface, in_prod))
+            .load(Ordering::Acquire);
         (prod.wrapping_sub(cons) as usize).min(XENCONS_IN_SIZE)
     }
 
@@ -162,7 +171,9 @@ impl ConsoleRing {
     pub fn read(&self, buf: &mut [u8]) -> usize {
         let cons_idx = self.idx(offset_of!(XenconsInterface, in_cons));
         let cons = cons_idx.load(Ordering::Acquire);
-        let prod = self.idx(offset_of!(XenconsInterface, in_prod)).load(Ordering::Acquire);
+        let prod = self
+            .idx(offset_of!(XenconsInterface, in_prod))
+            .load(Ordering::Acquire);
         let avail = (prod.wrapping_sub(cons) as usize).min(XENCONS_IN_SIZE);
         let n = avail.min(buf.len());
         let input = self.base + offset_of!(XenconsInterface, r#in) as u64;

@@ -58,8 +58,18 @@ pub fn fpu_init() -> (u16, u32) {
 
 /// `addps` and `mulpd` on fixed inputs; returns the two result vectors' bits.
 pub fn sse_arith() -> ([u32; 4], [u64; 2]) {
-    let a: [u32; 4] = [1.5f32.to_bits(), 2.0f32.to_bits(), (-3.0f32).to_bits(), 0.25f32.to_bits()];
-    let b: [u32; 4] = [2.25f32.to_bits(), 4.0f32.to_bits(), 1.0f32.to_bits(), 0.5f32.to_bits()];
+    let a: [u32; 4] = [
+        1.5f32.to_bits(),
+        2.0f32.to_bits(),
+        (-3.0f32).to_bits(),
+        0.25f32.to_bits(),
+    ];
+    let b: [u32; 4] = [
+        2.25f32.to_bits(),
+        4.0f32.to_bits(),
+        1.0f32.to_bits(),
+        0.5f32.to_bits(),
+    ];
     let c: [u64; 2] = [3.0f64.to_bits(), (-0.5f64).to_bits()];
     let d: [u64; 2] = [7.0f64.to_bits(), 8.0f64.to_bits()];
     let mut sum = [0u32; 4];
@@ -91,7 +101,12 @@ pub fn sse_arith() -> ([u32; 4], [u64; 2]) {
 /// Expected results of [`sse_arith`].
 pub fn sse_arith_expected() -> ([u32; 4], [u64; 2]) {
     (
-        [3.75f32.to_bits(), 6.0f32.to_bits(), (-2.0f32).to_bits(), 0.75f32.to_bits()],
+        [
+            3.75f32.to_bits(),
+            6.0f32.to_bits(),
+            (-2.0f32).to_bits(),
+            0.75f32.to_bits(),
+        ],
         [21.0f64.to_bits(), (-4.0f64).to_bits()],
     )
 }
@@ -100,8 +115,18 @@ pub fn sse_arith_expected() -> ([u32; 4], [u64; 2]) {
 /// runs `addps` (→ #NM, handled by clearing TS) and stores the sum. Returns the sum of
 /// `[1,2,3,4] + [10,20,30,40]` as f32 bits and the address of the `addps`.
 pub fn nm_probe() -> ([u32; 4], u64) {
-    let a: [u32; 4] = [1.0f32.to_bits(), 2.0f32.to_bits(), 3.0f32.to_bits(), 4.0f32.to_bits()];
-    let b: [u32; 4] = [10.0f32.to_bits(), 20.0f32.to_bits(), 30.0f32.to_bits(), 40.0f32.to_bits()];
+    let a: [u32; 4] = [
+        1.0f32.to_bits(),
+        2.0f32.to_bits(),
+        3.0f32.to_bits(),
+        4.0f32.to_bits(),
+    ];
+    let b: [u32; 4] = [
+        10.0f32.to_bits(),
+        20.0f32.to_bits(),
+        30.0f32.to_bits(),
+        40.0f32.to_bits(),
+    ];
     let mut sum = [0u32; 4];
     let at: u64;
     // SAFETY: as `sse_arith`; the inline `syscall` is `fpu_taskswitch(1)` (rax = 5,
@@ -137,7 +162,12 @@ pub fn nm_probe() -> ([u32; 4], u64) {
 
 /// Expected sum of [`nm_probe`].
 pub fn nm_probe_expected() -> [u32; 4] {
-    [11.0f32.to_bits(), 22.0f32.to_bits(), 33.0f32.to_bits(), 44.0f32.to_bits()]
+    [
+        11.0f32.to_bits(),
+        22.0f32.to_bits(),
+        33.0f32.to_bits(),
+        44.0f32.to_bits(),
+    ]
 }
 
 /// CPUID through the forced-emulation prefix; `None` if it faulted (#UD not emulated).

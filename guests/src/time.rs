@@ -218,6 +218,10 @@ pub fn civil_from_unix(seconds: u64) -> (i64, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = ((rem / 3600) as u32, (rem / 60 % 60) as u32, (rem % 60) as u32);
+    let (h, m, s) = (
+        (rem / 3600) as u32,
+        (rem / 60 % 60) as u32,
+        (rem % 60) as u32,
+    );
     (year, month, day, h, m, s)
 }

@@ -304,7 +304,13 @@ pub fn install_trap_table() -> i64 {
 
 /// `set_callbacks(event, failsafe, 0)` (hypercall 4, Mini-OS style).
 pub fn set_callbacks() -> i64 {
-    let args = [event_callback_address(), failsafe_callback_address(), 0, 0, 0];
+    let args = [
+        event_callback_address(),
+        failsafe_callback_address(),
+        0,
+        0,
+        0,
+    ];
     // SAFETY: both addresses are our stubs; a zero syscall callback means "none".
     unsafe { hypercall(nr::SET_CALLBACKS, args) }
 }
@@ -323,7 +329,13 @@ pub fn register_callbacks() -> (i64, i64) {
         unsafe {
             hypercall(
                 nr::CALLBACK_OP,
-                [u64::from(CALLBACKOP_REGISTER), &raw const arg as u64, 0, 0, 0],
+                [
+                    u64::from(CALLBACKOP_REGISTER),
+                    &raw const arg as u64,
+                    0,
+                    0,
+                    0,
+                ],
             )
         }
     };

@@ -66,7 +66,10 @@ pub struct Text<const N: usize> {
 impl<const N: usize> Text<N> {
     /// Empty.
     pub const fn new() -> Self {
-        Self { buf: [0; N], len: 0 }
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     /// The bytes written.
@@ -203,7 +206,9 @@ impl Xenstore {
             let free = RING_SIZE.saturating_sub(prod.wrapping_sub(cons)) as usize;
             if free == 0 {
                 let (base, cons) = (self.base, cons);
-                if !time::wait_until(deadline, || index(base, REQ_CONS).load(Ordering::Acquire) != cons) {
+                if !time::wait_until(deadline, || {
+                    index(base, REQ_CONS).load(Ordering::Acquire) != cons
+                }) {
                     return Err(XsError::Timeout);
                 }
                 continue;
@@ -214,7 +219,8 @@ impl Xenstore {
                 // SAFETY: `at` < 1024 stays inside `req[]` of the mapped store page.
                 unsafe { ((self.base + REQ + at) as *mut u8).write_volatile(b) };
             }
-            self.idx(REQ_PROD).store(prod.wrapping_add(n as u32), Ordering::Release);
+            self.idx(REQ_PROD)
+                .store(prod.wrapping_add(n as u32), Ordering::Release);
             events::send(self.port);
             bytes = &bytes[n..];
         }
@@ -229,7 +235,9 @@ impl Xenstore {
             let avail = prod.wrapping_sub(cons).min(RING_SIZE) as usize;
             if avail == 0 {
                 let base = self.base;
-                if !time::wait_until(deadline, || index(base, RSP_PROD).load(Ordering::Acquire) != prod) {
+                if !time::wait_until(deadline, || {
+                    index(base, RSP_PROD).load(Ordering::Acquire) != prod
+                }) {
                     return Err(XsError::Timeout);
                 }
                 continue;
@@ -240,7 +248,8 @@ impl Xenstore {
                 // SAFETY: `at` < 1024 stays inside `rsp[]` of the mapped store page.
                 *slot = unsafe { ((self.base + RSP + at) as *const u8).read_volatile() };
             }
-            self.idx(RSP_CONS).store(cons.wrapping_add(n as u32), Ordering::Release);
+            self.idx(RSP_CONS)
+                .store(cons.wrapping_add(n as u32), Ordering::Release);
             events::send(self.port);
             done += n;
         }
@@ -324,12 +333,14 @@ impl Xenstore {
 
     /// `XS_MKDIR path`.
     pub fn mkdir(&mut self, tx: u32, path: &str) -> Result<(), XsError> {
-        self.request(XS_MKDIR, tx, &[path.as_bytes(), b"\0"]).map(|_| ())
+        self.request(XS_MKDIR, tx, &[path.as_bytes(), b"\0"])
+            .map(|_| ())
     }
 
     /// `XS_RM path`.
     pub fn rm(&mut self, tx: u32, path: &str) -> Result<(), XsError> {
-        self.request(XS_RM, tx, &[path.as_bytes(), b"\0"]).map(|_| ())
+        self.request(XS_RM, tx, &[path.as_bytes(), b"\0"])
+            .map(|_| ())
     }
 
     /// `XS_DIRECTORY path`: the children's names, each NUL-terminated.
@@ -380,7 +391,9 @@ impl Xenstore {
             }
             let (base, prod) = (self.base, self.idx(RSP_PROD).load(Ordering::Acquire));
             if prod == self.idx(RSP_CONS).load(Ordering::Relaxed)
-                && !time::wait_until(deadline, || index(base, RSP_PROD).load(Ordering::Acquire) != prod)
+                && !time::wait_until(deadline, || {
+                    index(base, RSP_PROD).load(Ordering::Acquire) != prod
+                })
             {
                 return None;
             }

@@ -8,7 +8,7 @@ use guests::{events, traps};
 use pv_abi::event_channel::{
     EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, VIRQ_TIMER,
 };
-use pv_abi::grant_table::{GTF_PERMIT_ACCESS, GTF_READONLY, GNTST_OKAY};
+use pv_abi::grant_table::{GNTST_OKAY, GTF_PERMIT_ACCESS, GTF_READONLY};
 
 use crate::{loopback_pair, spin_wait, Check, Ctx, Detail};
 
@@ -56,7 +56,10 @@ fn status_is(port: u32, want: u32) -> Result<pv_abi::event_channel::EvtchnStatus
 /// VIRQ binding status, a loopback interdomain pair (send both ways, status of both ends),
 /// masking with both ways of unmasking, and close.
 pub fn events(ctx: &mut Ctx) -> Check {
-    ensure!(ctx.timer_port != 0, "EVTCHNOP_bind_virq(VIRQ_TIMER) failed at setup");
+    ensure!(
+        ctx.timer_port != 0,
+        "EVTCHNOP_bind_virq(VIRQ_TIMER) failed at setup"
+    );
     let virq = status_is(ctx.timer_port, EVTCHNSTAT_VIRQ)?;
     ensure!(
         virq.u_word0 == VIRQ_TIMER && virq.vcpu == 0,
@@ -103,14 +106,20 @@ pub fn events(ctx: &mut Ctx) -> Check {
         events::count(a) - ca
     );
     events::unmask(a);
-    ensure!(spin_wait(a, ca, 500 * MS), "shared-memory unmask did not deliver");
+    ensure!(
+        spin_wait(a, ca, 500 * MS),
+        "shared-memory unmask did not deliver"
+    );
 
     events::mask(a);
     let ca = events::count(a);
     events::send(b);
     let rc = events::unmask_op(a);
     ensure!(rc == 0, "EVTCHNOP_unmask = {rc}");
-    ensure!(spin_wait(a, ca, 500 * MS), "EVTCHNOP_unmask did not deliver");
+    ensure!(
+        spin_wait(a, ca, 500 * MS),
+        "EVTCHNOP_unmask did not deliver"
+    );
 
     let rc = events::close(b);
     ensure!(rc == 0, "close({b}) = {rc}");
@@ -136,17 +145,27 @@ pub fn console_ring(ctx: &Ctx) -> Check {
     events::unmask(ring.port);
     let line = b"unikernel: console-ring: this line went through the console ring\n";
     let written = ring.write_all(line, 100);
-    ensure!(written == line.len(), "wrote {written} of {} bytes", line.len());
+    ensure!(
+        written == line.len(),
+        "wrote {written} of {} bytes",
+        line.len()
+    );
     let deadline = time::now() + 1000 * MS;
     while ring.out_indices().0 != ring.out_indices().1 && time::now() < deadline {
         time::yield_now();
     }
     let (cons, prod) = ring.out_indices();
-    ensure!(cons == prod, "backend did not consume: out_cons {cons} out_prod {prod}");
+    ensure!(
+        cons == prod,
+        "backend did not consume: out_cons {cons} out_prod {prod}"
+    );
     let mut input = [0u8; 128];
     let mut got = ring.read(&mut input);
     if ctx.console_input {
-        ring.write_all(b"unikernel: console-ring: type a line and press enter\n", 100);
+        ring.write_all(
+            b"unikernel: console-ring: type a line and press enter\n",
+            100,
+        );
         let deadline = time::now() + 30_000 * MS;
         while !input[..got].iter().any(|&c| c == b'\r' || c == b'\n') && time::now() < deadline {
             time::wait_until(deadline, || ring.input_available() > 0);
@@ -179,11 +198,21 @@ static GRANTED_PAGE: ring::PageSlot = ring::PageSlot([0; 4096]);
 /// read it back.
 pub fn grant_table(ctx: &Ctx) -> Check {
     let (rc, q) = gnttab::query_size();
-    ensure!(rc == 0 && q.status == GNTST_OKAY, "query_size = {rc} status {}", q.status);
+    ensure!(
+        rc == 0 && q.status == GNTST_OKAY,
+        "query_size = {rc} status {}",
+        q.status
+    );
     let (rc, version) = gnttab::set_version(1);
-    ensure!(rc == 0 && version == 1, "set_version(1) = {rc}, version {version}");
+    ensure!(
+        rc == 0 && version == 1,
+        "set_version(1) = {rc}, version {version}"
+    );
     let (rc, version) = gnttab::get_version();
-    ensure!(rc == 0 && version == 1, "get_version = {rc}, version {version}");
+    ensure!(
+        rc == 0 && version == 1,
+        "get_version = {rc}, version {version}"
+    );
     let (rc, status, frames) = gnttab::setup_table();
     ensure!(
         rc == 0 && status == GNTST_OKAY,

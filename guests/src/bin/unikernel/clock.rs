@@ -14,7 +14,10 @@ const EINVAL: i64 = 22;
 /// is plausible; `set_timer_op` + `block` sleeps about as long as asked.
 pub fn time(ctx: &Ctx) -> Check {
     let t = time::time_info();
-    ensure!(t.tsc_to_system_mul != 0, "vcpu_time_info.tsc_to_system_mul is 0");
+    ensure!(
+        t.tsc_to_system_mul != 0,
+        "vcpu_time_info.tsc_to_system_mul is 0"
+    );
     let khz = time::tsc_khz(&t);
     ensure!(
         (100_000..20_000_000).contains(&khz),
@@ -79,7 +82,11 @@ pub fn timers(ctx: &Ctx) -> Check {
     let rc = time::set_timer_op(start + 20 * MS);
     ensure!(rc == 0, "set_timer_op = {rc}");
     let op_ns = timer_fired(ctx, seen, start).ok_or_else(|| detail!("set_timer_op never fired"))?;
-    ensure!(op_ns >= 20 * MS, "set_timer_op(+20 ms) fired after {} us", op_ns / 1000);
+    ensure!(
+        op_ns >= 20 * MS,
+        "set_timer_op(+20 ms) fired after {} us",
+        op_ns / 1000
+    );
 
     let (start, seen) = (time::now(), events::count(port));
     time::set_timer_op(start + 10 * MS);
@@ -92,12 +99,22 @@ pub fn timers(ctx: &Ctx) -> Check {
     ensure!(rc == 0, "VCPUOP_set_singleshot_timer = {rc}");
     let shot_ns =
         timer_fired(ctx, seen, start).ok_or_else(|| detail!("singleshot timer never fired"))?;
-    ensure!(shot_ns >= 15 * MS, "singleshot(+15 ms) fired after {} us", shot_ns / 1000);
+    ensure!(
+        shot_ns >= 15 * MS,
+        "singleshot(+15 ms) fired after {} us",
+        shot_ns / 1000
+    );
     let rc = time::set_singleshot_timer(time::now() - MS, VCPU_SSHOTTMR_FUTURE);
-    ensure!(rc == -ETIME, "singleshot in the past with VCPU_SSHOTTMR_future = {rc}, want -62");
+    ensure!(
+        rc == -ETIME,
+        "singleshot in the past with VCPU_SSHOTTMR_future = {rc}, want -62"
+    );
 
     let rc = time::set_periodic_timer(100_000);
-    ensure!(rc == -EINVAL, "set_periodic_timer(100 us) = {rc}, want -22 (< 1 ms)");
+    ensure!(
+        rc == -EINVAL,
+        "set_periodic_timer(100 us) = {rc}, want -22 (< 1 ms)"
+    );
     let (start, seen) = (time::now(), events::count(port));
     let rc = time::set_periodic_timer(10 * MS);
     ensure!(rc == 0, "VCPUOP_set_periodic_timer(10 ms) = {rc}");
@@ -107,7 +124,10 @@ pub fn timers(ctx: &Ctx) -> Check {
     let ticks = events::count(port) - seen;
     let rc = time::stop_periodic_timer();
     ensure!(rc == 0, "VCPUOP_stop_periodic_timer = {rc}");
-    ensure!((5..=15).contains(&ticks), "periodic 10 ms: {ticks} ticks in 100 ms");
+    ensure!(
+        (5..=15).contains(&ticks),
+        "periodic 10 ms: {ticks} ticks in 100 ms"
+    );
     let after = events::count(port);
     spin_wait(port, after + 1, 50 * MS);
     let late = events::count(port) - after;
@@ -146,9 +166,16 @@ fn block_and_poll(ctx: &Ctx, a: u32, b: u32) -> Check {
     events::irq_enable();
     time::set_timer_op(0);
     ensure!(rc == 0, "SCHEDOP_block = {rc}");
-    ensure!(took < 200 * MS, "block with an event pending slept {} us", took / 1000);
+    ensure!(
+        took < 200 * MS,
+        "block with an event pending slept {} us",
+        took / 1000
+    );
     ensure!(mask == 0, "SCHEDOP_block left evtchn_upcall_mask = {mask}");
-    ensure!(events::count(a) > seen, "pending event not delivered after block");
+    ensure!(
+        events::count(a) > seen,
+        "pending event not delivered after block"
+    );
 
     events::irq_disable();
     let start = time::now();
@@ -169,7 +196,11 @@ fn block_and_poll(ctx: &Ctx, a: u32, b: u32) -> Check {
     let pending_ns = time::now() - start;
     events::irq_enable();
     ensure!(rc == 0, "SCHEDOP_poll (pending) = {rc}");
-    ensure!(pending_ns < 200 * MS, "poll on a pending port took {} us", pending_ns / 1000);
+    ensure!(
+        pending_ns < 200 * MS,
+        "poll on a pending port took {} us",
+        pending_ns / 1000
+    );
 
     events::irq_disable();
     let start = time::now();

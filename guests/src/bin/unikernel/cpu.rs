@@ -17,7 +17,11 @@ const UNMAPPED: u64 = 0x1000_0000_0000 + 0x123;
 /// `int $0x81` (DPL 0), #UD.
 pub fn traps() -> Check {
     let pf = traps::probe_read(UNMAPPED).ok_or_else(|| detail!("no #PF bounced"))?;
-    ensure!(pf.vector == 14, "read of {UNMAPPED:#x} gave vector {}", pf.vector);
+    ensure!(
+        pf.vector == 14,
+        "read of {UNMAPPED:#x} gave vector {}",
+        pf.vector
+    );
     ensure!(
         pf.cr2 == UNMAPPED,
         "#PF cr2 {:#x} (vcpu_info.arch.cr2), want {UNMAPPED:#x}",
@@ -32,7 +36,9 @@ pub fn traps() -> Check {
     let bp_before = traps::count(3);
     let after_int3: u64;
     // SAFETY: int3 is bounced to our #BP handler, which returns to the next instruction.
-    unsafe { asm!("int3", "1:", "lea 1b(%rip), {a}", a = out(reg) after_int3, options(att_syntax)) };
+    unsafe {
+        asm!("int3", "1:", "lea 1b(%rip), {a}", a = out(reg) after_int3, options(att_syntax))
+    };
     ensure!(traps::count(3) == bp_before + 1, "int3: #BP not delivered");
     ensure!(
         traps::last().rip == after_int3,
@@ -100,7 +106,11 @@ fn int3_round_trip() -> bool {
 /// style in force if it works (Linux uses `iret` to re-enable events atomically).
 pub fn iret() -> Check {
     let mut ok = [false; 3];
-    let styles = [IretStyle::Direct, IretStyle::HypercallPage, IretStyle::Syscall];
+    let styles = [
+        IretStyle::Direct,
+        IretStyle::HypercallPage,
+        IretStyle::Syscall,
+    ];
     for (slot, style) in ok.iter_mut().zip(styles) {
         traps::set_iret_style(style);
         let before = traps::count(3);
@@ -119,7 +129,10 @@ pub fn iret() -> Check {
         ok[1],
         ok[2]
     );
-    ensure!(mask == 0, "iret left evtchn_upcall_mask = {mask}, want 0 (rflags.IF was 1)");
+    ensure!(
+        mask == 0,
+        "iret left evtchn_upcall_mask = {mask}, want 0 (rflags.IF was 1)"
+    );
     Ok(detail!(
         "int3 round trip with r12-r15 and CF intact via iretq, hypercall_page+23*32 and \
          inline syscall 23"
@@ -129,11 +142,19 @@ pub fn iret() -> Check {
 /// `fninit`/`ldmxcsr` then SSE arithmetic.
 pub fn sse() -> Check {
     let (fcw, mxcsr) = sse::fpu_init();
-    ensure!(fcw == 0x37f, "fninit left x87 control word {fcw:#x}, want 0x37f");
+    ensure!(
+        fcw == 0x37f,
+        "fninit left x87 control word {fcw:#x}, want 0x37f"
+    );
     ensure!(mxcsr == 0x1f80, "ldmxcsr(0x1f80) read back {mxcsr:#x}");
     let got = sse::sse_arith();
-    ensure!(got == sse::sse_arith_expected(), "addps/mulpd results wrong: {got:x?}");
-    Ok(detail!("fninit fcw=0x37f, mxcsr=0x1f80, addps and mulpd correct"))
+    ensure!(
+        got == sse::sse_arith_expected(),
+        "addps/mulpd results wrong: {got:x?}"
+    );
+    Ok(detail!(
+        "fninit fcw=0x37f, mxcsr=0x1f80, addps and mulpd correct"
+    ))
 }
 
 /// `fpu_taskswitch(1)` then `addps` → #NM → handler `fpu_taskswitch(0)` → re-run.
@@ -141,16 +162,27 @@ pub fn fpu_taskswitch() -> Check {
     let before = traps::count(7);
     let (sum, at) = sse::nm_probe();
     let nm = traps::count(7) - before;
-    ensure!(nm == 1, "{nm} #NM delivered after fpu_taskswitch(1), want 1");
+    ensure!(
+        nm == 1,
+        "{nm} #NM delivered after fpu_taskswitch(1), want 1"
+    );
     ensure!(
         traps::last().vector == 7 && traps::last().rip == at,
         "#NM at rip {:#x}, want the addps at {at:#x}",
         traps::last().rip
     );
-    ensure!(sum == sse::nm_probe_expected(), "addps after #NM gave {sum:x?} (xmm state lost?)");
+    ensure!(
+        sum == sse::nm_probe_expected(),
+        "addps after #NM gave {sum:x?} (xmm state lost?)"
+    );
     let _ = sse::sse_arith();
-    ensure!(traps::count(7) == before + 1, "TS still set after fpu_taskswitch(0)");
-    Ok(detail!("#NM at the addps, fpu_taskswitch(0) in the handler, xmm state kept"))
+    ensure!(
+        traps::count(7) == before + 1,
+        "TS still set after fpu_taskswitch(0)"
+    );
+    Ok(detail!(
+        "#NM at the addps, fpu_taskswitch(0) in the handler, xmm state kept"
+    ))
 }
 
 /// CPUID leaves 0x40000000–2 through the forced-emulation prefix.
@@ -163,10 +195,17 @@ pub fn cpuid() -> Check {
         "leaf 0x40000000 signature {:?}",
         guests::xenstore::as_text(&sig)
     );
-    ensure!(base[0] >= 0x4000_0002, "leaf 0x40000000 eax {:#x} < 0x40000002", base[0]);
+    ensure!(
+        base[0] >= 0x4000_0002,
+        "leaf 0x40000000 eax {:#x} < 0x40000002",
+        base[0]
+    );
     let version = sse::cpuid_forced(0x4000_0001, 0).map_or(0, |r| r[0]);
     let xv = xen_version(0, core::ptr::null_mut()) as u32;
-    ensure!(version == xv, "leaf 0x40000001 eax {version:#x} != xen_version {xv:#x}");
+    ensure!(
+        version == xv,
+        "leaf 0x40000001 eax {version:#x} != xen_version {xv:#x}"
+    );
     let page = sse::cpuid_forced(0x4000_0002, 0).unwrap_or([0; 4]);
     ensure!(
         page[0] >= 1 && page[1] == 0x4000_0000,
@@ -194,16 +233,28 @@ static GS_TARGET: u64 = 0x6565_0000_0000_0065;
 /// each checked by loading through `%fs:0` / `%gs:0`.
 pub fn msr() -> Check {
     let fs = &raw const FS_TARGET as u64;
-    ensure!(sse::wrmsr(sse::MSR_FS_BASE, fs), "wrmsr(FS_BASE) raised #GP (not emulated)");
+    ensure!(
+        sse::wrmsr(sse::MSR_FS_BASE, fs),
+        "wrmsr(FS_BASE) raised #GP (not emulated)"
+    );
     let got = sse::read_fs0();
-    ensure!(got == Some(FS_TARGET), "%fs:0 = {got:x?} after wrmsr(FS_BASE)");
+    ensure!(
+        got == Some(FS_TARGET),
+        "%fs:0 = {got:x?} after wrmsr(FS_BASE)"
+    );
     let back = sse::rdmsr(sse::MSR_FS_BASE);
     ensure!(back == Some(fs), "rdmsr(FS_BASE) = {back:x?}, want {fs:#x}");
 
     let gs = &raw const GS_TARGET as u64;
-    ensure!(sse::wrmsr(sse::MSR_GS_BASE, gs), "wrmsr(GS_BASE) raised #GP (not emulated)");
+    ensure!(
+        sse::wrmsr(sse::MSR_GS_BASE, gs),
+        "wrmsr(GS_BASE) raised #GP (not emulated)"
+    );
     let got = sse::read_gs0();
-    ensure!(got == Some(GS_TARGET), "%gs:0 = {got:x?} after wrmsr(GS_BASE)");
+    ensure!(
+        got == Some(GS_TARGET),
+        "%gs:0 = {got:x?} after wrmsr(GS_BASE)"
+    );
     let back = sse::rdmsr(sse::MSR_GS_BASE);
     ensure!(back == Some(gs), "rdmsr(GS_BASE) = {back:x?}, want {gs:#x}");
 
@@ -211,7 +262,10 @@ pub fn msr() -> Check {
     let rc = sse::set_segment_base(SEGBASE_FS, fs2);
     ensure!(rc == 0, "set_segment_base(SEGBASE_FS) = {rc}");
     let got = sse::read_fs0();
-    ensure!(got == Some(FS_TARGET2), "%fs:0 = {got:x?} after set_segment_base");
+    ensure!(
+        got == Some(FS_TARGET2),
+        "%fs:0 = {got:x?} after set_segment_base"
+    );
     sse::set_segment_base(SEGBASE_FS, 0);
     Ok(detail!(
         "wrmsr/rdmsr FS_BASE and GS_BASE emulated and live (%fs:0, %gs:0), \

@@ -5,7 +5,7 @@ use core::fmt::Write;
 
 use guests::println;
 use guests::time::{self, MS};
-use guests::xenstore::{as_text, Text, XsError, Xenstore};
+use guests::xenstore::{as_text, Text, Xenstore, XsError};
 use pv_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, SHUTDOWN_SUSPEND};
 
 use crate::{Check, Ctx, Detail};
@@ -38,7 +38,10 @@ pub fn xenstore(ctx: &mut Ctx) -> Check {
         .parse()
         .map_err(|_| detail!("domid {:?} is not a number", rel_domid.as_str()))?;
     if let Some(known) = ctx.domid {
-        ensure!(known == domid, "xenstore domid {domid}, event channels say {known}");
+        ensure!(
+            known == domid,
+            "xenstore domid {domid}, event channels say {known}"
+        );
     }
     ctx.domid = Some(domid);
     let dp = xs
@@ -76,7 +79,8 @@ pub fn xenstore(ctx: &mut Ctx) -> Check {
 fn exercise(ctx: &Ctx, xs: &mut Xenstore) -> Check {
     let dir = path(ctx, "data/unikernel");
     let greeting = path(ctx, "data/unikernel/greeting");
-    xs.mkdir(0, dir.as_str()).map_err(|e| xs_err("mkdir", dir.as_str(), e))?;
+    xs.mkdir(0, dir.as_str())
+        .map_err(|e| xs_err("mkdir", dir.as_str(), e))?;
     let hello = b"hello from a PV unikernel";
     xs.write(0, greeting.as_str(), hello)
         .map_err(|e| xs_err("write", greeting.as_str(), e))?;
@@ -93,16 +97,24 @@ fn exercise(ctx: &Ctx, xs: &mut Xenstore) -> Check {
     );
 
     let committed = path(ctx, "data/unikernel/committed");
-    let tx = xs.transaction_start().map_err(|e| detail!("transaction_start: {e}"))?;
+    let tx = xs
+        .transaction_start()
+        .map_err(|e| detail!("transaction_start: {e}"))?;
     ensure!(tx != 0, "transaction_start returned id 0");
     xs.write(tx, committed.as_str(), b"yes")
         .map_err(|e| xs_err("write in transaction", committed.as_str(), e))?;
     xs.transaction_end(tx, true)
         .map_err(|e| detail!("transaction_end(commit): {e}"))?;
     let back = read_text(xs, committed.as_str())?;
-    ensure!(back.as_str() == "yes", "after commit read {:?}", back.as_str());
+    ensure!(
+        back.as_str() == "yes",
+        "after commit read {:?}",
+        back.as_str()
+    );
     let aborted = path(ctx, "data/unikernel/aborted");
-    let tx2 = xs.transaction_start().map_err(|e| detail!("transaction_start: {e}"))?;
+    let tx2 = xs
+        .transaction_start()
+        .map_err(|e| detail!("transaction_start: {e}"))?;
     xs.write(tx2, aborted.as_str(), b"no")
         .map_err(|e| xs_err("write in transaction", aborted.as_str(), e))?;
     xs.transaction_end(tx2, false)
@@ -136,9 +148,13 @@ fn exercise(ctx: &Ctx, xs: &mut Xenstore) -> Check {
     let stray = xs.next_watch_event(time::now() + 100 * MS);
     ensure!(stray.is_none(), "watch event after unwatch");
 
-    xs.rm(0, dir.as_str()).map_err(|e| xs_err("rm", dir.as_str(), e))?;
+    xs.rm(0, dir.as_str())
+        .map_err(|e| xs_err("rm", dir.as_str(), e))?;
     let gone = xs.read(0, greeting.as_str()).err();
-    ensure!(gone.is_some_and(|e| e.is("ENOENT")), "read after rm: {gone:?}");
+    ensure!(
+        gone.is_some_and(|e| e.is("ENOENT")),
+        "read after rm: {gone:?}"
+    );
     Ok(detail!(
         "read, write, mkdir, directory, transaction commit (id {tx}) and abort, watch + event, \
          unwatch, rm, get_domain_path"
@@ -151,12 +167,19 @@ const SHUTDOWN_TOKEN: &str = "shutdown";
 /// watch to fire with that value, and acknowledges by writing "".
 pub fn shutdown_watch(ctx: &mut Ctx) -> Check {
     let node = path(ctx, "control/shutdown");
-    let xs = ctx.xs.as_mut().ok_or_else(|| detail!("no xenstore connection"))?;
+    let xs = ctx
+        .xs
+        .as_mut()
+        .ok_or_else(|| detail!("no xenstore connection"))?;
     xs.clear_watch_events();
     xs.watch(node.as_str(), SHUTDOWN_TOKEN)
         .map_err(|e| xs_err("watch", node.as_str(), e))?;
     let first = xs.next_watch_event(time::now() + 1000 * MS);
-    ensure!(first.is_some(), "no initial watch event for {}", node.as_str());
+    ensure!(
+        first.is_some(),
+        "no initial watch event for {}",
+        node.as_str()
+    );
     xs.write(0, node.as_str(), b"poweroff")
         .map_err(|e| xs_err("write", node.as_str(), e))?;
     let event = xs
@@ -169,7 +192,11 @@ pub fn shutdown_watch(ctx: &mut Ctx) -> Check {
         event.token()
     );
     let request = read_text(xs, node.as_str())?;
-    ensure!(request.as_str() == "poweroff", "control/shutdown = {:?}", request.as_str());
+    ensure!(
+        request.as_str() == "poweroff",
+        "control/shutdown = {:?}",
+        request.as_str()
+    );
     xs.write(0, node.as_str(), b"")
         .map_err(|e| xs_err("acknowledge", node.as_str(), e))?;
     let _ = xs.next_watch_event(time::now() + 100 * MS);
