@@ -28,6 +28,11 @@ pub fn traps() -> Check {
         pf.cr2
     );
     ensure!(
+        pf.cs & 3 == 0,
+        "#PF frame cs {:#x}: Xen clears the RPL of kernel-mode frames",
+        pf.cs
+    );
+    ensure!(
         pf.error_code == 0,
         "#PF error code {:#x}, want 0 (kernel-mode read of a not-present page; Xen clears U)",
         pf.error_code
@@ -68,7 +73,7 @@ pub fn traps() -> Check {
     let ud = traps::probe_ud2().ok_or_else(|| detail!("ud2: no fault bounced"))?;
     ensure!(ud.vector == 6, "ud2 gave vector {}", ud.vector);
     Ok(detail!(
-        "#PF cr2={UNMAPPED:#x} err=0, #BP, int $0x80 (DPL 3) rax={r:#x}, #GP(0) from hlt, \
+        "#PF cr2={UNMAPPED:#x} err=0 cs RPL 0, #BP, int $0x80 (DPL 3) rax={r:#x}, #GP(0) from hlt, \
          #GP(0x40a) from int $0x81, #UD"
     ))
 }
