@@ -1,18 +1,31 @@
 //! Exceptions raised by a guest (in ring 3).
 //!
-//! A guest that registered a handler gets the exception bounced to it with Xen's frame; a
-//! guest with no handler is crashed — alone, with a log line naming the exception, error code,
-//! rip and, for page faults, cr2.
+//! In order: emulate what the PV ABI says the hypervisor emulates (privileged instructions on
+//! #GP, forced-emulation CPUID on #UD, `int $n` allowed by the guest's trap table on #GP,
+//! lazy FPU on #NM); otherwise bounce the exception to the guest's handler with Xen's frame
+//! (page faults put cr2 in `vcpu_info.arch.cr2`). A guest with no handler for it is crashed —
+//! alone, with a log line naming the exception, error code, rip and (for #PF) cr2.
+
+use hv_core::cpuid::Policy;
 
 use crate::arch::cpu;
 use crate::arch::entry::TrapFrame;
+use crate::bounce::{self, Bounce};
+use crate::domain::RunState;
+use crate::emulate::{self, Emulated};
 use crate::hypervisor::{Hypervisor, VcpuRef};
+
+const PAGE_FAULT: u32 = 14;
+const GENERAL_PROTECTION: u32 = 13;
+const INVALID_OPCODE: u32 = 6;
+const DEVICE_NOT_AVAILABLE: u32 = 7;
 
 /// Exception names for log lines.
 pub fn exception_name(vector: u32) -> &'static str {
     match vector {
         0 => "divide error",
         1 => "debug",
+        2 => "NMI",
         3 => "breakpoint",
         4 => "overflow",
         5 => "bound range",
@@ -32,19 +45,93 @@ pub fn exception_name(vector: u32) -> &'static str {
     }
 }
 
+/// Whether the CPU pushes an error code for `vector`.
+fn has_error_code(vector: u32) -> bool {
+    matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30)
+}
+
+/// Bounces exception `vector` to the guest's trap-table handler, or crashes the domain.
+pub fn deliver(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame, vector: u32, error_code: Option<u64>, cr2: u64) {
+    let trap = hv.domains.get(&cur.0).map(|d| d.vcpus[cur.1].traps[vector as usize & 0xFF]);
+    let Some(trap) = trap.filter(|t| t.address != 0) else {
+        let mut why = alloc::format!(
+            "{} (error code {:#x}) at rip {:#x}",
+            exception_name(vector),
+            error_code.unwrap_or(0),
+            frame.rip
+        );
+        if vector == PAGE_FAULT {
+            why.push_str(&alloc::format!(" cr2 {cr2:#x}"));
+        }
+        why.push_str(" with no handler registered");
+        hv.crash_domain(cur.0, &why);
+        return;
+    };
+    if vector == PAGE_FAULT {
+        if let Some(bits) = hv.shared_info(cur.0) {
+            bits.set_cr2(cur.1 as u32, cr2);
+        }
+    }
+    let b = Bounce { handler: trap.address, error_code, mask_events: trap.masks_events() };
+    if let Err(f) = bounce::bounce(hv, cur, frame, b) {
+        let why = alloc::format!(
+            "cannot write the {} frame to the guest stack at {:#x}",
+            exception_name(vector),
+            f.va
+        );
+        hv.crash_domain(cur.0, &why);
+    }
+}
+
 /// Handles exception `frame.vector` raised by vCPU `cur`.
 pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
     let vector = frame.vector;
-    let cr2 = if vector == 14 { cpu::read_cr2() } else { 0 };
-    let mut why = alloc::format!(
-        "{} (error code {:#x}) at rip {:#x}",
-        exception_name(vector),
-        frame.error_code,
-        frame.rip
-    );
-    if vector == 14 {
-        why.push_str(&alloc::format!(" cr2 {cr2:#x}"));
+    let error_code = has_error_code(vector).then_some(u64::from(frame.error_code));
+    match vector {
+        PAGE_FAULT => {
+            let cr2 = cpu::read_cr2();
+            deliver(hv, cur, frame, vector, error_code, cr2);
+        }
+        GENERAL_PROTECTION => {
+            // `int $n` through an IDT gate the guest may not use: error code = n·8 | 2.
+            if frame.error_code & 3 == 2 {
+                let n = (frame.error_code >> 3) as usize & 0xFF;
+                let allowed = hv.domains.get(&cur.0).is_some_and(|d| {
+                    let t = d.vcpus[cur.1].traps[n];
+                    t.address != 0 && t.dpl() == 3
+                });
+                if allowed {
+                    frame.rip = frame.rip.wrapping_add(2);
+                    deliver(hv, cur, frame, n as u32, None, 0);
+                    return;
+                }
+            }
+            match emulate::general_protection(hv, cur, frame) {
+                Emulated::Done => {}
+                Emulated::Halt => {
+                    if let Some(d) = hv.domain(cur.0) {
+                        d.vcpus[cur.1].state = RunState::Blocked;
+                    }
+                }
+                Emulated::No => deliver(hv, cur, frame, vector, error_code, 0),
+            }
+        }
+        INVALID_OPCODE => {
+            let policy = Policy { expose_pse: false, version: crate::hypercall::XEN_VERSION_NUMBER };
+            if emulate::invalid_opcode(hv, cur, frame, policy) == Emulated::No {
+                deliver(hv, cur, frame, vector, None, 0);
+            }
+        }
+        DEVICE_NOT_AVAILABLE => {
+            // The guest set CR0.TS (fpu_taskswitch): clear it and let its handler reload state.
+            if let Some(d) = hv.domain(cur.0) {
+                let v = &mut d.vcpus[cur.1];
+                v.arch.virtual_ts = false;
+                v.arch.apply_ts();
+            }
+            deliver(hv, cur, frame, vector, None, 0);
+        }
+        2 | 18 => log::warn!("d{}: {} in guest at rip {:#x}", cur.0, exception_name(vector), frame.rip),
+        _ => deliver(hv, cur, frame, vector, error_code, 0),
     }
-    why.push_str(" with no handler registered");
-    hv.crash_domain(cur.0, &why);
 }

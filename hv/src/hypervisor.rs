@@ -8,9 +8,14 @@ use alloc::collections::{BTreeMap, VecDeque};
 
 use spin::Mutex;
 
+use hv_core::evtchn::EventChannels;
+use hv_core::gnttab::GrantTables;
+
 use crate::arch::exit::ExitCode;
 use crate::domain::{Domain, DomainId};
 use crate::memory::Memory;
+use crate::time::TimeKeeper;
+use crate::toolstack::Toolstack;
 
 /// A vCPU, named by its domain and index.
 pub type VcpuRef = (DomainId, usize);
@@ -21,6 +26,16 @@ pub struct Hypervisor {
     pub memory: Memory,
     /// Live domains.
     pub domains: BTreeMap<DomainId, Domain>,
+    /// Event channels of all domains.
+    pub events: EventChannels,
+    /// Grant tables of all domains.
+    pub grants: GrantTables,
+    /// Clocks and guest timers.
+    pub time: TimeKeeper,
+    /// The xenstore server.
+    pub store: xenstore::Store,
+    /// Pending toolstack actions.
+    pub toolstack: Toolstack,
     /// The vCPU whose registers are in the top-of-stack frame, if any.
     pub current: Option<VcpuRef>,
     /// Runnable vCPUs waiting for the CPU.
@@ -50,11 +65,16 @@ pub fn with<R>(f: impl FnOnce(&mut Hypervisor) -> R) -> R {
 }
 
 impl Hypervisor {
-    /// A fresh state over `memory`.
-    pub fn new(memory: Memory) -> Self {
+    /// A fresh state over `memory`, with the system clock running at `tsc_hz`.
+    pub fn new(memory: Memory, tsc_hz: u64) -> Self {
         Self {
             memory,
             domains: BTreeMap::new(),
+            events: EventChannels::new(),
+            grants: GrantTables::new(),
+            time: TimeKeeper::new(tsc_hz),
+            store: crate::store::new_store(),
+            toolstack: Toolstack::default(),
             current: None,
             run_queue: VecDeque::new(),
             preempt: false,

@@ -10,8 +10,12 @@
 extern crate alloc;
 
 mod arch;
+mod bounce;
 mod console;
 mod domain;
+mod emulate;
+mod events;
+mod grants;
 mod guest_memory;
 mod guest_traps;
 mod hypercall;
@@ -19,7 +23,12 @@ mod hypervisor;
 mod logger;
 mod mem;
 mod memory;
+mod rings;
+mod runstate;
 mod sched;
+mod store;
+mod time;
+mod toolstack;
 mod traps;
 
 use arch::exit::{exit, ExitCode};
@@ -84,7 +93,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         cal.apic_timer_hz / 1_000_000
     );
 
-    let mut memory = memory::Memory::new(machine);
+    let memory = memory::Memory::new(machine);
     let Some(kernel_module) = boot.modules().first().copied() else {
         log::error!("no guest kernel: give it as the first boot module");
         exit(ExitCode::HypervisorFailure)
@@ -97,10 +106,11 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
             alloc::string::String::from(m.split_once(' ').map_or("", |(_, rest)| rest))
         }
     };
+    let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     let built = {
         let kernel = arch::phys::module_bytes(kernel_module.range);
         let ramdisk = ramdisk_module.map(|m| arch::phys::module_bytes(m.range));
-        let spec = domain::builder::DomainSpec {
+        let spec = toolstack::CreateSpec {
             kernel: kernel.bytes(),
             ramdisk: ramdisk.as_ref().map(|r| r.bytes()),
             cmdline: &guest_cmdline,
@@ -108,36 +118,19 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
             max_memory_bytes: opts.domain_max_memory.unwrap_or(opts.domain_memory),
             superpages: opts.superpages,
         };
-        domain::builder::build(&mut memory, 1, &spec)
+        hv.create_domain(1, &spec)
     };
-    machine_release_modules(&mut memory, &boot);
-    let dom = match built {
-        Ok(d) => d,
-        Err(e) => {
-            log::error!(
-                "cannot build domain 1 from {:?}: {e:?}",
-                kernel_module.cmdline.as_str()
-            );
-            exit(ExitCode::HypervisorFailure)
-        }
-    };
-    let mut hv = hypervisor::Hypervisor::new(memory);
-    hv.domains.insert(1, dom);
-    hv.start_domain(1);
+    for m in boot.modules() {
+        hv.memory.release_range(m.range);
+    }
+    if let Err(e) = built {
+        log::error!("cannot build domain 1 from {:?}: {e:?}", kernel_module.cmdline.as_str());
+        exit(ExitCode::HypervisorFailure)
+    }
+    if let Some(after) = opts.shutdown_after_ns {
+        let at = hv.time.now() + after;
+        hv.request_shutdown_at(at);
+    }
     hypervisor::install(hv);
     sched::start()
-}
-
-/// Gives the boot modules' memory back to the allocator once the domain is built.
-fn machine_release_modules(memory: &mut memory::Memory, boot: &bootinfo::BootInfo) {
-    for m in boot.modules() {
-        memory.release_range(m.range);
-    }
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    arch::serial::force_unlock();
-    log::error!("PANIC: {info}");
-    exit(ExitCode::HypervisorFailure)
 }

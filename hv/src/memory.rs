@@ -244,6 +244,16 @@ impl Memory {
         Ok(mfn)
     }
 
+    /// Takes a shared hypervisor frame back from `dom` and frees it.
+    pub fn unshare_frame(&mut self, dom: DomId, mfn: u64) {
+        if self.mm.unshare_xen_frame(dom, Mfn(mfn)).is_ok() {
+            if self.mm.take_flush_needed() {
+                crate::arch::cpu::flush_tlb();
+            }
+            let _ = self.frames.free(mfn, 0);
+        }
+    }
+
     /// Tears a domain's memory down and returns every frame to the allocator; the number of
     /// frames returned.
     pub fn destroy_domain(&mut self, dom: DomId) -> Result<u64, MemoryError> {

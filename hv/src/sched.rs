@@ -16,6 +16,9 @@ use crate::arch::{cpu, idt, lapic};
 use crate::domain::{DomainState, RunState};
 use crate::hypervisor::{self, Hypervisor, VcpuRef};
 
+/// How often the console rings and serial input are polled while domains exist.
+const CONSOLE_POLL_NS: u64 = 20_000_000;
+
 /// What to do after handling an exit.
 enum Next {
     /// Return to the vCPU now in the frame.
@@ -45,7 +48,10 @@ pub fn guest_entry(frame: &mut TrapFrame) {
 /// The LAPIC timer fired while the hypervisor was idle.
 pub fn timer_interrupt() {
     lapic::eoi();
-    hypervisor::with(|hv| hv.timer_tick());
+    hypervisor::with(|hv| {
+        hv.timer_tick();
+        hv.program_timer();
+    });
 }
 
 fn idle_loop() -> ! {
@@ -99,18 +105,58 @@ impl Hypervisor {
 
     /// After an exit has been handled: resume, switch or idle.
     fn schedule(&mut self, frame: &mut TrapFrame) -> Next {
-        let cur = self.current.expect("schedule with a current vCPU");
         let preempt = core::mem::take(&mut self.preempt);
-        if self.can_run(cur) && !preempt {
-            return Next::Resume;
-        }
-        self.switch_out(cur, frame);
-        match self.pick_next() {
-            Some(next) => {
-                *frame = self.switch_in(next);
-                Next::Resume
+        if let Some(cur) = self.current {
+            if self.can_run(cur) && !preempt && self.prepare_return(cur, frame) {
+                self.program_timer();
+                return Next::Resume;
             }
-            None => Next::Idle,
+            if self.current == Some(cur) {
+                self.switch_out(cur, frame);
+            }
+        }
+        self.current = None;
+        while let Some(next) = self.pick_next() {
+            *frame = self.switch_in(next);
+            if self.prepare_return(next, frame) {
+                self.program_timer();
+                return Next::Resume;
+            }
+            self.current = None;
+        }
+        self.program_timer();
+        Next::Idle
+    }
+
+    /// Last steps before returning to vCPU `v` through `frame`: deliver a pending event
+    /// upcall, and check the frame is one the CPU can return to (else crash the domain).
+    /// Returns whether the vCPU is still alive.
+    fn prepare_return(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
+        self.deliver_event_upcall(v, frame);
+        if !self.can_run(v) {
+            return false;
+        }
+        if let Err(why) = crate::bounce::check_return_frame(frame) {
+            let why = alloc::format!("cannot return to the guest: {why}");
+            self.crash_domain(v.0, &why);
+            return false;
+        }
+        true
+    }
+
+    /// Bounces into the guest's event callback if an upcall is pending and not masked.
+    fn deliver_event_upcall(&mut self, v: VcpuRef, frame: &mut TrapFrame) {
+        let Some(d) = self.domains.get(&v.0) else { return };
+        let handler = d.vcpus[v.1].callbacks.event;
+        let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
+        let id = v.1 as u32;
+        if handler == 0 || !bits.upcall_pending(id) || bits.upcall_mask(id) {
+            return;
+        }
+        let b = crate::bounce::Bounce { handler, error_code: None, mask_events: true };
+        if let Err(f) = crate::bounce::bounce(self, v, frame, b) {
+            let why = alloc::format!("cannot write the event frame to the guest stack at {:#x}", f.va);
+            self.crash_domain(v.0, &why);
         }
     }
 
@@ -153,9 +199,16 @@ impl Hypervisor {
     }
 
     fn idle_step(&mut self) -> IdleStep {
-        if let Some(next) = self.pick_next() {
-            return IdleStep::Enter(self.switch_in(next));
+        self.timer_tick();
+        while let Some(next) = self.pick_next() {
+            let mut regs = self.switch_in(next);
+            if self.prepare_return(next, &mut regs) {
+                self.program_timer();
+                return IdleStep::Enter(regs);
+            }
+            self.current = None;
         }
+        self.program_timer();
         if self.domains.is_empty() {
             let code = if self.any_crashed {
                 ExitCode::Crash

@@ -10,6 +10,9 @@
 //! * `superpages` — build the domain with superpages allowed (populated with order-9 extents,
 //!   2 MiB PSE mappings permitted); off by default, as Xen's `allowsuperpage` was.
 //! * `max_mem=` — the domain's reservation ceiling for `increase_reservation` (default `mem`).
+//! * `shutdown_after=` — ask every domain to shut down (xenstore `control/shutdown` =
+//!   `poweroff`) after this long: `2s`, `1500ms`, or plain seconds. A domain that has not
+//!   shut down 5 s later is destroyed.
 //! * everything after `--` is the guest's command line (start_info.cmd_line).
 //!
 //! Unknown words are collected so the caller can warn about them; nothing here fails.
@@ -47,6 +50,8 @@ pub struct Options {
     pub guest_cmdline: Option<String>,
     /// A self-test of a failure path, if asked for.
     pub selftest: Option<SelfTest>,
+    /// Request a clean shutdown of every domain after this many nanoseconds.
+    pub shutdown_after_ns: Option<u64>,
     /// Words that were not understood.
     pub unknown: Vec<String>,
 }
@@ -67,6 +72,7 @@ impl Default for Options {
             superpages: false,
             guest_cmdline: None,
             selftest: None,
+            shutdown_after_ns: None,
             unknown: Vec::new(),
         }
     }
@@ -81,6 +87,14 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 0),
     };
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// Parses a duration such as `2s`, `1500ms` or `3` (seconds) into nanoseconds.
+pub fn parse_duration_ns(s: &str) -> Option<u64> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse::<u64>().ok()?.checked_mul(1_000_000);
+    }
+    s.strip_suffix('s').unwrap_or(s).parse::<u64>().ok()?.checked_mul(1_000_000_000)
 }
 
 /// Parses the hypervisor command line.
@@ -126,6 +140,7 @@ pub fn parse(cmdline: &str) -> Options {
             }
             .map(|b| opts.superpages = b)
             .is_some(),
+            "shutdown_after" => parse_duration_ns(value).map(|d| opts.shutdown_after_ns = Some(d)).is_some(),
             "selftest" => match value {
                 "hvfault" => Some(SelfTest::HypervisorFault),
                 _ => None,
@@ -179,6 +194,15 @@ mod tests {
         assert_eq!(o.domain_memory, 64 << 20);
         assert!(!o.superpages);
         assert_eq!(o.unknown.len(), 3);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ns("2s"), Some(2_000_000_000));
+        assert_eq!(parse_duration_ns("1500ms"), Some(1_500_000_000));
+        assert_eq!(parse_duration_ns("3"), Some(3_000_000_000));
+        assert_eq!(parse_duration_ns("soon"), None);
+        assert_eq!(parse("shutdown_after=250ms").shutdown_after_ns, Some(250_000_000));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! | `evtchn`    | 2-level event channels                                                    |
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
+//! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`                               |
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@ extern crate alloc;
 pub mod buddy;
 pub mod cmdline;
 pub mod console;
+pub mod cpuid;
 pub mod evtchn;
 pub mod gnttab;
 pub mod image;

@@ -149,3 +149,18 @@ pub fn load_cr3(l4_ma: u64) {
         unsafe { cpu::write_cr3(l4_ma) };
     }
 }
+
+/// Loads the guest-user GS selector (`SEGBASE_GS_USER_SEL`): only the null selector and the
+/// flat ring-3 data selector exist for guests, so anything else is refused. Loading it resets
+/// the user GS base to 0, as on Xen.
+pub fn load_user_gs_selector(selector: u16) -> Result<(), ()> {
+    if selector != 0 && selector != 0xe02b {
+        return Err(());
+    }
+    // SAFETY: both selectors are valid (null, or a present DPL-3 data descriptor in our GDT),
+    // so the load cannot fault; swapgs brackets it so only the user (shadow) base changes.
+    unsafe {
+        core::arch::asm!("swapgs", "mov gs, {0:x}", "swapgs", in(reg) selector, options(nostack, preserves_flags));
+    }
+    Ok(())
+}

@@ -19,4 +19,5 @@ pub mod paging;
 pub mod phys;
 pub mod pic;
 pub mod pit;
+pub mod rtc;
 pub mod serial;

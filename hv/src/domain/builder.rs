@@ -41,6 +41,10 @@ pub struct DomainSpec<'a> {
     pub max_memory_bytes: u64,
     /// Allow 2 MiB superpages (populate with order-9 extents).
     pub superpages: bool,
+    /// Event channel of the console ring (start_info.console.domU.evtchn).
+    pub console_port: u32,
+    /// Event channel of the xenstore ring (start_info.store_evtchn).
+    pub store_port: u32,
 }
 
 /// Why a domain could not be built.
@@ -54,6 +58,10 @@ pub enum BuildError {
     Memory(MemoryError),
     /// The page-type system refused the bootstrap tables (a builder bug).
     PageTables(MmError),
+    /// No event-channel table could be made for the domain.
+    Events,
+    /// No grant table could be made for the domain.
+    Grants,
 }
 
 impl From<MemoryError> for BuildError {
@@ -165,9 +173,9 @@ fn fill(
     let platform = PlatformStartInfo {
         shared_info_maddr: shared_info_mfn * PAGE_SIZE,
         store_mfn: store_ring_mfn,
-        store_evtchn: 0,
+        store_evtchn: spec.store_port,
         console_mfn: console_ring_mfn,
-        console_evtchn: 0,
+        console_evtchn: spec.console_port,
         flags: 0,
     };
     let si = StartInfoValues::new(layout, &platform, spec.cmdline.as_bytes());
@@ -222,12 +230,14 @@ fn fill(
         name: String::new(),
         state: DomainState::Running,
         vcpus: vec![Vcpu::new(0, regs, l4)],
-        p2m,
+        nr_pages,
         superpages: spec.superpages,
         max_pages: nr_pages,
         shared_info_mfn,
         console_ring_mfn,
+        console_port: spec.console_port,
         store_ring_mfn,
+        store_port: spec.store_port,
         vm_assist: 0,
         console: ConsoleState::default(),
     })

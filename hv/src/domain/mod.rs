@@ -13,7 +13,7 @@ pub mod vcpu;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-pub use vcpu::{RunState, Vcpu};
+pub use vcpu::{PollState, RunState, Vcpu};
 
 /// Domain id (1.. for guests; 0 is the hypervisor acting as toolstack).
 pub type DomainId = u16;
@@ -46,8 +46,8 @@ pub struct Domain {
     pub state: DomainState,
     /// vCPUs.
     pub vcpus: Vec<Vcpu>,
-    /// Pseudo-physical to machine map (the hypervisor's copy).
-    pub p2m: Vec<u64>,
+    /// Pages the domain was built with.
+    pub nr_pages: u64,
     /// Whether the domain was built with superpages allowed.
     pub superpages: bool,
     /// Reservation ceiling, pages.
@@ -56,8 +56,12 @@ pub struct Domain {
     pub shared_info_mfn: u64,
     /// Machine frame of the console ring page.
     pub console_ring_mfn: u64,
+    /// Guest port of the console ring's event channel (backend: the hypervisor).
+    pub console_port: u32,
     /// Machine frame of the xenstore ring page.
     pub store_ring_mfn: u64,
+    /// Guest port of the xenstore ring's event channel (backend: the hypervisor).
+    pub store_port: u32,
     /// `vm_assist` bits enabled.
     pub vm_assist: u64,
     /// console_io line assembly.

@@ -34,6 +34,28 @@ pub struct Callbacks {
     pub failsafe_masks: bool,
     /// Whether the syscall callback masks events.
     pub syscall_masks: bool,
+    /// NMI callback.
+    pub nmi: u64,
+}
+
+/// A vCPU sleeping in `SCHEDOP_poll`.
+#[derive(Clone, Debug)]
+pub struct PollState {
+    /// Ports it waits on.
+    pub ports: alloc::vec::Vec<u32>,
+    /// System time at which it gives up, if any.
+    pub deadline: Option<u64>,
+}
+
+/// Runstate accounting (`vcpu_runstate_info`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Runstate {
+    /// RUNSTATE_* now.
+    pub state: i32,
+    /// System time the state was entered.
+    pub entry: u64,
+    /// Time spent in each state, ns.
+    pub time: [u64; 4],
 }
 
 /// One vCPU.
@@ -62,6 +84,12 @@ pub struct Vcpu {
     pub state: RunState,
     /// LDT set with `MMUEXT_SET_LDT`: (linear base, entries).
     pub ldt: (u64, u32),
+    /// Set while blocked in `SCHEDOP_poll`.
+    pub poll: Option<PollState>,
+    /// Runstate accounting.
+    pub runstate: Runstate,
+    /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
+    pub runstate_area: u64,
 }
 
 impl Vcpu {
@@ -82,6 +110,9 @@ impl Vcpu {
             callbacks: Callbacks::default(),
             state: RunState::Runnable,
             ldt: (0, 0),
+            poll: None,
+            runstate: Runstate { state: pv_abi::vcpu::RUNSTATE_RUNNABLE, ..Runstate::default() },
+            runstate_area: 0,
         }
     }
 

@@ -6,11 +6,18 @@
 //! its syscall callback.) Unknown numbers return `-ENOSYS`.
 
 mod console;
+mod evtchn;
+mod gnttab;
 mod memory_op;
 mod mmu;
 mod multicall;
+mod physdev;
+mod pv;
 mod sched_op;
+mod timer;
 mod version;
+
+pub use version::XEN_VERSION_NUMBER;
 
 use pv_abi::errno;
 use pv_abi::xen::hypercall as nr;
@@ -70,20 +77,28 @@ impl Call<'_> {
 
 /// A SYSCALL from the current vCPU.
 pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
-    let kernel_mode = hv
-        .domains
-        .get(&who.0)
-        .is_some_and(|d| d.vcpus[who.1].kernel_mode);
-    if !kernel_mode {
-        hv.crash_domain(
-            who.0,
-            "syscall from guest user mode with no syscall callback",
-        );
+    let Some(vcpu) = hv.domains.get(&who.0).map(|d| &d.vcpus[who.1]) else { return };
+    if !vcpu.kernel_mode {
+        // The guest's own system call, from its user mode: bounce to its syscall callback.
+        let (handler, masks) = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
+        if handler == 0 {
+            crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
+            return;
+        }
+        let b = crate::bounce::Bounce { handler, error_code: None, mask_events: masks };
+        if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
+            let why = alloc::format!("cannot write the syscall frame to the guest stack at {:#x}", f.va);
+            hv.crash_domain(who.0, &why);
+        }
         return;
     }
     let number = frame.rax;
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
     let mut call = Call { hv, who, args };
+    if number == nr::IRET {
+        let _ = pv::iret(&mut call, frame);
+        return;
+    }
     if let Ret::Value(v) = call_one(&mut call, number) {
         frame.rax = v as u64;
     }
@@ -103,6 +118,20 @@ pub fn call_one(call: &mut Call, number: u64) -> Ret {
         nr::MMUEXT_OP => mmu::mmuext_op(call),
         nr::SCHED_OP => sched_op::sched_op(call),
         nr::SCHED_OP_COMPAT => sched_op::sched_op_compat(call),
+        nr::SET_TRAP_TABLE => pv::set_trap_table(call),
+        nr::SET_CALLBACKS => pv::set_callbacks(call),
+        nr::CALLBACK_OP => pv::callback_op(call),
+        nr::STACK_SWITCH => pv::stack_switch(call),
+        nr::FPU_TASKSWITCH => pv::fpu_taskswitch(call),
+        nr::SET_SEGMENT_BASE => pv::set_segment_base(call),
+        nr::SET_TIMER_OP => timer::set_timer_op(call),
+        nr::VCPU_OP => timer::vcpu_op(call),
+        nr::EVENT_CHANNEL_OP => evtchn::event_channel_op(call),
+        nr::EVENT_CHANNEL_OP_COMPAT => evtchn::event_channel_op_compat(call),
+        nr::GRANT_TABLE_OP => gnttab::grant_table_op(call),
+        nr::PHYSDEV_OP => physdev::physdev_op(call),
+        // iret from inside a multicall makes no sense.
+        nr::IRET => Ret::Value(errno::neg(errno::EINVAL)),
         _ => {
             log::warn!(
                 "d{}: unknown hypercall {number} ({})",

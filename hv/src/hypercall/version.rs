@@ -20,6 +20,9 @@ pub const VERSION_MAJOR: u32 = 4;
 /// Minor version reported.
 pub const VERSION_MINOR: u32 = 17;
 
+/// `(major << 16) | minor`, as XENVER_version and CPUID leaf 0x40000001 report it.
+pub const XEN_VERSION_NUMBER: u32 = (VERSION_MAJOR << 16) | VERSION_MINOR;
+
 /// XENFEAT bitmap (submap 0) for PV domains.
 pub const PV_FEATURES: u32 = (1 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD)
     | (1 << XENFEAT_HIGHMEM_ASSIST)
@@ -36,7 +39,7 @@ pub fn xen_version(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     let g = call.guest();
     match cmd as u32 {
-        XENVER_VERSION => Ret::Value(i64::from((VERSION_MAJOR << 16) | VERSION_MINOR)),
+        XENVER_VERSION => Ret::Value(i64::from(XEN_VERSION_NUMBER)),
         XENVER_EXTRAVERSION => g
             .write(arg, &fixed::<XEN_EXTRAVERSION_LEN>("-hv"))
             .map_or_else(Ret::from, |_| Ret::Value(0)),

@@ -55,8 +55,8 @@ impl Mm<'_> {
                 false => Err(format!("{mfn:?}: unowned but not free: {f:?}")),
             };
         }
-        if !f.is_allocated() {
-            return Err(format!("{mfn:?}: owned but not allocated"));
+        if !f.is_allocated() || f.is_xen_heap() != r.xen_heap[i] {
+            return Err(format!("{mfn:?}: allocated/xen_heap flags wrong: {f:?}"));
         }
         if f.count() != r.general[i] || f.type_count() != r.types[i] {
             return Err(format!(

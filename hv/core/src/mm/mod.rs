@@ -31,7 +31,7 @@ mod l2;
 mod memory;
 mod modify;
 mod ops;
-mod pte;
+pub mod pte;
 mod recount;
 mod refs;
 mod segdesc;

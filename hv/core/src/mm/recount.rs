@@ -23,6 +23,7 @@ pub(crate) struct Recount {
     pub linear_entries: Vec<i64>,
     pub linear_uses: Vec<i64>,
     pub allocated_to: Vec<Option<DomId>>,
+    pub xen_heap: Vec<bool>,
     pub map: Vec<u64>,
     pub superpage: Vec<u64>,
 }
@@ -61,6 +62,7 @@ impl Mm<'_> {
             linear_entries: vec![0; frames],
             linear_uses: vec![0; frames],
             allocated_to: vec![None; frames],
+            xen_heap: vec![false; frames],
             map: vec![0; extents],
             superpage: vec![0; extents],
         };
@@ -75,6 +77,7 @@ impl Mm<'_> {
                 r.general[i] += 1;
             }
             for &mfn in &d.xen_frames {
+                r.xen_heap[ix(mfn)] = true;
                 r.require(Mfn(mfn), PageType::Writable)?;
             }
             for base in d.vcpus.values().flat_map(|v| [v.kernel, v.user]).flatten() {

@@ -6,7 +6,8 @@
 //!   2. drop descriptor-page refs      │ data; linear entries only one level deep), so once
 //!   3. unpin every pinned frame       ┘ the roots are gone every table devalidates in cascade
 //!   4. (defensive) force-devalidate anything still typed, with a warning
-//!   5. free every frame, clear `enabled` on touched extents, forget the domain, flag a flush
+//!   5. free every frame, reset touched extents (only `enabled` is cleared where another
+//!      domain's tables still hold the extent Nosuper), forget the domain, flag a flush
 //! ```
 //! Pre: no vCPU of the domain is running (its tables are not loaded anywhere).
 
@@ -15,6 +16,7 @@ use alloc::vec::Vec;
 use super::error::MmError;
 use super::frame::FrameInfo;
 use super::memory::FrameMemory;
+use super::spage::SpageInfo;
 use super::types::{DomId, Mfn};
 use super::Mm;
 
@@ -74,7 +76,11 @@ impl Mm<'_> {
                 *frame = FrameInfo::FREE;
             }
             if let Ok(spage) = self.spage_mut(mfn.extent()) {
-                spage.set_enabled(false);
+                // Reset unless another domain's table frames still hold it Nosuper.
+                match spage.type_count() == 0 && spage.map_count() == 0 {
+                    true => *spage = SpageInfo::FREE,
+                    false => spage.set_enabled(false),
+                }
             }
         }
         self.domains.remove(&dom);

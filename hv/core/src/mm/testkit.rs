@@ -1,11 +1,50 @@
-//! A simple in-memory [`FrameMemory`] for host tests and micro-benchmarks: frames are created
+//! Host-side helpers for tests and micro-benchmarks: [`Storage`] (zeroed frame and spage
+//! tables in `Vec`s) and [`VecMemory`], an in-memory [`FrameMemory`] whose frames are created
 //! (zeroed) on first write; unwritten frames read as zero.
+//!
+//! ```ignore
+//! let mut storage = Storage::new(&config);
+//! let mut mm = storage.mm(config)?;
+//! let mut mem = VecMemory::new();
+//! ```
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
 
+use super::error::MmError;
+use super::frame::FrameInfo;
 use super::memory::FrameMemory;
-use super::types::{Mfn, ENTRIES_PER_TABLE};
+use super::spage::SpageInfo;
+use super::types::{Mfn, MmConfig, ENTRIES_PER_TABLE};
+use super::Mm;
+
+/// Free frame and spage tables sized for a configuration.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    /// One entry per frame below `max_mfn`.
+    pub frames: Vec<FrameInfo>,
+    /// One entry per 2 MiB extent.
+    pub spages: Vec<SpageInfo>,
+}
+
+impl Storage {
+    /// All-free tables for `config` (saturating at the address-space size on absurd values).
+    pub fn new(config: &MmConfig) -> Storage {
+        let frames = usize::try_from(config.max_mfn).unwrap_or(usize::MAX);
+        let spages = usize::try_from(config.spage_entries()).unwrap_or(usize::MAX);
+        Storage {
+            frames: vec![FrameInfo::FREE; frames],
+            spages: vec![SpageInfo::FREE; spages],
+        }
+    }
+
+    /// A memory manager over these tables.
+    pub fn mm(&mut self, config: MmConfig) -> Result<Mm<'_>, MmError> {
+        Mm::new(config, &mut self.frames, &mut self.spages)
+    }
+}
 
 /// Sparse frame contents keyed by frame number.
 #[derive(Clone, Debug, Default)]

@@ -23,9 +23,12 @@ pub const MAX_ASSIGN_ORDER: u32 = 28;
 pub struct Mfn(pub u64);
 
 impl Mfn {
-    /// The machine address of the frame's first byte (saturating for absurd values).
+    /// The machine address of the frame's first byte (`u64::MAX` for absurd frame numbers).
     pub fn maddr(self) -> u64 {
-        self.0.checked_shl(PAGE_SHIFT).unwrap_or(u64::MAX)
+        match self.0 <= u64::MAX >> PAGE_SHIFT {
+            true => self.0 << PAGE_SHIFT,
+            false => u64::MAX,
+        }
     }
 
     /// Index of the 2 MiB extent (spage table entry) that contains this frame.

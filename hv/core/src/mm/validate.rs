@@ -108,10 +108,12 @@ impl Mm<'_> {
             return;
         }
         let target = entry_mfn(entry);
+        // PSE first: a 2 MiB entry whose base frame is the table itself is not a self-map
+        // and holds its map-count reference like any other.
         match level {
             PageLevel::L1 => self.put_page_from_l1e(entry, mem),
-            _ if target == table => {}
             PageLevel::L2 if entry & PSE != 0 => self.put_superpage(entry),
+            _ if target == table => {}
             _ => self.put_page_and_type(target, Some(table), mem),
         }
     }

@@ -6,13 +6,17 @@
 //!   refused: non-canonical va, and the hypervisor hole 0xFFFF8000_00000000..0xFFFF8800_00000000
 //! ```
 //! Both walks start from a *live* L4 (validated, type count > 0), so every table reached is a
-//! validated table of the same domain; frame numbers are still range-checked before use.
+//! validated table of the same domain — or, through a read-only linear L4 entry, one of the
+//! hypervisor's L4 slots. `translate` therefore requires USER at every level, like the
+//! guest's own (ring-3) access: every guest entry carries USER after adjustment, while the
+//! hypervisor's entries (except the guest-readable M2P) must not, so a linear self-map cannot
+//! lead a hypervisor copy into hypervisor memory. Frame numbers are range-checked before use.
 
 use super::error::MmError;
 use super::frame::PageType;
 use super::memory::FrameMemory;
 use super::pte::{
-    entry_mfn, is_canonical, is_guest_l4_slot, is_present, va_slot, ADDR_MASK, PSE, RW,
+    entry_mfn, is_canonical, is_guest_l4_slot, is_present, va_slot, ADDR_MASK, PSE, RW, USER,
 };
 use super::types::{DomId, Mfn, PageLevel};
 use super::Mm;
@@ -78,11 +82,11 @@ impl Mm<'_> {
     }
 
     /// Translates `va` through the tables rooted at the live L4 `root_l4` to a machine
-    /// address, requiring PRESENT (and RW when `write`) at every level; a PSE L2 entry maps
-    /// 2 MiB, a PSE L3 entry is refused. No state changes.
+    /// address, requiring PRESENT and USER (and RW when `write`) at every level; a PSE L2
+    /// entry maps 2 MiB, a PSE L3 entry is refused. No state changes.
     ///
     /// Errors: `BadAddress` (non-canonical or hypervisor va), `Invalid` (root not a live L4),
-    /// `NotMapped` (absent, read-only for a write, L3 PSE, or beyond `max_mfn`).
+    /// `NotMapped` (absent, not USER, read-only for a write, L3 PSE, or beyond `max_mfn`).
     pub fn translate<M: FrameMemory>(
         &self,
         root_l4: Mfn,
@@ -95,7 +99,7 @@ impl Mm<'_> {
         let mut table = root_l4;
         for level in [PageLevel::L4, PageLevel::L3, PageLevel::L2, PageLevel::L1] {
             let entry = mem.read_entry(table, va_slot(va, level));
-            if !is_present(entry) || (write && entry & RW == 0) {
+            if !is_present(entry) || entry & USER == 0 || (write && entry & RW == 0) {
                 return Err(MmError::NotMapped);
             }
             let leaf = match level {

@@ -177,3 +177,12 @@ fn xsa167_absurd_entries_are_errors() {
     );
     w.check();
 }
+
+#[test]
+fn frame_number_helpers_never_overflow() {
+    assert_eq!(Mfn(16).maddr(), 16 << 12);
+    assert_eq!(Mfn(u64::MAX).maddr(), u64::MAX);
+    assert_eq!(Mfn(u64::MAX >> 12).maddr(), (u64::MAX >> 12) << 12);
+    assert!(Mfn(0).is_aligned(64) && !Mfn(512).is_aligned(64) && Mfn(512).is_aligned(9));
+    assert_eq!(Mfn(u64::MAX).extent(), u64::MAX >> 9);
+}

@@ -198,3 +198,19 @@ fn translate_honours_superpages() {
     );
     w.check();
 }
+
+#[test]
+fn read_only_superpage_based_at_its_own_l2_is_counted_and_dropped() {
+    // Regression (found by the model test): the put side treated this PSE entry as a
+    // self-map and leaked the extent's map count.
+    let mut w = World::new();
+    w.pin(D1, D1_SUPER, PageLevel::L2).unwrap();
+    w.update(D1, D1_SUPER, 0, pte(D1_SUPER, P | PSE)).unwrap();
+    assert_eq!(w.spage(D1_SUPER).map_count(), 1);
+    w.check();
+    w.unpin(D1, D1_SUPER).unwrap();
+    assert_eq!(w.spage(D1_SUPER).map_count(), 0);
+    w.check();
+    w.mm.release_extent(D1, Mfn(D1_SUPER), 9).unwrap();
+    w.check();
+}

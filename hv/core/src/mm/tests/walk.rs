@@ -128,3 +128,18 @@ fn translate_through_a_linear_self_map_reads_the_tables() {
     );
     w.check();
 }
+
+#[test]
+fn translate_cannot_reach_hypervisor_slots_through_a_linear_self_map() {
+    let mut w = tree();
+    w.update(D1, 16, 300, pte(16, P)).unwrap();
+    // L4[300] → the L4 itself read as an L3; index 262 is a hypervisor slot (no USER).
+    let va = 0xFFFF_0000_0000_0000 | (300 << 39) | (262 << 30);
+    assert_eq!(
+        w.mm.translate(Mfn(16), va, false, &w.mem),
+        Err(MmError::NotMapped)
+    );
+    // A kernel-only entry (written without USER) is still translatable: USER is forced.
+    assert_eq!(w.peek(19, slot(VA, 12)) & USER, USER);
+    w.check();
+}

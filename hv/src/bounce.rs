@@ -1,0 +1,135 @@
+//! Bouncing into the guest kernel: Xen's 64-bit PV exception/event frame.
+//!
+//! ```text
+//!  guest kernel stack after a bounce (lowest address first, 16-byte aligned top)
+//!  rcx, r11, [error code], rip, cs | saved_upcall_mask << 32, rflags, rsp, ss
+//! ```
+//!
+//! From guest user mode the vCPU first switches to kernel mode (kernel root, GS swap) and the
+//! frame goes on the stack registered with `stack_switch`; from kernel mode it goes on the
+//! current stack and the saved CS has its RPL cleared, telling the guest it came from its
+//! kernel. RFLAGS.IF in the frame is the inverse of the saved upcall mask; interrupt-like
+//! bounces (events, trap gates with the IF-clear flag, callbacks registered to mask events)
+//! set the mask. The guest lands on `handler` at FLAT_KERNEL_CS/SS with TF, NT, RF, VM, AC
+//! cleared.
+
+use pv_abi::arch_x86::{FLAT_KERNEL_CS, FLAT_KERNEL_SS};
+
+use crate::arch::context;
+use crate::arch::entry::TrapFrame;
+use crate::guest_memory::{GuestFault, GuestMemory};
+use crate::hypervisor::{Hypervisor, VcpuRef};
+
+const RFLAGS_IF: u64 = 1 << 9;
+const RFLAGS_IOPL: u64 = 3 << 12;
+const RFLAGS_CLEARED_ON_TRAP: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
+
+/// A bounce to perform.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounce {
+    /// Guest handler address.
+    pub handler: u64,
+    /// Error code to push (exceptions that have one).
+    pub error_code: Option<u64>,
+    /// Whether to set `evtchn_upcall_mask` (interrupt-like).
+    pub mask_events: bool,
+}
+
+/// Switches vCPU `v` (the running one) to guest kernel mode: kernel root, GS swap.
+pub fn enter_kernel_mode(hv: &mut Hypervisor, v: VcpuRef) {
+    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else { return };
+    if vcpu.kernel_mode {
+        return;
+    }
+    vcpu.kernel_mode = true;
+    context::swapgs();
+    vcpu.arch.cr3 = vcpu.kernel_root * 4096;
+    context::load_cr3(vcpu.arch.cr3);
+}
+
+/// Switches vCPU `v` (the running one) to guest user mode: user root, GS swap.
+pub fn enter_user_mode(hv: &mut Hypervisor, v: VcpuRef) {
+    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else { return };
+    if !vcpu.kernel_mode {
+        return;
+    }
+    vcpu.kernel_mode = false;
+    context::swapgs();
+    vcpu.arch.cr3 = vcpu.current_root() * 4096;
+    context::load_cr3(vcpu.arch.cr3);
+}
+
+/// Builds the bounce frame for `b` on the guest kernel stack of the running vCPU `v` and
+/// points `frame` at the handler. On a fault writing the frame the caller crashes the domain.
+pub fn bounce(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame, b: Bounce) -> Result<(), GuestFault> {
+    let Some(d) = hv.domains.get(&v.0) else { return Ok(()) };
+    let from_user = !d.vcpus[v.1].kernel_mode;
+    let kernel_sp = d.vcpus[v.1].kernel_sp;
+    let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
+    let mut saved_cs = frame.cs;
+    let rsp = if from_user {
+        enter_kernel_mode(hv, v);
+        kernel_sp
+    } else {
+        saved_cs &= !3;
+        frame.rsp
+    } & !15;
+
+    let saved_mask = u64::from(bits.set_upcall_mask(v.1 as u32, false) != 0);
+    // Restore, then apply the bounce's own masking.
+    bits.set_upcall_mask(v.1 as u32, saved_mask != 0 || b.mask_events);
+    let rflags = (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
+
+    let mut words = [0u64; 8];
+    let mut n = 0;
+    let mut push = |w: u64| {
+        words[n] = w;
+        n += 1;
+    };
+    push(frame.rcx);
+    push(frame.r11);
+    if let Some(e) = b.error_code {
+        push(e);
+    }
+    push(frame.rip);
+    push(saved_cs | (saved_mask << 32));
+    push(rflags);
+    push(frame.rsp);
+    push(frame.ss);
+    let bytes: alloc::vec::Vec<u8> = words[..n].iter().flat_map(|w| w.to_le_bytes()).collect();
+    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
+
+    let root = hv.domains.get(&v.0).map_or(0, |d| d.vcpus[v.1].kernel_root);
+    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).write(new_rsp, &bytes)?;
+
+    frame.rip = b.handler;
+    frame.cs = u64::from(FLAT_KERNEL_CS);
+    frame.ss = u64::from(FLAT_KERNEL_SS);
+    frame.rsp = new_rsp;
+    frame.rflags &= !RFLAGS_CLEARED_ON_TRAP;
+    frame.rflags |= RFLAGS_IF;
+    Ok(())
+}
+
+/// Checks that `frame` is a return the CPU can perform into a PV guest: canonical rip and
+/// rsp, a ring-3 code and stack selector the hypervisor provides, IF set and IOPL 0 (forced),
+/// VM and NT clear (forced). A frame that fails would fault inside the hypervisor's `iretq`.
+pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
+    use pv_abi::arch_x86::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_SS64};
+    let canonical = |v: u64| ((v as i64) << 16 >> 16) as u64 == v;
+    if !canonical(frame.rip) {
+        return Err("non-canonical rip");
+    }
+    let cs = frame.cs as u16;
+    if cs != FLAT_RING3_CS64 && cs != FLAT_RING3_CS32 {
+        return Err("code selector not available to the guest");
+    }
+    frame.cs = u64::from(cs);
+    let ss = frame.ss as u16;
+    if ss != FLAT_RING3_SS64 && ss != 0 {
+        return Err("stack selector not available to the guest");
+    }
+    frame.ss = u64::from(FLAT_RING3_SS64);
+    frame.rflags = (frame.rflags & !(RFLAGS_IOPL | (1 << 14) | (1 << 17))) | RFLAGS_IF | 2;
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `grant_table_op(cmd, uop, count)`: table setup and queries for grant tables v1.
+//!
+//! Map/unmap/copy (backends mapping other domains' grants) are not offered yet: there are no
+//! backend domains, the hypervisor itself being the only backend.
+
+use hv_core::gnttab::{self, GnttabError};
+use pv_abi::errno;
+use pv_abi::grant_table::*;
+
+use super::{Call, Ret};
+use crate::grants::FrameSource;
+
+/// Ops handled per call.
+const MAX_COUNT: u64 = 64;
+
+fn setup_table(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
+    let mut s: GnttabSetupTable = call.guest().read_elem(uop, i).map_err(Ret::from)?;
+    let me = gnttab::DomId(call.dom());
+    let hv = &mut *call.hv;
+    let result = hv
+        .grants
+        .setup_table(me, gnttab::DomId(s.dom), s.nr_frames, &mut FrameSource(&mut hv.memory))
+        .map(|f| f.iter().map(|m| m.0).collect::<alloc::vec::Vec<u64>>());
+    s.status = match result {
+        Ok(frames) => {
+            for (k, mfn) in frames.iter().enumerate() {
+                if call.guest().write_elem(s.frame_list, k as u64, mfn).is_err() {
+                    s.status = GNTST_BAD_VIRT_ADDR;
+                    break;
+                }
+            }
+            if s.status == GNTST_BAD_VIRT_ADDR { GNTST_BAD_VIRT_ADDR } else { GNTST_OKAY }
+        }
+        Err(e) => e.to_gntst(),
+    };
+    call.guest().write_elem(uop, i, &s).map_err(Ret::from)
+}
+
+fn query_size(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
+    let mut q: GnttabQuerySize = call.guest().read_elem(uop, i).map_err(Ret::from)?;
+    match call.hv.grants.query_size(gnttab::DomId(call.dom()), gnttab::DomId(q.dom)) {
+        Ok(s) => {
+            q.nr_frames = s.nr_frames;
+            q.max_nr_frames = s.max_nr_frames;
+            q.status = GNTST_OKAY;
+        }
+        Err(e) => q.status = e.to_gntst(),
+    }
+    call.guest().write_elem(uop, i, &q).map_err(Ret::from)
+}
+
+fn errno_of(e: GnttabError) -> Ret {
+    Ret::Value(i64::from(e.to_errno()))
+}
+
+/// `grant_table_op(cmd, uop, count)`.
+pub fn grant_table_op(call: &mut Call) -> Ret {
+    let [cmd, uop, count, ..] = call.args;
+    if count > MAX_COUNT {
+        return Ret::Value(errno::neg(errno::EINVAL));
+    }
+    let me = gnttab::DomId(call.dom());
+    match cmd as u32 {
+        GNTTABOP_SETUP_TABLE => {
+            for i in 0..count {
+                if let Err(r) = setup_table(call, uop, i) {
+                    return r;
+                }
+            }
+            Ret::Value(0)
+        }
+        GNTTABOP_QUERY_SIZE => {
+            for i in 0..count {
+                if let Err(r) = query_size(call, uop, i) {
+                    return r;
+                }
+            }
+            Ret::Value(0)
+        }
+        GNTTABOP_SET_VERSION => {
+            let v: GnttabSetVersion = match call.guest().read_obj(uop) {
+                Ok(v) => v,
+                Err(f) => return f.into(),
+            };
+            match call.hv.grants.set_version(me, v.version) {
+                Ok(()) => Ret::Value(0),
+                Err(e) => errno_of(e),
+            }
+        }
+        GNTTABOP_GET_VERSION => {
+            let mut v: GnttabGetVersion = match call.guest().read_obj(uop) {
+                Ok(v) => v,
+                Err(f) => return f.into(),
+            };
+            match call.hv.grants.get_version(me, gnttab::DomId(v.dom)) {
+                Ok(ver) => {
+                    v.version = ver;
+                    call.guest().write_obj(uop, &v).map_or_else(Ret::from, |_| Ret::Value(0))
+                }
+                Err(e) => errno_of(e),
+            }
+        }
+        _ => Ret::Value(errno::neg(errno::ENOSYS)),
+    }
+}

@@ -1,0 +1,181 @@
+//! Per-vCPU PV state the guest kernel registers: trap table, callbacks, the kernel stack for
+//! bounces from user mode, virtual CR0.TS, segment bases — and `iret`, the way back from a
+//! bounce frame.
+
+use pv_abi::arch_x86::{IretContext, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL, VGCF_IN_SYSCALL};
+use pv_abi::callback::*;
+use pv_abi::errno;
+use pv_abi::xen::TrapInfo;
+
+use super::{Call, Ret};
+use crate::arch::context;
+use crate::arch::entry::TrapFrame;
+use crate::bounce;
+use crate::domain::Vcpu;
+
+fn vcpu<'a>(call: &'a mut Call) -> Option<&'a mut Vcpu> {
+    let who = call.who;
+    call.hv.domain(who.0).map(|d| &mut d.vcpus[who.1])
+}
+
+fn canonical(va: u64) -> bool {
+    ((va as i64) << 16 >> 16) as u64 == va
+}
+
+/// `set_trap_table(traps)`: entries up to one whose address is 0; `traps == 0` clears.
+pub fn set_trap_table(call: &mut Call) -> Ret {
+    let [list, ..] = call.args;
+    let mut table = alloc::boxed::Box::new([TrapInfo::new(0, 0, 0, 0); 256]);
+    if list != 0 {
+        if let Some(v) = vcpu(call) {
+            table.copy_from_slice(&v.traps[..]);
+        }
+        for i in 0..256u64 {
+            let t: TrapInfo = match call.guest().read_elem(list, i) {
+                Ok(t) => t,
+                Err(f) => return f.into(),
+            };
+            if t.address == 0 {
+                break;
+            }
+            if !canonical(t.address) {
+                return Ret::Value(errno::neg(errno::EINVAL));
+            }
+            table[usize::from(t.vector)] = t;
+        }
+    }
+    if let Some(v) = vcpu(call) {
+        v.traps = table;
+    }
+    Ret::Value(0)
+}
+
+/// `set_callbacks(event, failsafe, syscall)`.
+pub fn set_callbacks(call: &mut Call) -> Ret {
+    let [event, failsafe, syscall, ..] = call.args;
+    if ![event, failsafe, syscall].iter().all(|&a| canonical(a)) {
+        return Ret::Value(errno::neg(errno::EINVAL));
+    }
+    if let Some(v) = vcpu(call) {
+        v.callbacks.event = event;
+        v.callbacks.failsafe = failsafe;
+        v.callbacks.syscall = syscall;
+        v.callbacks.failsafe_masks = false;
+        v.callbacks.syscall_masks = false;
+    }
+    Ret::Value(0)
+}
+
+/// `callback_op(cmd, arg)`: register / unregister one callback.
+pub fn callback_op(call: &mut Call) -> Ret {
+    let [cmd, arg, ..] = call.args;
+    let (ty, flags, address) = match cmd as u32 {
+        CALLBACKOP_REGISTER => match call.guest().read_obj::<CallbackRegister>(arg) {
+            Ok(r) => (r.r#type, r.flags, r.address),
+            Err(f) => return f.into(),
+        },
+        CALLBACKOP_UNREGISTER => match call.guest().read_obj::<u16>(arg) {
+            Ok(t) => (t, 0, 0),
+            Err(f) => return f.into(),
+        },
+        _ => return Ret::Value(errno::neg(errno::ENOSYS)),
+    };
+    if !canonical(address) {
+        return Ret::Value(errno::neg(errno::EINVAL));
+    }
+    let masks = flags & CALLBACKF_MASK_EVENTS != 0;
+    let Some(v) = vcpu(call) else { return Ret::NoReturn };
+    let cb = &mut v.callbacks;
+    match ty {
+        CALLBACKTYPE_EVENT => cb.event = address,
+        CALLBACKTYPE_FAILSAFE => (cb.failsafe, cb.failsafe_masks) = (address, masks),
+        CALLBACKTYPE_SYSCALL => (cb.syscall, cb.syscall_masks) = (address, masks),
+        CALLBACKTYPE_NMI => cb.nmi = address,
+        // 32-bit user-mode entry points: no 32-bit user mode support yet.
+        CALLBACKTYPE_SYSCALL32 | CALLBACKTYPE_SYSENTER => return Ret::Value(errno::neg(errno::EINVAL)),
+        _ => return Ret::Value(errno::neg(errno::EINVAL)),
+    }
+    Ret::Value(0)
+}
+
+/// `stack_switch(ss, rsp)`: the kernel stack for bounces from guest user mode.
+pub fn stack_switch(call: &mut Call) -> Ret {
+    let [ss, sp, ..] = call.args;
+    if let Some(v) = vcpu(call) {
+        v.kernel_ss = ss | 3;
+        v.kernel_sp = sp;
+    }
+    Ret::Value(0)
+}
+
+/// `fpu_taskswitch(set)`: sets or clears the virtual CR0.TS.
+pub fn fpu_taskswitch(call: &mut Call) -> Ret {
+    let [set, ..] = call.args;
+    if let Some(v) = vcpu(call) {
+        v.arch.virtual_ts = set != 0;
+        v.arch.apply_ts();
+    }
+    Ret::Value(0)
+}
+
+/// `set_segment_base(which, base)`.
+pub fn set_segment_base(call: &mut Call) -> Ret {
+    let [which, base, ..] = call.args;
+    match which as u32 {
+        SEGBASE_FS | SEGBASE_GS_USER | SEGBASE_GS_KERNEL if !canonical(base) => Ret::Value(errno::neg(errno::EINVAL)),
+        SEGBASE_FS => {
+            context::set_fs_base(base);
+            Ret::Value(0)
+        }
+        // Hypercalls come from kernel mode: the user base is the inactive (shadow) one.
+        SEGBASE_GS_USER => {
+            context::set_shadow_gs_base(base);
+            Ret::Value(0)
+        }
+        SEGBASE_GS_KERNEL => {
+            context::set_gs_base(base);
+            Ret::Value(0)
+        }
+        SEGBASE_GS_USER_SEL => match context::load_user_gs_selector(base as u16) {
+            Ok(()) => Ret::Value(0),
+            Err(()) => Ret::Value(errno::neg(errno::EINVAL)),
+        },
+        _ => Ret::Value(errno::neg(errno::EINVAL)),
+    }
+}
+
+/// `iret()`: return from a bounce frame on the guest stack (A.4): restores rax, rip, cs,
+/// rflags, rsp, ss (and r11, rcx unless `VGCF_in_syscall`), the upcall mask from RFLAGS.IF,
+/// and switches to user mode when the frame's CS has RPL 3.
+pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
+    let ctx: IretContext = match call.guest().read_obj(frame.rsp) {
+        Ok(c) => c,
+        Err(_) => {
+            call.hv.crash_domain(call.dom(), "iret with an unreadable frame on the guest stack");
+            return Ret::NoReturn;
+        }
+    };
+    let who = call.who;
+    if ctx.cs & 3 == 3 {
+        let has_user = call.hv.domains.get(&who.0).is_some_and(|d| d.vcpus[who.1].user_root != 0);
+        if !has_user {
+            // Returning to kernel code with RPL 3 (as direct iretq does): stay in kernel mode.
+        } else {
+            bounce::enter_user_mode(call.hv, who);
+        }
+    }
+    frame.rax = ctx.rax;
+    if ctx.flags & VGCF_IN_SYSCALL == 0 {
+        frame.r11 = ctx.r11;
+        frame.rcx = ctx.rcx;
+    }
+    frame.rip = ctx.rip;
+    frame.cs = ctx.cs | 3;
+    frame.rflags = ctx.rflags;
+    frame.rsp = ctx.rsp;
+    frame.ss = ctx.ss | 3;
+    if let Some(bits) = call.hv.shared_info(who.0) {
+        bits.set_upcall_mask(who.1 as u32, ctx.rflags & (1 << 9) == 0);
+    }
+    Ret::NoReturn
+}

@@ -1,0 +1,114 @@
+//! The xenstore service: the `xenstore` crate's server, fed from each domain's store ring.
+//!
+//! At domain creation the toolstack writes the domain's entries as `xl` would:
+//!
+//! ```text
+//!  /local/domain/N/name              kernel's GUEST_OS note
+//!  /local/domain/N/domid             N
+//!  /local/domain/N/memory/target     KiB
+//!  /local/domain/N/memory/static-max KiB
+//!  /local/domain/N/control/          (guest-writable; control/shutdown requests go here)
+//!  /local/domain/N/data/             (guest-writable)
+//! ```
+//!
+//! A guest notifying its store port makes the server consume its requests and answer; watch
+//! events for other domains are delivered to their rings too.
+
+use alloc::format;
+
+use xenstore::ring::RingPage;
+use xenstore::{DomId, Store};
+
+use crate::domain::DomainId;
+use crate::hypervisor::Hypervisor;
+use crate::rings::PageRing;
+
+impl RingPage for PageRing {
+    fn read(&self, offset: usize, buf: &mut [u8]) {
+        PageRing::read(self, offset, buf);
+    }
+
+    fn write(&mut self, offset: usize, data: &[u8]) {
+        PageRing::write(self, offset, data);
+    }
+}
+
+/// The hypervisor's xenstore.
+pub fn new_store() -> Store {
+    Store::new(xenstore::Limits::default())
+}
+
+impl Hypervisor {
+    /// Registers domain `id` with xenstore and writes its entries.
+    pub fn introduce_to_store(&mut self, id: DomainId, name: &str, nr_pages: u64, max_pages: u64) {
+        let dom = DomId(id);
+        if let Err(e) = self.store.introduce_domain(dom) {
+            log::warn!("xenstore: cannot introduce domain {id}: {e:?}");
+            return;
+        }
+        let base = format!("/local/domain/{id}");
+        let entries = [
+            ("name", format!("{name}")),
+            ("domid", format!("{id}")),
+            ("memory/target", format!("{}", nr_pages * 4)),
+            ("memory/static-max", format!("{}", max_pages * 4)),
+        ];
+        for (key, value) in entries {
+            let _ = self.store.tool_write(&format!("{base}/{key}"), value.as_bytes());
+        }
+        for dir in ["control", "data", "device"] {
+            let path = format!("{base}/{dir}");
+            let _ = self.store.tool_mkdir(&path);
+            if dir != "device" {
+                let _ = self.store.tool_set_perms(&path, xenstore::NodePerms::new(dom, xenstore::Perm::None));
+            }
+        }
+    }
+
+    /// Forgets domain `id` in xenstore.
+    pub fn release_from_store(&mut self, id: DomainId) {
+        let _ = self.store.release_domain(DomId(id));
+    }
+
+    /// Writes `control/shutdown` for domain `id`.
+    pub fn store_request_shutdown(&mut self, id: DomainId, what: &str) {
+        let _ = self.store.tool_write(&format!("/local/domain/{id}/control/shutdown"), what.as_bytes());
+        self.service_store_outputs();
+    }
+
+    /// Serves domain `id`'s store ring (it notified its store port).
+    pub fn xenstore_backend(&mut self, id: DomainId) {
+        let mut round = 0;
+        loop {
+            let Some(d) = self.domains.get(&id) else { return };
+            let (mfn, port) = (d.store_ring_mfn, d.store_port);
+            let mut ring = PageRing::new(mfn);
+            let outcome = self.store.service(DomId(id), &mut ring);
+            if let Some(e) = outcome.error {
+                log::warn!("d{id}: xenstore ring protocol error: {e:?}; connection closed");
+            }
+            if outcome.notify_guest {
+                self.notify_backend_port(id, port);
+            }
+            round += 1;
+            if !outcome.call_again || round > 16 {
+                break;
+            }
+        }
+        self.service_store_outputs();
+    }
+
+    /// Delivers queued xenstore output (watch events) to every domain that has some.
+    pub fn service_store_outputs(&mut self) {
+        for dom in self.store.take_domains_with_output() {
+            let id = dom.0;
+            let Some(d) = self.domains.get(&id) else { continue };
+            let (mfn, port) = (d.store_ring_mfn, d.store_port);
+            let mut ring = PageRing::new(mfn);
+            let outcome = self.store.service(dom, &mut ring);
+            if outcome.notify_guest {
+                self.notify_backend_port(id, port);
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Time for guests: the system clock (nanoseconds since boot, from the TSC), the wallclock
+//! (from the RTC at boot), each vCPU's `vcpu_time_info`, guest timers, and the LAPIC timer
+//! that wakes the hypervisor at the next deadline — so an idle guest costs no CPU.
+//!
+//! ```text
+//!  vcpu_info[v].time (shared_info + 64·v + 32):
+//!  +0 version  +8 tsc_timestamp  +16 system_time  +24 tsc_to_system_mul  +28 tsc_shift  +29 flags
+//!  shared_info + 3072: wc_version, wc_sec, wc_nsec, wc_sec_hi
+//! ```
+
+use hv_core::evtchn::{DomId, VcpuId};
+use hv_core::time::{SystemClock, TimeScale, TimerQueue, WallClock, XEN_PVCLOCK_TSC_STABLE};
+
+use crate::arch::{cpu, lapic, phys, rtc};
+use crate::hypervisor::{Hypervisor, VcpuRef};
+use crate::mem::PAGE_SIZE;
+
+const WALLCLOCK_OFFSET: u64 = 3072;
+
+/// The hypervisor's clocks and guest timers.
+pub struct TimeKeeper {
+    /// TSC → system time.
+    pub clock: SystemClock,
+    /// Wallclock at system time 0.
+    pub wallclock: WallClock,
+    /// Guest timers.
+    pub timers: TimerQueue,
+}
+
+impl TimeKeeper {
+    /// Starts the system clock now, with the calibrated TSC frequency.
+    pub fn new(tsc_hz: u64) -> Self {
+        let scale = TimeScale::from_frequency(tsc_hz.max(1_000_000)).expect("TSC frequency in range");
+        let clock = SystemClock::new(scale, cpu::rdtsc());
+        let wallclock = WallClock::from_unix_time(rtc::unix_time(), 0, clock.now(cpu::rdtsc()))
+            .unwrap_or(WallClock { wc_sec: 0, wc_nsec: 0, wc_sec_hi: 0 });
+        Self { clock, wallclock, timers: TimerQueue::new() }
+    }
+
+    /// System time now, ns since boot.
+    pub fn now(&self) -> u64 {
+        self.clock.now(cpu::rdtsc())
+    }
+
+    /// Writes `vcpu`'s `vcpu_time_info` in the shared_info page at `mfn` (seqlock protocol).
+    pub fn update_vcpu_time(&self, shared_info_mfn: u64, vcpu: u32) {
+        let base = shared_info_mfn * PAGE_SIZE + 64 * u64::from(vcpu) + 32;
+        let f = self.clock.vcpu_time(cpu::rdtsc(), XEN_PVCLOCK_TSC_STABLE);
+        let version = phys::read_u64(base) as u32;
+        let odd = version.wrapping_add(1) | 1;
+        phys::write_u64(base, u64::from(odd));
+        phys::write_u64(base + 8, f.tsc_timestamp);
+        phys::write_u64(base + 16, f.system_time);
+        let tail = u64::from(f.tsc_to_system_mul) | (u64::from(f.tsc_shift as u8) << 32) | (u64::from(f.flags) << 40);
+        phys::write_u64(base + 24, tail);
+        phys::write_u64(base, u64::from(odd.wrapping_add(1)));
+    }
+
+    /// Writes the wallclock fields of the shared_info page at `mfn`.
+    pub fn write_wallclock(&self, shared_info_mfn: u64) {
+        let base = shared_info_mfn * PAGE_SIZE + WALLCLOCK_OFFSET;
+        let version = phys::read_u64(base) as u32;
+        let odd = version.wrapping_add(1) | 1;
+        let w = self.wallclock;
+        phys::write_u64(base, u64::from(odd) | (u64::from(w.wc_sec) << 32));
+        phys::write_u64(base + 8, u64::from(w.wc_nsec) | (u64::from(w.wc_sec_hi) << 32));
+        phys::write_u64(base, u64::from(odd.wrapping_add(1)) | (u64::from(w.wc_sec) << 32));
+    }
+}
+
+impl Hypervisor {
+    /// Raises VIRQ_TIMER for every guest timer that is due.
+    pub fn expire_timers(&mut self) {
+        let now = self.time.now();
+        for (dom, vcpu) in self.time.timers.expire(now) {
+            let v: VcpuRef = (dom.0, vcpu.0 as usize);
+            self.raise_virq(v, pv_abi::xen::VIRQ_TIMER);
+            self.poll_timeout(v);
+        }
+    }
+
+    /// Arms the LAPIC timer for the next guest deadline (or the periodic hypervisor tick).
+    pub fn program_timer(&mut self) {
+        let now = self.time.now();
+        let mut next = self.time.timers.next_deadline();
+        if let Some(tick) = self.housekeeping_deadline(now) {
+            next = Some(next.map_or(tick, |n| n.min(tick)));
+        }
+        match next {
+            Some(deadline) => lapic::arm_timer_ns(deadline.saturating_sub(now).max(1_000)),
+            None => lapic::arm_timer_ns(0),
+        }
+    }
+
+    /// Sets `v`'s single-shot timer (`set_timer_op` semantics; 0 cancels).
+    pub fn set_timer_op(&mut self, v: VcpuRef, timeout: u64) {
+        let now = self.time.now();
+        self.time.timers.set_timer_op(DomId(v.0), VcpuId(v.1 as u32), timeout, now);
+    }
+}

@@ -1,0 +1,124 @@
+//! The hypervisor as its own toolstack (there is no dom0): creating a domain with everything
+//! around it — event-channel table with the console and xenstore backend ports, grant table,
+//! time in shared_info, the domain's xenstore entries — and asking domains to shut down.
+//!
+//! A shutdown request writes `control/shutdown = "poweroff"` in the domain's xenstore
+//! directory (what `xl shutdown` does); a domain that has not shut down within
+//! [`SHUTDOWN_GRACE_NS`] is destroyed.
+
+use hv_core::evtchn::{self, BackendService};
+use hv_core::gnttab;
+
+use crate::domain::builder::{self, BuildError, DomainSpec};
+use crate::domain::DomainId;
+use crate::grants::FrameSource;
+use crate::hypervisor::Hypervisor;
+
+/// Time a domain gets to act on a shutdown request before it is destroyed.
+pub const SHUTDOWN_GRACE_NS: u64 = 5_000_000_000;
+/// Grant-table frames a domain may grow to (Xen's default `max_grant_frames`).
+pub const MAX_GRANT_FRAMES: u32 = 64;
+
+/// Pending toolstack actions.
+#[derive(Debug, Default)]
+pub struct Toolstack {
+    /// System time at which every domain is asked to shut down.
+    pub shutdown_at: Option<u64>,
+    /// System time after which domains that ignored the request are destroyed.
+    pub destroy_at: Option<u64>,
+}
+
+/// What to create, minus the ports the toolstack allocates.
+pub struct CreateSpec<'a> {
+    /// The kernel, ramdisk, command line and memory.
+    pub kernel: &'a [u8],
+    /// Optional ramdisk.
+    pub ramdisk: Option<&'a [u8]>,
+    /// Guest command line.
+    pub cmdline: &'a str,
+    /// Initial memory, bytes.
+    pub memory_bytes: u64,
+    /// Reservation ceiling, bytes.
+    pub max_memory_bytes: u64,
+    /// Superpages allowed.
+    pub superpages: bool,
+}
+
+impl Hypervisor {
+    /// Creates, builds and starts domain `id`.
+    pub fn create_domain(&mut self, id: DomainId, spec: &CreateSpec) -> Result<(), BuildError> {
+        let ev = evtchn::DomId(id);
+        let ports = self.events.create_domain(ev, 1).and_then(|()| {
+            let console = self.events.bind_backend(ev, BackendService::Console)?;
+            let store = self.events.bind_backend(ev, BackendService::Xenstore)?;
+            Ok((console.0, store.0))
+        });
+        let Ok((console_port, store_port)) = ports else {
+            let _ = self.events.destroy_domain(ev);
+            return Err(BuildError::Events);
+        };
+        let bspec = DomainSpec {
+            kernel: spec.kernel,
+            ramdisk: spec.ramdisk,
+            cmdline: spec.cmdline,
+            memory_bytes: spec.memory_bytes,
+            max_memory_bytes: spec.max_memory_bytes,
+            superpages: spec.superpages,
+            console_port,
+            store_port,
+        };
+        let mut dom = match builder::build(&mut self.memory, id, &bspec) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = self.events.destroy_domain(ev);
+                return Err(e);
+            }
+        };
+        dom.max_pages = dom.max_pages.max(spec.max_memory_bytes / 4096);
+        let shared_info = dom.shared_info_mfn;
+        let name = dom.name.clone();
+        let (nr_pages, max_pages) = (dom.nr_pages, dom.max_pages);
+        self.domains.insert(id, dom);
+        let gt = self.grants.create_domain(gnttab::DomId(id), MAX_GRANT_FRAMES, &mut FrameSource(&mut self.memory));
+        if gt.is_err() {
+            self.crash_domain(id, "cannot create its grant table");
+            return Err(BuildError::Grants);
+        }
+        self.time.write_wallclock(shared_info);
+        self.time.update_vcpu_time(shared_info, 0);
+        self.introduce_to_store(id, &name, nr_pages, max_pages);
+        self.start_domain(id);
+        Ok(())
+    }
+
+    /// Asks every domain to shut down at system time `at`.
+    pub fn request_shutdown_at(&mut self, at: u64) {
+        self.toolstack.shutdown_at = Some(at);
+    }
+
+    /// When the toolstack next needs to run.
+    pub fn toolstack_deadline(&self) -> Option<u64> {
+        [self.toolstack.shutdown_at, self.toolstack.destroy_at].into_iter().flatten().min()
+    }
+
+    /// Runs due toolstack actions.
+    pub fn toolstack_tick(&mut self) {
+        let now = self.time.now();
+        if self.toolstack.shutdown_at.is_some_and(|t| t <= now) {
+            self.toolstack.shutdown_at = None;
+            self.toolstack.destroy_at = Some(now + SHUTDOWN_GRACE_NS);
+            let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();
+            for id in ids {
+                log::info!("asking domain {id} to shut down (control/shutdown = poweroff)");
+                self.store_request_shutdown(id, "poweroff");
+            }
+        }
+        if self.toolstack.destroy_at.is_some_and(|t| t <= now) {
+            self.toolstack.destroy_at = None;
+            let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();
+            for id in ids {
+                self.crash_domain(id, "did not shut down within 5 s of the shutdown request");
+            }
+        }
+    }
+}
