@@ -37,7 +37,9 @@ pub struct Bounce {
 
 /// Switches vCPU `v` (the running one) to guest kernel mode: kernel root, GS swap.
 pub fn enter_kernel_mode(hv: &mut Hypervisor, v: VcpuRef) {
-    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else { return };
+    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else {
+        return;
+    };
     if vcpu.kernel_mode {
         return;
     }
@@ -49,7 +51,9 @@ pub fn enter_kernel_mode(hv: &mut Hypervisor, v: VcpuRef) {
 
 /// Switches vCPU `v` (the running one) to guest user mode: user root, GS swap.
 pub fn enter_user_mode(hv: &mut Hypervisor, v: VcpuRef) {
-    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else { return };
+    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else {
+        return;
+    };
     if !vcpu.kernel_mode {
         return;
     }
@@ -61,8 +65,15 @@ pub fn enter_user_mode(hv: &mut Hypervisor, v: VcpuRef) {
 
 /// Builds the bounce frame for `b` on the guest kernel stack of the running vCPU `v` and
 /// points `frame` at the handler. On a fault writing the frame the caller crashes the domain.
-pub fn bounce(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame, b: Bounce) -> Result<(), GuestFault> {
-    let Some(d) = hv.domains.get(&v.0) else { return Ok(()) };
+pub fn bounce(
+    hv: &mut Hypervisor,
+    v: VcpuRef,
+    frame: &mut TrapFrame,
+    b: Bounce,
+) -> Result<(), GuestFault> {
+    let Some(d) = hv.domains.get(&v.0) else {
+        return Ok(());
+    };
     let from_user = !d.vcpus[v.1].kernel_mode;
     let kernel_sp = d.vcpus[v.1].kernel_sp;
     let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
@@ -78,7 +89,8 @@ pub fn bounce(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame, b: Bounce)
     let saved_mask = u64::from(bits.set_upcall_mask(v.1 as u32, false) != 0);
     // Restore, then apply the bounce's own masking.
     bits.set_upcall_mask(v.1 as u32, saved_mask != 0 || b.mask_events);
-    let rflags = (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
+    let rflags =
+        (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 
     let mut words = [0u64; 8];
     let mut n = 0;

@@ -24,7 +24,9 @@ pub fn guest_line(domain: u16, text: &str) {
 impl Hypervisor {
     /// Drains domain `id`'s console ring onto the serial port.
     pub fn console_backend(&mut self, id: DomainId) {
-        let Some(d) = self.domains.get_mut(&id) else { return };
+        let Some(d) = self.domains.get_mut(&id) else {
+            return;
+        };
         if !d.is_running() {
             return;
         }
@@ -34,7 +36,10 @@ impl Hypervisor {
             Ok(t) => {
                 d.console_output(&out);
                 if t.notify {
-                    self.notify_backend_port(id, self.domains.get(&id).map_or(0, |d| d.console_port));
+                    self.notify_backend_port(
+                        id,
+                        self.domains.get(&id).map_or(0, |d| d.console_port),
+                    );
                 }
             }
             Err(e) => {
@@ -60,7 +65,9 @@ impl Hypervisor {
         if n == 0 {
             return;
         }
-        let Some((&id, d)) = self.domains.iter_mut().find(|(_, d)| d.is_running()) else { return };
+        let Some((&id, d)) = self.domains.iter_mut().find(|(_, d)| d.is_running()) else {
+            return;
+        };
         let mut ring = PageRing::new(d.console_ring_mfn);
         match push_input(&mut ring, &buf[..n]) {
             Ok(t) if t.notify || t.bytes > 0 => {
@@ -80,7 +87,11 @@ impl Hypervisor {
         if port == 0 {
             return;
         }
-        let r = self.events.notify_from_backend(evtchn::DomId(id), Port(port), &mut DomainPages(&self.domains));
+        let r = self.events.notify_from_backend(
+            evtchn::DomId(id),
+            Port(port),
+            &mut DomainPages(&self.domains),
+        );
         if let Ok(n) = r {
             self.kick(n);
         }

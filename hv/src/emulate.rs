@@ -41,13 +41,19 @@ fn canonical(v: u64) -> bool {
 }
 
 fn fetch(hv: &Hypervisor, v: VcpuRef, rip: u64, buf: &mut [u8]) -> bool {
-    let Some(d) = hv.domains.get(&v.0) else { return false };
+    let Some(d) = hv.domains.get(&v.0) else {
+        return false;
+    };
     let root = d.vcpus[v.1].current_root();
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).read(rip, buf).is_ok()
+    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root))
+        .read(rip, buf)
+        .is_ok()
 }
 
 fn kernel_mode(hv: &Hypervisor, v: VcpuRef) -> bool {
-    hv.domains.get(&v.0).is_some_and(|d| d.vcpus[v.1].kernel_mode)
+    hv.domains
+        .get(&v.0)
+        .is_some_and(|d| d.vcpus[v.1].kernel_mode)
 }
 
 /// A #GP from guest `v`: emulate `wrmsr`, `rdmsr`, `hlt` if that is what faulted.
@@ -70,15 +76,15 @@ pub fn general_protection(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame
     let value = (frame.rdx << 32) | (frame.rax & 0xFFFF_FFFF);
     match insn[1] {
         // wrmsr
-        0x30 => {
-            match msr {
-                MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if !canonical(value) => return Emulated::No,
-                MSR_FS_BASE => context::set_fs_base(value),
-                MSR_GS_BASE => context::set_gs_base(value),
-                MSR_SHADOW_GS_BASE => context::set_shadow_gs_base(value),
-                _ => return Emulated::No,
+        0x30 => match msr {
+            MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if !canonical(value) => {
+                return Emulated::No
             }
-        }
+            MSR_FS_BASE => context::set_fs_base(value),
+            MSR_GS_BASE => context::set_gs_base(value),
+            MSR_SHADOW_GS_BASE => context::set_shadow_gs_base(value),
+            _ => return Emulated::No,
+        },
         // rdmsr
         0x32 => {
             let (fs, gs, shadow) = context::segment_bases();
@@ -100,7 +106,12 @@ pub fn general_protection(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame
 }
 
 /// A #UD from guest `v`: emulate CPUID behind Xen's forced-emulation prefix.
-pub fn invalid_opcode(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame, policy: Policy) -> Emulated {
+pub fn invalid_opcode(
+    hv: &mut Hypervisor,
+    v: VcpuRef,
+    frame: &mut TrapFrame,
+    policy: Policy,
+) -> Emulated {
     let mut insn = [0u8; 7];
     if !fetch(hv, v, frame.rip, &mut insn) || insn != FORCED_CPUID {
         return Emulated::No;

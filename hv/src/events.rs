@@ -35,11 +35,16 @@ pub struct SharedInfoBits {
 impl SharedInfoBits {
     /// The page at machine frame `mfn`.
     pub fn new(mfn: u64) -> Self {
-        Self { ma: mfn * PAGE_SIZE }
+        Self {
+            ma: mfn * PAGE_SIZE,
+        }
     }
 
     fn word(&self, base: u64, port: Port) -> (u64, u64) {
-        (self.ma + base + 8 * u64::from(port.0 / 64), 1 << (port.0 % 64))
+        (
+            self.ma + base + 8 * u64::from(port.0 / 64),
+            1 << (port.0 % 64),
+        )
     }
 
     /// Reads `evtchn_upcall_mask` of `vcpu`.
@@ -55,7 +60,11 @@ impl SharedInfoBits {
     /// Sets `evtchn_upcall_mask` of `vcpu` to `masked`; returns the old mask byte.
     pub fn set_upcall_mask(&self, vcpu: u32, masked: bool) -> u8 {
         let at = self.ma + vcpu_info_offset(vcpu);
-        let old = if masked { phys::fetch_or_u64(at, 0x100) } else { phys::fetch_and_u64(at, !0xFF00) };
+        let old = if masked {
+            phys::fetch_or_u64(at, 0x100)
+        } else {
+            phys::fetch_and_u64(at, !0xFF00)
+        };
         ((old >> 8) & 0xFF) as u8
     }
 
@@ -118,7 +127,8 @@ impl SharedInfoPages for DomainPages<'_> {
 
     fn event_bits(&mut self, dom: evtchn::DomId) -> Option<SharedInfoBits> {
         let d = self.0.get(&dom.0)?;
-        d.is_running().then(|| SharedInfoBits::new(d.shared_info_mfn))
+        d.is_running()
+            .then(|| SharedInfoBits::new(d.shared_info_mfn))
     }
 }
 
@@ -145,6 +155,8 @@ impl Hypervisor {
 
     /// The event bits of domain `id`.
     pub fn shared_info(&self, id: DomainId) -> Option<SharedInfoBits> {
-        self.domains.get(&id).map(|d| SharedInfoBits::new(d.shared_info_mfn))
+        self.domains
+            .get(&id)
+            .map(|d| SharedInfoBits::new(d.shared_info_mfn))
     }
 }

@@ -13,11 +13,11 @@ use crate::memory::Memory;
 pub struct FrameSource<'a>(pub &'a mut Memory);
 
 impl GrantFrameAllocator for FrameSource<'_> {
-    fn alloc_frame(&mut self, dom: gnttab::DomId) -> Option<gnttab::Mfn> {
+    fn alloc_frame(&mut self, dom: hv_core::DomId) -> Option<gnttab::Mfn> {
         self.0.share_new_frame(DomId(dom.0)).ok().map(gnttab::Mfn)
     }
 
-    fn free_frame(&mut self, dom: gnttab::DomId, frame: gnttab::Mfn) {
+    fn free_frame(&mut self, dom: hv_core::DomId, frame: gnttab::Mfn) {
         self.0.unshare_frame(DomId(dom.0), frame.0);
     }
 }

@@ -51,8 +51,18 @@ fn has_error_code(vector: u32) -> bool {
 }
 
 /// Bounces exception `vector` to the guest's trap-table handler, or crashes the domain.
-pub fn deliver(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame, vector: u32, error_code: Option<u64>, cr2: u64) {
-    let trap = hv.domains.get(&cur.0).map(|d| d.vcpus[cur.1].traps[vector as usize & 0xFF]);
+pub fn deliver(
+    hv: &mut Hypervisor,
+    cur: VcpuRef,
+    frame: &mut TrapFrame,
+    vector: u32,
+    error_code: Option<u64>,
+    cr2: u64,
+) {
+    let trap = hv
+        .domains
+        .get(&cur.0)
+        .map(|d| d.vcpus[cur.1].traps[vector as usize & 0xFF]);
     let Some(trap) = trap.filter(|t| t.address != 0) else {
         let mut why = alloc::format!(
             "{} (error code {:#x}) at rip {:#x}",
@@ -72,7 +82,11 @@ pub fn deliver(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame, vector:
             bits.set_cr2(cur.1 as u32, cr2);
         }
     }
-    let b = Bounce { handler: trap.address, error_code, mask_events: trap.masks_events() };
+    let b = Bounce {
+        handler: trap.address,
+        error_code,
+        mask_events: trap.masks_events(),
+    };
     if let Err(f) = bounce::bounce(hv, cur, frame, b) {
         let why = alloc::format!(
             "cannot write the {} frame to the guest stack at {:#x}",
@@ -117,7 +131,10 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
             }
         }
         INVALID_OPCODE => {
-            let policy = Policy { expose_pse: false, version: crate::hypercall::XEN_VERSION_NUMBER };
+            let policy = Policy {
+                expose_pse: false,
+                version: crate::hypercall::XEN_VERSION_NUMBER,
+            };
             if emulate::invalid_opcode(hv, cur, frame, policy) == Emulated::No {
                 deliver(hv, cur, frame, vector, None, 0);
             }
@@ -131,7 +148,12 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
             }
             deliver(hv, cur, frame, vector, None, 0);
         }
-        2 | 18 => log::warn!("d{}: {} in guest at rip {:#x}", cur.0, exception_name(vector), frame.rip),
+        2 | 18 => log::warn!(
+            "d{}: {} in guest at rip {:#x}",
+            cur.0,
+            exception_name(vector),
+            frame.rip
+        ),
         _ => deliver(hv, cur, frame, vector, error_code, 0),
     }
 }

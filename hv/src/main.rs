@@ -124,7 +124,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         hv.memory.release_range(m.range);
     }
     if let Err(e) = built {
-        log::error!("cannot build domain 1 from {:?}: {e:?}", kernel_module.cmdline.as_str());
+        log::error!(
+            "cannot build domain 1 from {:?}: {e:?}",
+            kernel_module.cmdline.as_str()
+        );
         exit(ExitCode::HypervisorFailure)
     }
     if let Some(after) = opts.shutdown_after_ns {
@@ -133,4 +136,11 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     hypervisor::install(hv);
     sched::start()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    arch::serial::force_unlock();
+    log::error!("PANIC: {info}");
+    exit(ExitCode::HypervisorFailure)
 }

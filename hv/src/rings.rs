@@ -17,7 +17,9 @@ pub struct PageRing {
 impl PageRing {
     /// The ring page at `mfn`.
     pub fn new(mfn: u64) -> Self {
-        Self { ma: mfn * PAGE_SIZE }
+        Self {
+            ma: mfn * PAGE_SIZE,
+        }
     }
 
     fn clamp(offset: usize, len: usize) -> Option<u64> {

@@ -10,7 +10,13 @@ impl Hypervisor {
     /// Moves vCPU `v` to runstate `state` (RUNSTATE_*), accounting the time in the old one.
     pub fn set_runstate(&mut self, v: VcpuRef, state: i32) {
         let now = self.time.now();
-        let Some(vcpu) = self.domains.get_mut(&v.0).and_then(|d| d.vcpus.get_mut(v.1)) else { return };
+        let Some(vcpu) = self
+            .domains
+            .get_mut(&v.0)
+            .and_then(|d| d.vcpus.get_mut(v.1))
+        else {
+            return;
+        };
         let rs = &mut vcpu.runstate;
         if rs.state == state {
             return;
@@ -24,14 +30,26 @@ impl Hypervisor {
 
     /// The runstate of vCPU `v` as the guest sees it.
     pub fn runstate_info(&self, v: VcpuRef) -> VcpuRunstateInfo {
-        let rs = self.domains.get(&v.0).and_then(|d| d.vcpus.get(v.1)).map(|v| v.runstate).unwrap_or_default();
-        VcpuRunstateInfo { state: rs.state, pad0: 0, state_entry_time: rs.entry, time: rs.time }
+        let rs = self
+            .domains
+            .get(&v.0)
+            .and_then(|d| d.vcpus.get(v.1))
+            .map(|v| v.runstate)
+            .unwrap_or_default();
+        VcpuRunstateInfo {
+            state: rs.state,
+            pad0: 0,
+            state_entry_time: rs.entry,
+            time: rs.time,
+        }
     }
 
     /// Copies vCPU `v`'s runstate to its registered area (if any), with the update flag set
     /// while writing when the guest asked for `VMASST_TYPE_runstate_update_flag`.
     pub fn update_runstate(&mut self, v: VcpuRef) {
-        let Some(d) = self.domains.get(&v.0) else { return };
+        let Some(d) = self.domains.get(&v.0) else {
+            return;
+        };
         let vcpu = &d.vcpus[v.1];
         if vcpu.runstate_area == 0 {
             return;

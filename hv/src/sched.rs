@@ -13,7 +13,7 @@ use crate::arch::context;
 use crate::arch::entry::{self, TrapFrame, SYSCALL_VECTOR};
 use crate::arch::exit::{exit, ExitCode};
 use crate::arch::{cpu, idt, lapic};
-use crate::domain::{DomainState, RunState};
+use crate::domain::{DomainId, DomainState, RunState};
 use crate::hypervisor::{self, Hypervisor, VcpuRef};
 
 /// How often the console rings and serial input are polled while domains exist.
@@ -146,16 +146,25 @@ impl Hypervisor {
 
     /// Bounces into the guest's event callback if an upcall is pending and not masked.
     fn deliver_event_upcall(&mut self, v: VcpuRef, frame: &mut TrapFrame) {
-        let Some(d) = self.domains.get(&v.0) else { return };
+        let Some(d) = self.domains.get(&v.0) else {
+            return;
+        };
         let handler = d.vcpus[v.1].callbacks.event;
         let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
         let id = v.1 as u32;
         if handler == 0 || !bits.upcall_pending(id) || bits.upcall_mask(id) {
             return;
         }
-        let b = crate::bounce::Bounce { handler, error_code: None, mask_events: true };
+        let b = crate::bounce::Bounce {
+            handler,
+            error_code: None,
+            mask_events: true,
+        };
         if let Err(f) = crate::bounce::bounce(self, v, frame, b) {
-            let why = alloc::format!("cannot write the event frame to the guest stack at {:#x}", f.va);
+            let why = alloc::format!(
+                "cannot write the event frame to the guest stack at {:#x}",
+                f.va
+            );
             self.crash_domain(v.0, &why);
         }
     }
@@ -172,21 +181,28 @@ impl Hypervisor {
             v.regs = *frame;
             v.arch.save();
         }
+        let state = if runnable {
+            pv_abi::vcpu::RUNSTATE_RUNNABLE
+        } else {
+            pv_abi::vcpu::RUNSTATE_BLOCKED
+        };
+        self.set_runstate(cur, state);
         if runnable && !self.run_queue.contains(&cur) {
             self.run_queue.push_back(cur);
         }
     }
 
-    /// Loads `next`'s hardware state and returns its registers.
+    /// Loads `next`'s hardware state and time, and returns its registers.
     fn switch_in(&mut self, next: VcpuRef) -> TrapFrame {
-        let v = &mut self
-            .domains
-            .get_mut(&next.0)
-            .expect("picked vCPU exists")
-            .vcpus[next.1];
+        let d = self.domains.get_mut(&next.0).expect("picked vCPU exists");
+        let shared_info = d.shared_info_mfn;
+        let v = &mut d.vcpus[next.1];
         v.arch.restore();
+        let regs = v.regs;
+        self.time.update_vcpu_time(shared_info, next.1 as u32);
         self.current = Some(next);
-        v.regs
+        self.set_runstate(next, pv_abi::vcpu::RUNSTATE_RUNNING);
+        regs
     }
 
     fn pick_next(&mut self) -> Option<VcpuRef> {
@@ -221,8 +237,83 @@ impl Hypervisor {
         IdleStep::Wait
     }
 
-    /// Timer work: expire guest timers (wakes blocked vCPUs).
-    pub fn timer_tick(&mut self) {}
+    /// Timer work: expire guest timers and poll timeouts, drain console rings, read serial
+    /// input, run due toolstack actions.
+    pub fn timer_tick(&mut self) {
+        self.expire_timers();
+        self.expire_polls();
+        let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();
+        for id in ids {
+            self.console_backend(id);
+        }
+        self.console_input();
+        self.toolstack_tick();
+    }
+
+    /// When the hypervisor itself next needs the CPU: poll timeouts, console polling while
+    /// domains exist, due toolstack actions.
+    pub fn housekeeping_deadline(&self, now: u64) -> Option<u64> {
+        let polls = self
+            .domains
+            .values()
+            .flat_map(|d| d.vcpus.iter())
+            .filter_map(|v| v.poll.as_ref().and_then(|p| p.deadline))
+            .min();
+        let console = (!self.domains.is_empty()).then_some(now + CONSOLE_POLL_NS);
+        [polls, console, self.toolstack_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Wakes vCPUs whose `SCHEDOP_poll` timed out.
+    fn expire_polls(&mut self) {
+        let now = self.time.now();
+        let mut due = alloc::vec::Vec::new();
+        for (&id, d) in &self.domains {
+            for (i, v) in d.vcpus.iter().enumerate() {
+                if v.poll
+                    .as_ref()
+                    .and_then(|p| p.deadline)
+                    .is_some_and(|t| t <= now)
+                {
+                    due.push((id, i));
+                }
+            }
+        }
+        for v in due {
+            self.poll_timeout(v);
+        }
+    }
+
+    /// Ends vCPU `v`'s poll (its timeout passed or its timer fired).
+    pub fn poll_timeout(&mut self, v: VcpuRef) {
+        let polling = self
+            .domains
+            .get(&v.0)
+            .and_then(|d| d.vcpus.get(v.1))
+            .is_some_and(|vc| vc.poll.is_some());
+        if polling {
+            self.wake(v);
+        }
+    }
+
+    /// An event was raised on `port` for vCPU `v`: wake it if it is blocked waiting for one.
+    pub fn wake_for_event(&mut self, v: VcpuRef, port: u32) {
+        let Some(vcpu) = self.domains.get(&v.0).and_then(|d| d.vcpus.get(v.1)) else {
+            return;
+        };
+        if vcpu.state != RunState::Blocked {
+            return;
+        }
+        let wake = match &vcpu.poll {
+            Some(p) => p.ports.is_empty() || p.ports.contains(&port),
+            None => true,
+        };
+        if wake {
+            self.wake(v);
+        }
+    }
 
     /// Makes a vCPU runnable (if it was blocked) and queues it.
     pub fn wake(&mut self, v: VcpuRef) {
@@ -233,6 +324,7 @@ impl Hypervisor {
         {
             if vcpu.state == RunState::Blocked {
                 vcpu.state = RunState::Runnable;
+                vcpu.poll = None;
             }
         }
         if self.current != Some(v) && self.can_run(v) && !self.run_queue.contains(&v) {
@@ -241,7 +333,7 @@ impl Hypervisor {
     }
 
     /// Adds a freshly built domain's vCPUs to the run queue.
-    pub fn start_domain(&mut self, id: crate::domain::DomainId) {
+    pub fn start_domain(&mut self, id: DomainId) {
         let n = self.domains.get(&id).map_or(0, |d| d.vcpus.len());
         for i in 0..n {
             self.wake((id, i));
@@ -249,7 +341,7 @@ impl Hypervisor {
     }
 
     /// The guest shut itself down with `reason`.
-    pub fn shutdown_domain(&mut self, id: crate::domain::DomainId, reason: u32) {
+    pub fn shutdown_domain(&mut self, id: DomainId, reason: u32) {
         let name = pv_abi::sched::name(reason).unwrap_or("unknown reason");
         log::info!("domain {id} shut down: {name}");
         self.outcome = match reason {
@@ -267,7 +359,7 @@ impl Hypervisor {
     }
 
     /// Kills a domain that broke the rules or faulted, with one clear log line.
-    pub fn crash_domain(&mut self, id: crate::domain::DomainId, why: &str) {
+    pub fn crash_domain(&mut self, id: DomainId, why: &str) {
         log::error!("domain {id} crashed: {why}");
         self.any_crashed = true;
         if let Some(d) = self.domains.get_mut(&id) {
@@ -276,14 +368,24 @@ impl Hypervisor {
         self.destroy_domain(id);
     }
 
-    /// Frees a dead domain's memory. The CPU leaves its address space first.
-    fn destroy_domain(&mut self, id: crate::domain::DomainId) {
+    /// Frees everything a dead domain held. The CPU leaves its address space first.
+    fn destroy_domain(&mut self, id: DomainId) {
         context::load_cr3(self.memory.page_tables.l4());
         let Some(mut d) = self.domains.remove(&id) else {
             return;
         };
         self.run_queue.retain(|v| v.0 != id);
+        if self.current.is_some_and(|v| v.0 == id) {
+            self.current = None;
+        }
         d.flush_console();
+        let ev = hv_core::evtchn::DomId(id);
+        let _ = self.events.destroy_domain(ev);
+        self.time.timers.remove_domain(ev);
+        let _ = self
+            .grants
+            .destroy_domain(hv_core::DomId(id), &mut crate::grants::DirectMapEntries);
+        self.release_from_store(id);
         match self.memory.destroy_domain(hv_core::mm::DomId(id)) {
             Ok(freed) => log::info!("domain {id}: {freed} frames returned"),
             Err(e) => log::error!("domain {id}: teardown failed: {e:?}"),

@@ -7,8 +7,8 @@
 //!  /local/domain/N/domid             N
 //!  /local/domain/N/memory/target     KiB
 //!  /local/domain/N/memory/static-max KiB
-//!  /local/domain/N/control/          (guest-writable; control/shutdown requests go here)
-//!  /local/domain/N/data/             (guest-writable)
+//!  /local/domain/N/control/…, data/, … (created guest-writable by `introduce_domain`;
+//!                                    control/shutdown requests go there)
 //! ```
 //!
 //! A guest notifying its store port makes the server consume its requests and answer; watch
@@ -54,14 +54,9 @@ impl Hypervisor {
             ("memory/static-max", format!("{}", max_pages * 4)),
         ];
         for (key, value) in entries {
-            let _ = self.store.tool_write(&format!("{base}/{key}"), value.as_bytes());
-        }
-        for dir in ["control", "data", "device"] {
-            let path = format!("{base}/{dir}");
-            let _ = self.store.tool_mkdir(&path);
-            if dir != "device" {
-                let _ = self.store.tool_set_perms(&path, xenstore::NodePerms::new(dom, xenstore::Perm::None));
-            }
+            let _ = self
+                .store
+                .tool_write(&format!("{base}/{key}"), value.as_bytes());
         }
     }
 
@@ -72,7 +67,10 @@ impl Hypervisor {
 
     /// Writes `control/shutdown` for domain `id`.
     pub fn store_request_shutdown(&mut self, id: DomainId, what: &str) {
-        let _ = self.store.tool_write(&format!("/local/domain/{id}/control/shutdown"), what.as_bytes());
+        let _ = self.store.tool_write(
+            &format!("/local/domain/{id}/control/shutdown"),
+            what.as_bytes(),
+        );
         self.service_store_outputs();
     }
 
@@ -80,7 +78,9 @@ impl Hypervisor {
     pub fn xenstore_backend(&mut self, id: DomainId) {
         let mut round = 0;
         loop {
-            let Some(d) = self.domains.get(&id) else { return };
+            let Some(d) = self.domains.get(&id) else {
+                return;
+            };
             let (mfn, port) = (d.store_ring_mfn, d.store_port);
             let mut ring = PageRing::new(mfn);
             let outcome = self.store.service(DomId(id), &mut ring);
@@ -102,7 +102,9 @@ impl Hypervisor {
     pub fn service_store_outputs(&mut self) {
         for dom in self.store.take_domains_with_output() {
             let id = dom.0;
-            let Some(d) = self.domains.get(&id) else { continue };
+            let Some(d) = self.domains.get(&id) else {
+                continue;
+            };
             let (mfn, port) = (d.store_ring_mfn, d.store_port);
             let mut ring = PageRing::new(mfn);
             let outcome = self.store.service(dom, &mut ring);

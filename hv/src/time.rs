@@ -30,11 +30,20 @@ pub struct TimeKeeper {
 impl TimeKeeper {
     /// Starts the system clock now, with the calibrated TSC frequency.
     pub fn new(tsc_hz: u64) -> Self {
-        let scale = TimeScale::from_frequency(tsc_hz.max(1_000_000)).expect("TSC frequency in range");
+        let scale =
+            TimeScale::from_frequency(tsc_hz.max(1_000_000)).expect("TSC frequency in range");
         let clock = SystemClock::new(scale, cpu::rdtsc());
         let wallclock = WallClock::from_unix_time(rtc::unix_time(), 0, clock.now(cpu::rdtsc()))
-            .unwrap_or(WallClock { wc_sec: 0, wc_nsec: 0, wc_sec_hi: 0 });
-        Self { clock, wallclock, timers: TimerQueue::new() }
+            .unwrap_or(WallClock {
+                wc_sec: 0,
+                wc_nsec: 0,
+                wc_sec_hi: 0,
+            });
+        Self {
+            clock,
+            wallclock,
+            timers: TimerQueue::new(),
+        }
     }
 
     /// System time now, ns since boot.
@@ -51,7 +60,9 @@ impl TimeKeeper {
         phys::write_u64(base, u64::from(odd));
         phys::write_u64(base + 8, f.tsc_timestamp);
         phys::write_u64(base + 16, f.system_time);
-        let tail = u64::from(f.tsc_to_system_mul) | (u64::from(f.tsc_shift as u8) << 32) | (u64::from(f.flags) << 40);
+        let tail = u64::from(f.tsc_to_system_mul)
+            | (u64::from(f.tsc_shift as u8) << 32)
+            | (u64::from(f.flags) << 40);
         phys::write_u64(base + 24, tail);
         phys::write_u64(base, u64::from(odd.wrapping_add(1)));
     }
@@ -63,8 +74,14 @@ impl TimeKeeper {
         let odd = version.wrapping_add(1) | 1;
         let w = self.wallclock;
         phys::write_u64(base, u64::from(odd) | (u64::from(w.wc_sec) << 32));
-        phys::write_u64(base + 8, u64::from(w.wc_nsec) | (u64::from(w.wc_sec_hi) << 32));
-        phys::write_u64(base, u64::from(odd.wrapping_add(1)) | (u64::from(w.wc_sec) << 32));
+        phys::write_u64(
+            base + 8,
+            u64::from(w.wc_nsec) | (u64::from(w.wc_sec_hi) << 32),
+        );
+        phys::write_u64(
+            base,
+            u64::from(odd.wrapping_add(1)) | (u64::from(w.wc_sec) << 32),
+        );
     }
 }
 
@@ -95,6 +112,8 @@ impl Hypervisor {
     /// Sets `v`'s single-shot timer (`set_timer_op` semantics; 0 cancels).
     pub fn set_timer_op(&mut self, v: VcpuRef, timeout: u64) {
         let now = self.time.now();
-        self.time.timers.set_timer_op(DomId(v.0), VcpuId(v.1 as u32), timeout, now);
+        self.time
+            .timers
+            .set_timer_op(DomId(v.0), VcpuId(v.1 as u32), timeout, now);
     }
 }

@@ -79,7 +79,11 @@ impl Hypervisor {
         let name = dom.name.clone();
         let (nr_pages, max_pages) = (dom.nr_pages, dom.max_pages);
         self.domains.insert(id, dom);
-        let gt = self.grants.create_domain(gnttab::DomId(id), MAX_GRANT_FRAMES, &mut FrameSource(&mut self.memory));
+        let gt = self.grants.create_domain(
+            hv_core::DomId(id),
+            MAX_GRANT_FRAMES,
+            &mut FrameSource(&mut self.memory),
+        );
         if gt.is_err() {
             self.crash_domain(id, "cannot create its grant table");
             return Err(BuildError::Grants);
@@ -98,7 +102,10 @@ impl Hypervisor {
 
     /// When the toolstack next needs to run.
     pub fn toolstack_deadline(&self) -> Option<u64> {
-        [self.toolstack.shutdown_at, self.toolstack.destroy_at].into_iter().flatten().min()
+        [self.toolstack.shutdown_at, self.toolstack.destroy_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs due toolstack actions.

@@ -94,7 +94,11 @@ pub fn parse_duration_ns(s: &str) -> Option<u64> {
     if let Some(ms) = s.strip_suffix("ms") {
         return ms.parse::<u64>().ok()?.checked_mul(1_000_000);
     }
-    s.strip_suffix('s').unwrap_or(s).parse::<u64>().ok()?.checked_mul(1_000_000_000)
+    s.strip_suffix('s')
+        .unwrap_or(s)
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000_000)
 }
 
 /// Parses the hypervisor command line.
@@ -140,7 +144,9 @@ pub fn parse(cmdline: &str) -> Options {
             }
             .map(|b| opts.superpages = b)
             .is_some(),
-            "shutdown_after" => parse_duration_ns(value).map(|d| opts.shutdown_after_ns = Some(d)).is_some(),
+            "shutdown_after" => parse_duration_ns(value)
+                .map(|d| opts.shutdown_after_ns = Some(d))
+                .is_some(),
             "selftest" => match value {
                 "hvfault" => Some(SelfTest::HypervisorFault),
                 _ => None,
@@ -202,7 +208,10 @@ mod tests {
         assert_eq!(parse_duration_ns("1500ms"), Some(1_500_000_000));
         assert_eq!(parse_duration_ns("3"), Some(3_000_000_000));
         assert_eq!(parse_duration_ns("soon"), None);
-        assert_eq!(parse("shutdown_after=250ms").shutdown_after_ns, Some(250_000_000));
+        assert_eq!(
+            parse("shutdown_after=250ms").shutdown_after_ns,
+            Some(250_000_000)
+        );
     }
 
     #[test]

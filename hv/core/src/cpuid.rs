@@ -95,13 +95,19 @@ mod tests {
 
     #[test]
     fn signature_and_leaves() {
-        let p = Policy { version: (4 << 16) | 17, ..Policy::default() };
+        let p = Policy {
+            version: (4 << 16) | 17,
+            ..Policy::default()
+        };
         let [max, b, c, d] = guest_cpuid(p, XEN_LEAF_BASE, 0, [0; 4]);
         assert!(max >= XEN_LEAF_BASE + 2, "Linux needs eax - base >= 2");
         let sig: Vec<u8> = [b, c, d].iter().flat_map(|w| w.to_le_bytes()).collect();
         assert_eq!(&sig, b"XenVMMXenVMM");
         assert_eq!(guest_cpuid(p, 0x4000_0001, 0, [0; 4])[0], (4 << 16) | 17);
-        assert_eq!(guest_cpuid(p, 0x4000_0002, 0, [0; 4])[..2], [1, 0x4000_0000]);
+        assert_eq!(
+            guest_cpuid(p, 0x4000_0002, 0, [0; 4])[..2],
+            [1, 0x4000_0000]
+        );
     }
 
     #[test]
@@ -110,7 +116,15 @@ mod tests {
         assert_eq!(d & ((1 << 3) | (1 << 13) | (1 << 17)), 0);
         assert_ne!(c & (1 << 31), 0, "hypervisor bit");
         assert_eq!(c & (1 << 26), 0, "no XSAVE");
-        let with = guest_cpuid(Policy { expose_pse: true, ..Policy::default() }, 1, 0, ALL);
+        let with = guest_cpuid(
+            Policy {
+                expose_pse: true,
+                ..Policy::default()
+            },
+            1,
+            0,
+            ALL,
+        );
         assert_ne!(with[3] & (1 << 3), 0);
         assert_eq!(with[3] & (1 << 13), 0, "PGE stays hidden");
     }
@@ -122,12 +136,18 @@ mod tests {
         assert_eq!(b & 1, 0, "no FSGSBASE");
         assert_eq!(b & (1 << 7), 0, "no SMEP");
         assert_eq!(guest_cpuid(Policy::default(), 7, 1, ALL), [0; 4]);
-        assert_eq!(guest_cpuid(Policy::default(), 0x8000_0001, 0, ALL)[3] & (1 << 26), 0);
+        assert_eq!(
+            guest_cpuid(Policy::default(), 0x8000_0001, 0, ALL)[3] & (1 << 26),
+            0
+        );
     }
 
     #[test]
     fn other_leaves_native() {
-        assert_eq!(guest_cpuid(Policy::default(), 0, 0, [13, 1, 2, 3]), [13, 1, 2, 3]);
+        assert_eq!(
+            guest_cpuid(Policy::default(), 0, 0, [13, 1, 2, 3]),
+            [13, 1, 2, 3]
+        );
         assert_eq!(guest_cpuid(Policy::default(), 0xD, 0, ALL), [0; 4]);
     }
 }

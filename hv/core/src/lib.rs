@@ -16,7 +16,8 @@
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
-//! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`                               |
+//! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
+//! | `types`     | `Mfn`, `DomId`: names shared by all of the above                          |
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -32,3 +33,6 @@ pub mod image;
 pub mod memmap;
 pub mod mm;
 pub mod time;
+pub mod types;
+
+pub use types::{DomId, Mfn};

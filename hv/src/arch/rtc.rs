@@ -30,7 +30,15 @@ pub fn unix_time() -> u64 {
         while read(0x0A) & 0x80 != 0 && spins < 1_000_000 {
             spins += 1;
         }
-        [read(0x00), read(0x02), read(0x04), read(0x07), read(0x08), read(0x09), read(0x32)]
+        [
+            read(0x00),
+            read(0x02),
+            read(0x04),
+            read(0x07),
+            read(0x08),
+            read(0x09),
+            read(0x32),
+        ]
     };
     let mut a = sample();
     for _ in 0..5 {
@@ -43,13 +51,18 @@ pub fn unix_time() -> u64 {
     let status_b = read(0x0B);
     let conv = |v: u8| if status_b & 0x04 == 0 { bcd(v) } else { v };
     let [s, mi, h, d, mo, y, c] = a;
-    let hour = if status_b & 0x02 == 0 && h & 0x80 != 0 { (conv(h & 0x7F) % 12) + 12 } else { conv(h & 0x7F) };
+    let hour = if status_b & 0x02 == 0 && h & 0x80 != 0 {
+        (conv(h & 0x7F) % 12) + 12
+    } else {
+        conv(h & 0x7F)
+    };
     let century = match conv(c) {
         19..=30 => i64::from(conv(c)),
         _ => 20,
     };
     let year = century * 100 + i64::from(conv(y));
     let days = days_from_civil(year, i64::from(conv(mo)), i64::from(conv(d)));
-    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(conv(mi)) * 60 + i64::from(conv(s));
+    let secs =
+        days * 86_400 + i64::from(hour) * 3600 + i64::from(conv(mi)) * 60 + i64::from(conv(s));
     secs.max(0) as u64
 }

@@ -111,7 +111,10 @@ impl Vcpu {
             state: RunState::Runnable,
             ldt: (0, 0),
             poll: None,
-            runstate: Runstate { state: pv_abi::vcpu::RUNSTATE_RUNNABLE, ..Runstate::default() },
+            runstate: Runstate {
+                state: pv_abi::vcpu::RUNSTATE_RUNNABLE,
+                ..Runstate::default()
+            },
             runstate_area: 0,
         }
     }

@@ -28,7 +28,10 @@ fn with_arg<T: FromBytes + IntoBytes + Immutable>(
         Err(fault) => return fault.into(),
     };
     match f(call, &mut t) {
-        Ok(true) => call.guest().write_obj(arg, &t).map_or_else(Ret::from, |_| Ret::Value(0)),
+        Ok(true) => call
+            .guest()
+            .write_obj(arg, &t)
+            .map_or_else(Ret::from, |_| Ret::Value(0)),
         Ok(false) => Ret::Value(0),
         Err(e) => Ret::Value(e),
     }
@@ -38,7 +41,10 @@ fn op(call: &mut Call, cmd: u32, arg: u64) -> Ret {
     let me = evtchn::DomId(call.dom());
     match cmd {
         EVTCHNOP_ALLOC_UNBOUND => with_arg(call, arg, |c, a: &mut EvtchnAllocUnbound| {
-            let p = c.hv.events.alloc_unbound(me, evtchn::DomId(a.dom), evtchn::DomId(a.remote_dom)).map_err(ev_err)?;
+            let p =
+                c.hv.events
+                    .alloc_unbound(me, evtchn::DomId(a.dom), evtchn::DomId(a.remote_dom))
+                    .map_err(ev_err)?;
             a.port = p.0;
             Ok(true)
         }),
@@ -46,14 +52,22 @@ fn op(call: &mut Call, cmd: u32, arg: u64) -> Ret {
             let hv = &mut *c.hv;
             let (p, n) = hv
                 .events
-                .bind_interdomain(me, evtchn::DomId(a.remote_dom), Port(a.remote_port), &mut DomainPages(&hv.domains))
+                .bind_interdomain(
+                    me,
+                    evtchn::DomId(a.remote_dom),
+                    Port(a.remote_port),
+                    &mut DomainPages(&hv.domains),
+                )
                 .map_err(ev_err)?;
             hv.kick(n);
             a.local_port = p.0;
             Ok(true)
         }),
         EVTCHNOP_BIND_VIRQ => with_arg(call, arg, |c, a: &mut EvtchnBindVirq| {
-            let p = c.hv.events.bind_virq(me, Virq(a.virq), VcpuId(a.vcpu)).map_err(ev_err)?;
+            let p =
+                c.hv.events
+                    .bind_virq(me, Virq(a.virq), VcpuId(a.vcpu))
+                    .map_err(ev_err)?;
             a.port = p.0;
             Ok(true)
         }),
@@ -64,38 +78,61 @@ fn op(call: &mut Call, cmd: u32, arg: u64) -> Ret {
         }),
         EVTCHNOP_CLOSE => with_arg(call, arg, |c, a: &mut EvtchnClose| {
             let hv = &mut *c.hv;
-            hv.events.close(me, Port(a.port), &mut DomainPages(&hv.domains)).map_err(ev_err)?;
+            hv.events
+                .close(me, Port(a.port), &mut DomainPages(&hv.domains))
+                .map_err(ev_err)?;
             Ok(false)
         }),
         EVTCHNOP_SEND => with_arg(call, arg, |c, a: &mut EvtchnSend| {
             let hv = &mut *c.hv;
-            match hv.events.send(me, Port(a.port), &mut DomainPages(&hv.domains)).map_err(ev_err)? {
+            match hv
+                .events
+                .send(me, Port(a.port), &mut DomainPages(&hv.domains))
+                .map_err(ev_err)?
+            {
                 SendOutcome::Raised(n) => hv.kick(n),
-                SendOutcome::Backend { service: BackendService::Console, .. } => hv.console_backend(me.0),
-                SendOutcome::Backend { service: BackendService::Xenstore, .. } => hv.xenstore_backend(me.0),
+                SendOutcome::Backend {
+                    service: BackendService::Console,
+                    ..
+                } => hv.console_backend(me.0),
+                SendOutcome::Backend {
+                    service: BackendService::Xenstore,
+                    ..
+                } => hv.xenstore_backend(me.0),
                 SendOutcome::Dropped => {}
             }
             Ok(false)
         }),
         EVTCHNOP_STATUS => with_arg(call, arg, |c, a: &mut EvtchnStatus| {
-            let s = c.hv.events.status(me, evtchn::DomId(a.dom), Port(a.port)).map_err(ev_err)?;
+            let s =
+                c.hv.events
+                    .status(me, evtchn::DomId(a.dom), Port(a.port))
+                    .map_err(ev_err)?;
             s.fill(a);
             Ok(true)
         }),
         EVTCHNOP_BIND_VCPU => with_arg(call, arg, |c, a: &mut EvtchnBindVcpu| {
-            c.hv.events.bind_vcpu(me, Port(a.port), VcpuId(a.vcpu)).map_err(ev_err)?;
+            c.hv.events
+                .bind_vcpu(me, Port(a.port), VcpuId(a.vcpu))
+                .map_err(ev_err)?;
             Ok(false)
         }),
         EVTCHNOP_UNMASK => with_arg(call, arg, |c, a: &mut EvtchnUnmask| {
             let hv = &mut *c.hv;
-            if let Some(v) = hv.events.unmask(me, Port(a.port), &mut DomainPages(&hv.domains)).map_err(ev_err)? {
+            if let Some(v) = hv
+                .events
+                .unmask(me, Port(a.port), &mut DomainPages(&hv.domains))
+                .map_err(ev_err)?
+            {
                 hv.wake_for_event((me.0, v.0 as usize), a.port);
             }
             Ok(false)
         }),
         EVTCHNOP_RESET => with_arg(call, arg, |c, a: &mut EvtchnReset| {
             let hv = &mut *c.hv;
-            hv.events.reset(me, evtchn::DomId(a.dom), &mut DomainPages(&hv.domains)).map_err(ev_err)?;
+            hv.events
+                .reset(me, evtchn::DomId(a.dom), &mut DomainPages(&hv.domains))
+                .map_err(ev_err)?;
             Ok(false)
         }),
         // FIFO ABI, PIRQs: not offered; guests fall back to the 2-level ABI.

@@ -3,7 +3,7 @@
 //! Map/unmap/copy (backends mapping other domains' grants) are not offered yet: there are no
 //! backend domains, the hypervisor itself being the only backend.
 
-use hv_core::gnttab::{self, GnttabError};
+use hv_core::gnttab::GnttabError;
 use pv_abi::errno;
 use pv_abi::grant_table::*;
 
@@ -15,21 +15,34 @@ const MAX_COUNT: u64 = 64;
 
 fn setup_table(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
     let mut s: GnttabSetupTable = call.guest().read_elem(uop, i).map_err(Ret::from)?;
-    let me = gnttab::DomId(call.dom());
+    let me = hv_core::DomId(call.dom());
     let hv = &mut *call.hv;
     let result = hv
         .grants
-        .setup_table(me, gnttab::DomId(s.dom), s.nr_frames, &mut FrameSource(&mut hv.memory))
+        .setup_table(
+            me,
+            hv_core::DomId(s.dom),
+            s.nr_frames,
+            &mut FrameSource(&mut hv.memory),
+        )
         .map(|f| f.iter().map(|m| m.0).collect::<alloc::vec::Vec<u64>>());
     s.status = match result {
         Ok(frames) => {
             for (k, mfn) in frames.iter().enumerate() {
-                if call.guest().write_elem(s.frame_list, k as u64, mfn).is_err() {
+                if call
+                    .guest()
+                    .write_elem(s.frame_list, k as u64, mfn)
+                    .is_err()
+                {
                     s.status = GNTST_BAD_VIRT_ADDR;
                     break;
                 }
             }
-            if s.status == GNTST_BAD_VIRT_ADDR { GNTST_BAD_VIRT_ADDR } else { GNTST_OKAY }
+            if s.status == GNTST_BAD_VIRT_ADDR {
+                GNTST_BAD_VIRT_ADDR
+            } else {
+                GNTST_OKAY
+            }
         }
         Err(e) => e.to_gntst(),
     };
@@ -38,7 +51,11 @@ fn setup_table(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
 
 fn query_size(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
     let mut q: GnttabQuerySize = call.guest().read_elem(uop, i).map_err(Ret::from)?;
-    match call.hv.grants.query_size(gnttab::DomId(call.dom()), gnttab::DomId(q.dom)) {
+    match call
+        .hv
+        .grants
+        .query_size(hv_core::DomId(call.dom()), hv_core::DomId(q.dom))
+    {
         Ok(s) => {
             q.nr_frames = s.nr_frames;
             q.max_nr_frames = s.max_nr_frames;
@@ -59,7 +76,7 @@ pub fn grant_table_op(call: &mut Call) -> Ret {
     if count > MAX_COUNT {
         return Ret::Value(errno::neg(errno::EINVAL));
     }
-    let me = gnttab::DomId(call.dom());
+    let me = hv_core::DomId(call.dom());
     match cmd as u32 {
         GNTTABOP_SETUP_TABLE => {
             for i in 0..count {
@@ -92,10 +109,12 @@ pub fn grant_table_op(call: &mut Call) -> Ret {
                 Ok(v) => v,
                 Err(f) => return f.into(),
             };
-            match call.hv.grants.get_version(me, gnttab::DomId(v.dom)) {
+            match call.hv.grants.get_version(me, hv_core::DomId(v.dom)) {
                 Ok(ver) => {
                     v.version = ver;
-                    call.guest().write_obj(uop, &v).map_or_else(Ret::from, |_| Ret::Value(0))
+                    call.guest()
+                        .write_obj(uop, &v)
+                        .map_or_else(Ret::from, |_| Ret::Value(0))
                 }
                 Err(e) => errno_of(e),
             }

@@ -77,7 +77,9 @@ impl Call<'_> {
 
 /// A SYSCALL from the current vCPU.
 pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
-    let Some(vcpu) = hv.domains.get(&who.0).map(|d| &d.vcpus[who.1]) else { return };
+    let Some(vcpu) = hv.domains.get(&who.0).map(|d| &d.vcpus[who.1]) else {
+        return;
+    };
     if !vcpu.kernel_mode {
         // The guest's own system call, from its user mode: bounce to its syscall callback.
         let (handler, masks) = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
@@ -85,9 +87,16 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
             crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
             return;
         }
-        let b = crate::bounce::Bounce { handler, error_code: None, mask_events: masks };
+        let b = crate::bounce::Bounce {
+            handler,
+            error_code: None,
+            mask_events: masks,
+        };
         if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
-            let why = alloc::format!("cannot write the syscall frame to the guest stack at {:#x}", f.va);
+            let why = alloc::format!(
+                "cannot write the syscall frame to the guest stack at {:#x}",
+                f.va
+            );
             hv.crash_domain(who.0, &why);
         }
         return;

@@ -2,7 +2,10 @@
 //! bounces from user mode, virtual CR0.TS, segment bases — and `iret`, the way back from a
 //! bounce frame.
 
-use pv_abi::arch_x86::{IretContext, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL, VGCF_IN_SYSCALL};
+use pv_abi::arch_x86::{
+    IretContext, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL,
+    VGCF_IN_SYSCALL,
+};
 use pv_abi::callback::*;
 use pv_abi::errno;
 use pv_abi::xen::TrapInfo;
@@ -84,7 +87,9 @@ pub fn callback_op(call: &mut Call) -> Ret {
         return Ret::Value(errno::neg(errno::EINVAL));
     }
     let masks = flags & CALLBACKF_MASK_EVENTS != 0;
-    let Some(v) = vcpu(call) else { return Ret::NoReturn };
+    let Some(v) = vcpu(call) else {
+        return Ret::NoReturn;
+    };
     let cb = &mut v.callbacks;
     match ty {
         CALLBACKTYPE_EVENT => cb.event = address,
@@ -92,7 +97,9 @@ pub fn callback_op(call: &mut Call) -> Ret {
         CALLBACKTYPE_SYSCALL => (cb.syscall, cb.syscall_masks) = (address, masks),
         CALLBACKTYPE_NMI => cb.nmi = address,
         // 32-bit user-mode entry points: no 32-bit user mode support yet.
-        CALLBACKTYPE_SYSCALL32 | CALLBACKTYPE_SYSENTER => return Ret::Value(errno::neg(errno::EINVAL)),
+        CALLBACKTYPE_SYSCALL32 | CALLBACKTYPE_SYSENTER => {
+            return Ret::Value(errno::neg(errno::EINVAL))
+        }
         _ => return Ret::Value(errno::neg(errno::EINVAL)),
     }
     Ret::Value(0)
@@ -122,7 +129,9 @@ pub fn fpu_taskswitch(call: &mut Call) -> Ret {
 pub fn set_segment_base(call: &mut Call) -> Ret {
     let [which, base, ..] = call.args;
     match which as u32 {
-        SEGBASE_FS | SEGBASE_GS_USER | SEGBASE_GS_KERNEL if !canonical(base) => Ret::Value(errno::neg(errno::EINVAL)),
+        SEGBASE_FS | SEGBASE_GS_USER | SEGBASE_GS_KERNEL if !canonical(base) => {
+            Ret::Value(errno::neg(errno::EINVAL))
+        }
         SEGBASE_FS => {
             context::set_fs_base(base);
             Ret::Value(0)
@@ -151,13 +160,20 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     let ctx: IretContext = match call.guest().read_obj(frame.rsp) {
         Ok(c) => c,
         Err(_) => {
-            call.hv.crash_domain(call.dom(), "iret with an unreadable frame on the guest stack");
+            call.hv.crash_domain(
+                call.dom(),
+                "iret with an unreadable frame on the guest stack",
+            );
             return Ret::NoReturn;
         }
     };
     let who = call.who;
     if ctx.cs & 3 == 3 {
-        let has_user = call.hv.domains.get(&who.0).is_some_and(|d| d.vcpus[who.1].user_root != 0);
+        let has_user = call
+            .hv
+            .domains
+            .get(&who.0)
+            .is_some_and(|d| d.vcpus[who.1].user_root != 0);
         if !has_user {
             // Returning to kernel code with RPL 3 (as direct iretq does): stay in kernel mode.
         } else {

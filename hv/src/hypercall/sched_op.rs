@@ -16,7 +16,9 @@ const MAX_POLL_PORTS: u32 = 128;
 
 fn block(call: &mut Call) -> Ret {
     let who = call.who;
-    let Some(bits) = call.hv.shared_info(who.0) else { return Ret::NoReturn };
+    let Some(bits) = call.hv.shared_info(who.0) else {
+        return Ret::NoReturn;
+    };
     bits.set_upcall_mask(who.1 as u32, false);
     if !bits.upcall_pending(who.1 as u32) {
         if let Some(d) = call.hv.domain(who.0) {
@@ -43,8 +45,13 @@ fn poll(call: &mut Call, arg: u64) -> Ret {
         }
     }
     let who = call.who;
-    let Some(bits) = call.hv.shared_info(who.0) else { return Ret::NoReturn };
-    if ports.iter().any(|&port| hv_core::evtchn::EventBits::test_pending(&bits, hv_core::evtchn::Port(port))) {
+    let Some(bits) = call.hv.shared_info(who.0) else {
+        return Ret::NoReturn;
+    };
+    if ports
+        .iter()
+        .any(|&port| hv_core::evtchn::EventBits::test_pending(&bits, hv_core::evtchn::Port(port)))
+    {
         return Ret::Value(0);
     }
     let now = call.hv.time.now();
@@ -54,12 +61,20 @@ fn poll(call: &mut Call, arg: u64) -> Ret {
     if let Some(d) = call.hv.domain(who.0) {
         let v = &mut d.vcpus[who.1];
         v.state = RunState::Blocked;
-        v.poll = Some(PollState { ports, deadline: (p.timeout != 0).then_some(p.timeout) });
+        v.poll = Some(PollState {
+            ports,
+            deadline: (p.timeout != 0).then_some(p.timeout),
+        });
     }
     Ret::Value(0)
 }
 
-fn op(call: &mut Call, cmd: u32, arg: u64, shutdown_reason: impl FnOnce(&Call) -> Result<u32, Ret>) -> Ret {
+fn op(
+    call: &mut Call,
+    cmd: u32,
+    arg: u64,
+    shutdown_reason: impl FnOnce(&Call) -> Result<u32, Ret>,
+) -> Ret {
     match cmd {
         SCHEDOP_YIELD => {
             call.hv.preempt = true;
@@ -85,7 +100,10 @@ fn op(call: &mut Call, cmd: u32, arg: u64, shutdown_reason: impl FnOnce(&Call) -
 pub fn sched_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     op(call, cmd as u32, arg, |c| {
-        c.guest().read_obj::<SchedShutdown>(arg).map(|s| s.reason).map_err(Ret::from)
+        c.guest()
+            .read_obj::<SchedShutdown>(arg)
+            .map(|s| s.reason)
+            .map_err(Ret::from)
     })
 }
 

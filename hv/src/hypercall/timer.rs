@@ -17,7 +17,11 @@ pub fn set_timer_op(call: &mut Call) -> Ret {
 /// `vcpu_op(cmd, vcpuid, arg)`.
 pub fn vcpu_op(call: &mut Call) -> Ret {
     let [cmd, vcpuid, arg, ..] = call.args;
-    let nr_vcpus = call.hv.domains.get(&call.dom()).map_or(0, |d| d.vcpus.len()) as u64;
+    let nr_vcpus = call
+        .hv
+        .domains
+        .get(&call.dom())
+        .map_or(0, |d| d.vcpus.len()) as u64;
     if vcpuid >= nr_vcpus {
         return Ret::Value(errno::neg(errno::ENOENT));
     }
@@ -32,7 +36,12 @@ pub fn vcpu_op(call: &mut Call) -> Ret {
                 Err(f) => return f.into(),
             };
             let now = call.hv.time.now();
-            match call.hv.time.timers.set_periodic(dom, vcpu, p.period_ns, now) {
+            match call
+                .hv
+                .time
+                .timers
+                .set_periodic(dom, vcpu, p.period_ns, now)
+            {
                 Ok(()) => Ret::Value(0),
                 Err(e) => Ret::Value(i64::from(e.to_errno())),
             }
@@ -49,7 +58,10 @@ pub fn vcpu_op(call: &mut Call) -> Ret {
             if t.flags & VCPU_SSHOTTMR_FUTURE != 0 && t.timeout_abs_ns < call.hv.time.now() {
                 return Ret::Value(errno::neg(errno::ETIME));
             }
-            call.hv.time.timers.set_single_shot(dom, vcpu, t.timeout_abs_ns);
+            call.hv
+                .time
+                .timers
+                .set_single_shot(dom, vcpu, t.timeout_abs_ns);
             Ret::Value(0)
         }
         VCPUOP_STOP_SINGLESHOT_TIMER if own => {
@@ -74,7 +86,9 @@ pub fn vcpu_op(call: &mut Call) -> Ret {
         }
         VCPUOP_GET_RUNSTATE_INFO => {
             let info = call.hv.runstate_info((call.who.0, vcpuid as usize));
-            call.guest().write_obj(arg, &info).map_or_else(Ret::from, |_| Ret::Value(0))
+            call.guest()
+                .write_obj(arg, &info)
+                .map_or_else(Ret::from, |_| Ret::Value(0))
         }
         _ => Ret::Value(errno::neg(errno::ENOSYS)),
     }

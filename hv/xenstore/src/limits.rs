@@ -43,9 +43,9 @@ pub struct Limits {
     /// default 1024).
     pub max_transaction_nodes: usize,
     /// Bytes of replies and watch events queued for a guest that has not yet copied them
-    /// into its ring (default 256 KiB). Requests are not consumed while the queue is within
-    /// one maximal message of this bound (the guest is *stalled* and resumes once it reads
-    /// its ring); a watch event that would push the queue past it marks the connection broken
+    /// into its ring (default 256 KiB). Requests are not handled while the queue is
+    /// non-empty and within one maximal message (4112 bytes) of this bound (the guest is
+    /// *stalled* and resumes once it reads its ring); a watch event that would push the queue past it marks the connection broken
     /// with [`ProtocolError::OutputOverflow`](crate::ProtocolError::OutputOverflow).
     pub max_output_bytes: usize,
     /// Watch events queued for the toolstack's own watches (default 4096). Further events

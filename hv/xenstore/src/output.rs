@@ -145,3 +145,41 @@ mod tests {
         assert!(q.is_empty());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+    use pv_abi::io::xs_wire::XS_READ;
+
+    proptest! {
+        /// Whatever the chunk sizes the ring accepts, the bytes come out exactly once, in order.
+        #[test]
+        fn bytes_leave_exactly_once_in_order(
+            payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..20),
+            chunks in prop::collection::vec(1usize..50, 1..200),
+        ) {
+            let mut q = OutputQueue::default();
+            let mut expected = Vec::new();
+            for (i, payload) in payloads.into_iter().enumerate() {
+                let m = Message::new(XS_READ, i as u32, 0, payload);
+                expected.extend(m.to_bytes());
+                q.push_reply(&m);
+            }
+            prop_assert_eq!(q.queued_bytes(), expected.len());
+            let mut out = Vec::new();
+            for chunk in chunks.into_iter().cycle() {
+                if q.is_empty() {
+                    break;
+                }
+                let bytes = q.front_chunk();
+                let n = chunk.min(bytes.len());
+                out.extend_from_slice(&bytes[..n]);
+                q.consume(n);
+                prop_assert_eq!(q.queued_bytes(), expected.len() - out.len());
+            }
+            prop_assert_eq!(out, expected);
+        }
+    }
+}

@@ -13,8 +13,9 @@
 //! 4. otherwise, repeatedly: consumes request bytes (`req_prod - req_cons` checked to be at
 //!    most 1024, wrapping), reassembles and handles whole requests, and copies queued output
 //!    into `rsp` up to the free space (`rsp_prod - rsp_cons` checked likewise), until neither
-//!    side can progress. A request is only handled while the output queue has room for a
-//!    maximal reply; otherwise it waits (the guest is stalled) until the guest reads `rsp`.
+//!    side can progress. A request is only handled while the output queue is empty or has
+//!    room for a maximal reply; otherwise it waits (the guest is stalled) until the guest
+//!    reads `rsp`.
 //!
 //! Indices are little-endian `u32`s read and written through the trait; fences order the
 //! index accesses against the data copies.
@@ -108,15 +109,11 @@ impl Store {
             fence(Ordering::SeqCst);
             write_u32(page, offsets::CONNECTION, XENSTORE_CONNECTED);
             outcome.notify_guest = true;
-        } else if let ConnectionState::Broken { reason, reported } = &mut conn.state {
-            if !*reported {
-                *reported = true;
-                write_u32(page, offsets::ERROR, reason.ring_error_code());
-                outcome.error = Some(*reason);
-                outcome.notify_guest = true;
-            }
         } else {
-            self.pump(domid, page, &mut outcome);
+            if conn.is_connected() {
+                self.pump(domid, page, &mut outcome);
+            }
+            self.report_broken(domid, page, &mut outcome);
         }
         self.domains_with_output.remove(&domid);
         outcome.other_domains = self.take_domains_with_output();
@@ -144,14 +141,7 @@ impl Store {
                 Err(error) => {
                     if let Some(conn) = self.connections.get_mut(&domid) {
                         conn.mark_broken(error);
-                        conn.state = ConnectionState::Broken {
-                            reason: error,
-                            reported: true,
-                        };
                     }
-                    write_u32(page, offsets::ERROR, error.ring_error_code());
-                    outcome.error = Some(error);
-                    outcome.notify_guest = true;
                     return;
                 }
             }
@@ -163,6 +153,29 @@ impl Store {
             {
                 return;
             }
+        }
+    }
+
+    /// Transition `Broken { reported: false }` -> `Broken { reported: true }`: writes the
+    /// reason into the ring's `error` field and reports it in `outcome`, once.
+    fn report_broken<P: RingPage + ?Sized>(
+        &mut self,
+        domid: DomId,
+        page: &mut P,
+        outcome: &mut ServiceOutcome,
+    ) {
+        let Some(conn) = self.connections.get_mut(&domid) else {
+            return;
+        };
+        if let ConnectionState::Broken {
+            reason,
+            reported: reported @ false,
+        } = &mut conn.state
+        {
+            *reported = true;
+            write_u32(page, offsets::ERROR, reason.ring_error_code());
+            outcome.error = Some(*reason);
+            outcome.notify_guest = true;
         }
     }
 
@@ -183,8 +196,9 @@ impl Store {
                 break;
             }
             if conn.input.complete().is_some() {
-                if conn.output.queued_bytes().saturating_add(MAX_MESSAGE_SIZE)
-                    > self.limits.max_output_bytes
+                let queued = conn.output.queued_bytes();
+                if queued > 0
+                    && queued.saturating_add(MAX_MESSAGE_SIZE) > self.limits.max_output_bytes
                 {
                     break; // stalled until the guest reads its replies
                 }

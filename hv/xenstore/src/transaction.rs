@@ -24,7 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::tree::Tree;
-use crate::watch::Change;
+use crate::watch::{Change, Scope};
 use crate::{DomId, Limits, Node, XsError};
 
 /// The transaction's view of one tracked node.
@@ -53,16 +53,22 @@ pub struct Transaction {
     pub(crate) tracked: BTreeMap<String, Tracked>,
     /// Net change of owned-node counts per domain caused by the overlay.
     pub(crate) owner_delta: BTreeMap<DomId, i64>,
-    /// Changes to announce if the transaction commits, in order.
-    pub(crate) changes: Vec<Change>,
+    /// Changes to announce if the transaction commits, one per path, in order of first
+    /// change.
+    pub(crate) changes: Vec<PendingChange>,
+}
+
+/// A change recorded in a transaction. Repeated changes to one path merge into one entry,
+/// so the list never outgrows the tracked nodes: the scope widens to `Subtree` if any change
+/// had it, and the readers are those of the first change (the permissions before the
+/// transaction touched the node) followed by those of the latest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PendingChange {
+    change: Change,
+    original_readers: usize,
 }
 
 impl Transaction {
-    /// Number of distinct nodes tracked (counted against `max_transaction_nodes`).
-    pub fn tracked_count(&self) -> usize {
-        self.tracked.len()
-    }
-
     /// Starts tracking `path` with its committed generation, if not yet tracked.
     /// `limit` bounds the number of tracked nodes (`None` = no bound).
     pub(crate) fn track(
@@ -86,6 +92,32 @@ impl Transaction {
             },
         );
         Ok(())
+    }
+
+    /// Records changes for announcement at commit, merging per path (see [`PendingChange`]).
+    pub(crate) fn record(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            match self
+                .changes
+                .iter_mut()
+                .find(|p| p.change.path == change.path)
+            {
+                Some(pending) => {
+                    if change.scope == Scope::Subtree {
+                        pending.change.scope = Scope::Subtree;
+                    }
+                    pending.change.readers.truncate(pending.original_readers);
+                    pending.change.readers.extend(change.readers);
+                }
+                None => {
+                    let original_readers = change.readers.len();
+                    self.changes.push(PendingChange {
+                        change,
+                        original_readers,
+                    });
+                }
+            }
+        }
     }
 
     pub(crate) fn adjust_owner(&mut self, domid: DomId, delta: i64) {
@@ -130,6 +162,38 @@ impl Transaction {
                 }
             }
         }
-        Ok(self.changes)
+        Ok(self.changes.into_iter().map(|p| p.change).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NodePerms, Perm};
+
+    fn change(path: &str, scope: Scope, reader: u16) -> Change {
+        let readers = alloc::vec![NodePerms::new(DomId(reader), Perm::None)];
+        Change {
+            path: String::from(path),
+            scope,
+            readers,
+        }
+    }
+
+    #[test]
+    fn repeated_changes_merge_per_path() {
+        let mut tx = Transaction::default();
+        for i in 0..100 {
+            tx.record(alloc::vec![
+                change("/a", Scope::Exact, i),
+                change("/b", Scope::Exact, i)
+            ]);
+        }
+        tx.record(alloc::vec![change("/a", Scope::Subtree, 200)]);
+        assert_eq!(tx.changes.len(), 2);
+        let a = &tx.changes[0].change;
+        assert_eq!(a.scope, Scope::Subtree);
+        let owners: alloc::vec::Vec<u16> = a.readers.iter().map(|p| p.owner().0).collect();
+        assert_eq!(owners, [0, 200], "first and latest readers");
     }
 }

@@ -2,7 +2,7 @@
 //! the generation counter.
 //!
 //! This layer stores and removes whole nodes; it does not keep parents and children
-//! consistent by itself. The operations in [`view`](crate::view) do that, through the same
+//! consistent by itself. The node operations (through the crate-private `view`) do that, through the same
 //! code path for direct changes and for transactions.
 
 use alloc::collections::BTreeMap;
@@ -59,7 +59,8 @@ impl Tree {
         if let Some(old) = self.nodes.insert(path, node) {
             self.uncount(old.perms.owner());
         }
-        *self.owned.entry(owner).or_insert(0) += 1;
+        let count = self.owned.entry(owner).or_insert(0);
+        *count = count.saturating_add(1);
     }
 
     /// Removes the node at `path` (children are the caller's business).

@@ -121,7 +121,7 @@ impl<'a> NodeView<'a> {
     pub fn announce(&mut self, changes: Vec<Change>) -> Vec<Change> {
         match self.transaction.as_deref_mut() {
             Some(tx) => {
-                tx.changes.extend(changes);
+                tx.record(changes);
                 Vec::new()
             }
             None => changes,

@@ -5,34 +5,10 @@
 //! valid; every operation validates them against the domain it acts on.
 
 use pv_abi::event_channel::{
-    DOMID_FIRST_RESERVED, DOMID_SELF, EVTCHN_2L_NR_CHANNELS, NR_VIRQS, VIRQ_ARGO, VIRQ_DEBUG,
-    VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
+    EVTCHN_2L_NR_CHANNELS, NR_VIRQS, VIRQ_ARGO, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
 };
 
-/// A domain id (`domid_t`).
-///
-/// Defined here until the memory-management core's `DomId` is shared; both are a `u16`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DomId(pub u16);
-
-impl DomId {
-    /// `DOMID_SELF`: "the calling domain" in guest requests.
-    pub const SELF: DomId = DomId(DOMID_SELF);
-
-    /// Resolves `DOMID_SELF` to `caller`; any other id is returned as is.
-    pub fn resolve(self, caller: DomId) -> DomId {
-        if self == Self::SELF {
-            caller
-        } else {
-            self
-        }
-    }
-
-    /// Whether the id names an ordinary domain (below `DOMID_FIRST_RESERVED`).
-    pub fn is_ordinary(self) -> bool {
-        self.0 < DOMID_FIRST_RESERVED
-    }
-}
+pub use crate::types::DomId;
 
 /// An event-channel port number (`evtchn_port_t`), not yet validated.
 ///

@@ -3,13 +3,9 @@
 
 use pv_abi::grant_table::GRANT_ENTRIES_V1_PER_FRAME;
 
-use crate::evtchn::DomId;
+use crate::types::DomId;
 
-/// A machine frame number.
-///
-/// Defined here until the memory-management core's `Mfn` is shared; both are a `u64`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Mfn(pub u64);
+pub use crate::types::Mfn;
 
 /// A grant reference (`grant_ref_t`): an index into the granting domain's table, not yet
 /// validated.

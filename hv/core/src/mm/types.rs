@@ -5,12 +5,9 @@
 //!   2 MiB extent      = mfn >> 9                       (512 frames, one `SpageInfo` each)
 //! ```
 
-/// log2 of the frame size (4 KiB).
-pub const PAGE_SHIFT: u32 = 12;
+pub use crate::types::{PAGE_SHIFT, SUPERPAGE_ORDER};
 /// Number of entries in one page table (every level).
 pub const ENTRIES_PER_TABLE: usize = 512;
-/// Allocation order of a 2 MiB superpage (Xen's `SUPERPAGE_ORDER`).
-pub const SUPERPAGE_ORDER: u32 = 9;
 /// Frames in one 2 MiB extent.
 pub const FRAMES_PER_SUPERPAGE: u64 = 1 << SUPERPAGE_ORDER;
 /// First domain id Xen reserves for itself (`DOMID_FIRST_RESERVED`); real domains are below it.
@@ -18,36 +15,7 @@ pub const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
 /// Largest allocation order `assign` accepts (1 TiB); keeps every shift in range.
 pub const MAX_ASSIGN_ORDER: u32 = 28;
 
-/// A machine frame number (machine address >> 12).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Mfn(pub u64);
-
-impl Mfn {
-    /// The machine address of the frame's first byte (`u64::MAX` for absurd frame numbers).
-    pub fn maddr(self) -> u64 {
-        match self.0 <= u64::MAX >> PAGE_SHIFT {
-            true => self.0 << PAGE_SHIFT,
-            false => u64::MAX,
-        }
-    }
-
-    /// Index of the 2 MiB extent (spage table entry) that contains this frame.
-    pub fn extent(self) -> u64 {
-        self.0 >> SUPERPAGE_ORDER
-    }
-
-    /// Whether the frame number is aligned to `2^order` frames.
-    pub fn is_aligned(self, order: u32) -> bool {
-        match 1u64.checked_shl(order) {
-            Some(size) => self.0 & (size - 1) == 0,
-            None => self.0 == 0,
-        }
-    }
-}
-
-/// A domain id, as in Xen's `domid_t`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DomId(pub u16);
+pub use crate::types::{DomId, Mfn};
 
 /// A page-table level, for pinning and for per-level rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
