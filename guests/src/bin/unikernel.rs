@@ -57,6 +57,38 @@ mod store;
 /// The outcome of one feature check.
 pub type Check = Result<Detail, Detail>;
 
+/// Collects every failed sub-check of a feature, so one run shows them all.
+#[derive(Default)]
+pub struct Problems {
+    text: Detail,
+    count: u32,
+}
+
+impl Problems {
+    /// Records a failure.
+    pub fn add(&mut self, what: core::fmt::Arguments) {
+        let sep = if self.count == 0 { "" } else { "; " };
+        let _ = core::fmt::Write::write_fmt(&mut self.text, format_args!("{sep}{what}"));
+        self.count += 1;
+    }
+
+    /// Records a failure unless `ok`.
+    pub fn check(&mut self, ok: bool, what: core::fmt::Arguments) {
+        if !ok {
+            self.add(what);
+        }
+    }
+
+    /// `Ok(pass_detail)` if nothing failed, else the failures.
+    pub fn into_check(self, pass_detail: Detail) -> Check {
+        if self.count == 0 {
+            Ok(pass_detail)
+        } else {
+            Err(self.text)
+        }
+    }
+}
+
 /// What the checks share.
 pub struct Ctx {
     /// Our start_info.

@@ -243,7 +243,7 @@ pub fn grant_table(ctx: &Ctx) -> Check {
         after.nr_frames
     );
     Ok(detail!(
-        "v1, {} -> {} of max {} frames at mfns {:#x?}, mapped at {:#x}, entry {gref} = \
+        "v1, {} -> {} of max {} frames at mfns {:x?}, mapped at {:#x}, entry {gref} = \
          permit_access|readonly dom0 frame {mfn:#x} read back",
         q.nr_frames,
         after.nr_frames,

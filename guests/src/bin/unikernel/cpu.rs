@@ -8,35 +8,38 @@ use guests::traps::{self, IretStyle, INT80_RESULT};
 use guests::{events, sse, time};
 use pv_abi::arch_x86::SEGBASE_FS;
 
-use crate::Check;
+use crate::{Check, Problems};
 
 /// An address no one maps (the same one the `hello` fault test uses).
 const UNMAPPED: u64 = 0x1000_0000_0000 + 0x123;
 
 /// #PF with cr2 and error code, #BP, `int $0x80` (DPL 3), #GP from `hlt` and from
-/// `int $0x81` (DPL 0), #UD.
+/// `int $0x81` (DPL 0), #UD. Reports every mismatch, not just the first.
 pub fn traps() -> Check {
-    let pf = traps::probe_read(UNMAPPED).ok_or_else(|| detail!("no #PF bounced"))?;
-    ensure!(
-        pf.vector == 14,
-        "read of {UNMAPPED:#x} gave vector {}",
-        pf.vector
-    );
-    ensure!(
-        pf.cr2 == UNMAPPED,
-        "#PF cr2 {:#x} (vcpu_info.arch.cr2), want {UNMAPPED:#x}",
-        pf.cr2
-    );
-    ensure!(
-        pf.cs & 3 == 0,
-        "#PF frame cs {:#x}: Xen clears the RPL of kernel-mode frames",
-        pf.cs
-    );
-    ensure!(
-        pf.error_code == 0,
-        "#PF error code {:#x}, want 0 (kernel-mode read of a not-present page; Xen clears U)",
-        pf.error_code
-    );
+    let mut problems = Problems::default();
+    match traps::probe_read(UNMAPPED) {
+        None => problems.add(format_args!("no #PF bounced")),
+        Some(pf) => {
+            problems.check(
+                pf.vector == 14 && pf.cr2 == UNMAPPED,
+                format_args!(
+                    "#PF vector {} cr2 {:#x} (vcpu_info.arch.cr2)",
+                    pf.vector, pf.cr2
+                ),
+            );
+            problems.check(
+                pf.cs & 3 == 0,
+                format_args!("#PF frame cs {:#x} (Xen clears RPL for kernel mode)", pf.cs),
+            );
+            problems.check(
+                pf.error_code == 0,
+                format_args!(
+                    "#PF error code {:#x}, want 0 (Xen clears U for kernel mode)",
+                    pf.error_code
+                ),
+            );
+        }
+    }
 
     let bp_before = traps::count(3);
     let after_int3: u64;
@@ -44,42 +47,49 @@ pub fn traps() -> Check {
     unsafe {
         asm!("int3", "1:", "lea 1b(%rip), {a}", a = out(reg) after_int3, options(att_syntax))
     };
-    ensure!(traps::count(3) == bp_before + 1, "int3: #BP not delivered");
-    ensure!(
-        traps::last().rip == after_int3,
-        "#BP rip {:#x}, want {after_int3:#x} (after the int3)",
-        traps::last().rip
+    problems.check(
+        traps::count(3) == bp_before + 1 && traps::last().rip == after_int3,
+        format_args!(
+            "int3: #BP count +{} rip {:#x}",
+            traps::count(3) - bp_before,
+            traps::last().rip
+        ),
     );
 
     let r: u64;
     // SAFETY: `int $0x80` has a DPL-3 trap entry; the handler sets rax.
     unsafe { asm!("int $0x80", inout("rax") 0u64 => r, options(att_syntax)) };
-    ensure!(r == INT80_RESULT, "int $0x80 returned rax {r:#x}");
+    problems.check(
+        r == INT80_RESULT,
+        format_args!("int $0x80 returned rax {r:#x}"),
+    );
 
     // A hypervisor that (unlike Xen) emulates `hlt` as SCHEDOP_block would sleep here for
     // good: a timer wakes us to report it.
     time::set_timer_op(time::now() + 100 * time::MS);
     let gp = traps::probe_hlt();
     time::set_timer_op(0);
-    let gp = gp.ok_or_else(|| {
-        detail!("hlt was not bounced as #GP(0) (Xen does not emulate hlt for PV kernels)")
-    })?;
-    ensure!(
-        gp.vector == 13 && gp.error_code == 0,
-        "hlt gave vector {} error {:#x}, want #GP(0)",
-        gp.vector,
-        gp.error_code
+    problems.check(
+        gp.is_some_and(|gp| gp.vector == 13 && gp.error_code == 0),
+        format_args!(
+            "hlt gave {:?}, want #GP(0) (Xen does not emulate hlt for PV kernels)",
+            gp.map(|t| (t.vector, t.error_code))
+        ),
     );
-    let gp81 = traps::probe_int81().ok_or_else(|| detail!("int $0x81: no fault bounced"))?;
-    ensure!(
-        gp81.vector == 13 && gp81.error_code == 0x81 << 3 | 2,
-        "int $0x81 (DPL 0) gave vector {} error {:#x}, want #GP(0x40a)",
-        gp81.vector,
-        gp81.error_code
+    let gp81 = traps::probe_int81();
+    problems.check(
+        gp81.is_some_and(|gp| gp.vector == 13 && gp.error_code == 0x81 << 3 | 2),
+        format_args!(
+            "int $0x81 (DPL 0) gave {:?}, want #GP(0x40a)",
+            gp81.map(|t| (t.vector, t.error_code))
+        ),
     );
-    let ud = traps::probe_ud2().ok_or_else(|| detail!("ud2: no fault bounced"))?;
-    ensure!(ud.vector == 6, "ud2 gave vector {}", ud.vector);
-    Ok(detail!(
+    let ud = traps::probe_ud2();
+    problems.check(
+        ud.is_some_and(|ud| ud.vector == 6),
+        format_args!("ud2 gave {:?}", ud.map(|t| t.vector)),
+    );
+    problems.into_check(detail!(
         "#PF cr2={UNMAPPED:#x} err=0 cs RPL 0, #BP, int $0x80 (DPL 3) rax={r:#x}, #GP(0) from hlt, \
          #GP(0x40a) from int $0x81, #UD"
     ))
