@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::boot;
+use common::{boot, config, run};
 use std::time::Duration;
 
 use tools::qemu::{BootMethod, Outcome, RunResult};
@@ -89,6 +89,23 @@ fn demo_tours_the_abi_and_powers_off() {
         "the demo took {:?}",
         end - start
     );
+    assert!(r.saw("domain 1 shut down: poweroff"));
+    assert_eq!(r.outcome, Outcome::Poweroff);
+}
+
+#[test]
+fn unikernel_shuts_down_when_the_toolstack_asks() {
+    let mut cfg = config("unikernel");
+    cfg.hv_args.push("shutdown_after=3s".into());
+    cfg.guest_cmdline = Some("wait-shutdown".into());
+    let r = run(&cfg);
+    let waiting = r
+        .time_of("(d1) unikernel: waiting for /local/domain/1/control/shutdown")
+        .expect("the guest should wait for control/shutdown");
+    let acted = r
+        .time_of("(d1) unikernel: control/shutdown = \"poweroff\": shutting down (poweroff)")
+        .expect("the guest should act on the request");
+    assert!(acted > waiting);
     assert!(r.saw("domain 1 shut down: poweroff"));
     assert_eq!(r.outcome, Outcome::Poweroff);
 }

@@ -34,6 +34,10 @@ fn setup(si: &StartInfo) -> u32 {
         Ok(console) => {
             events::unmask(console.port);
             ring::set_console(&console);
+            println!(
+                "demo: console ring up (event channel {}); from here on output goes through it",
+                console.port
+            );
         }
         Err(e) => println!("demo: no console ring ({e}); staying on console_io"),
     }
@@ -88,9 +92,10 @@ fn whoami(si: &StartInfo) {
 }
 
 fn clock(timer: u32) {
-    let (wc_sec, _) = time::wallclock_base();
+    let (y, mo, d, ..) = time::civil_from_unix(time::wallclock_now().0);
     rprintln!(
-        "  clock      : {TICKS} ticks, each a set_timer_op + SCHEDOP_block woken by VIRQ_TIMER"
+        "  clock      : {y:04}-{mo:02}-{d:02}; {TICKS} ticks, each set_timer_op + SCHEDOP_block, \
+         woken by VIRQ_TIMER"
     );
     let start = time::now();
     for tick in 1..=TICKS {
@@ -99,15 +104,12 @@ fn clock(timer: u32) {
         let (sec, nsec) = time::wallclock_now();
         let (_, _, _, h, m, s) = time::civil_from_unix(sec);
         let up = time::now();
-        let bar: Text<8> = {
-            let mut b = Text::new();
-            for i in 0..TICKS {
-                let _ = b.write_char(if i < tick { '#' } else { '.' });
-            }
-            b
-        };
+        let mut bar = Text::<8>::new();
+        for i in 0..TICKS {
+            let _ = bar.write_char(if i < tick { '#' } else { '.' });
+        }
         rprintln!(
-            "    [{}] {h:02}:{m:02}:{s:02}.{:03} UTC   uptime {}.{:03} s   virq +{}",
+            "    [{}] {h:02}:{m:02}:{s:02}.{:03} UTC   system time {}.{:03} s   VIRQ_TIMER x{}",
             bar.as_str(),
             nsec / 1_000_000,
             up / 1_000_000_000,
@@ -115,8 +117,6 @@ fn clock(timer: u32) {
             events::count(timer) - before
         );
     }
-    let (y, mo, d, ..) = time::civil_from_unix(wc_sec);
-    rprintln!("               (the wall clock says it is {y:04}-{mo:02}-{d:02})");
 }
 
 fn ping_pong() {
@@ -156,9 +156,11 @@ fn guest_main(si: &'static StartInfo) -> ! {
     whoami(si);
     clock(timer);
     ping_pong();
+    let up = time::now();
     rprintln!(
-        "  bye        : SCHEDOP_shutdown(poweroff) after {} ms",
-        time::now() / MS
+        "  bye        : SCHEDOP_shutdown(poweroff) at system time {}.{:03} s",
+        up / 1_000_000_000,
+        up / MS % 1000
     );
     guests::hypercall::shutdown(SHUTDOWN_POWEROFF)
 }

@@ -227,10 +227,10 @@ pub fn wait_for_shutdown(ctx: &mut Ctx) {
     };
     println!("unikernel: waiting for {} to be written", node.as_str());
     let deadline = time::now() + 300_000 * MS;
-    while let Some(event) = xs.next_watch_event(deadline) {
-        if event.path() != node.as_str() {
-            continue;
-        }
+    // A request written before we got here is acted on too (no event would come for it).
+    let mut pending = true;
+    while pending || xs.next_watch_event(deadline).is_some() {
+        pending = false;
         let Ok(request) = read_text(xs, node.as_str()) else {
             continue;
         };
