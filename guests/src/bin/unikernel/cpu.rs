@@ -127,37 +127,43 @@ fn int3_round_trip() -> bool {
 /// inline `iret` `syscall`; registers and flags must survive. Leaves the hypercall-page
 /// style in force if it works (Linux uses `iret` to re-enable events atomically).
 pub fn iret() -> Check {
-    let mut ok = [false; 3];
+    let (a, b) = crate::loopback_pair()?;
+    let mut problems = Problems::default();
     let styles = [
-        IretStyle::Direct,
-        IretStyle::HypercallPage,
-        IretStyle::Syscall,
+        (IretStyle::Direct, "iretq"),
+        (IretStyle::HypercallPage, "hypercall-page iret"),
+        (IretStyle::Syscall, "syscall iret"),
     ];
-    for (slot, style) in ok.iter_mut().zip(styles) {
+    let mut working = [false; 3];
+    for (slot, (style, name)) in working.iter_mut().zip(styles) {
         traps::set_iret_style(style);
         let before = traps::count(3);
-        *slot = int3_round_trip() && traps::count(3) == before + 1;
+        let trap_ok = int3_round_trip() && traps::count(3) == before + 1;
+        problems.check(trap_ok, format_args!("{name}: int3 round trip lost state"));
+        let seen = events::count(a);
+        events::send(b);
+        let event_ok = crate::spin_wait(a, seen, 500 * time::MS);
+        let mask = events::upcall_mask_value();
+        problems.check(
+            event_ok,
+            format_args!("{name}: upcall not delivered or not returned"),
+        );
+        problems.check(
+            mask == 0,
+            format_args!("{name}: evtchn_upcall_mask = {mask} after the upcall, want 0"),
+        );
+        *slot = trap_ok && event_ok && mask == 0;
     }
-    let mask = events::upcall_mask_value();
-    traps::set_iret_style(if ok[1] {
+    events::close(b);
+    events::close(a);
+    traps::set_iret_style(if working[1] {
         IretStyle::HypercallPage
     } else {
         IretStyle::Direct
     });
-    ensure!(
-        ok == [true; 3],
-        "register/flag round trip: iretq {} hypercall-page iret {} syscall iret {}",
-        ok[0],
-        ok[1],
-        ok[2]
-    );
-    ensure!(
-        mask == 0,
-        "iret left evtchn_upcall_mask = {mask}, want 0 (rflags.IF was 1)"
-    );
-    Ok(detail!(
-        "int3 round trip with r12-r15 and CF intact via iretq, hypercall_page+23*32 and \
-         inline syscall 23"
+    problems.into_check(detail!(
+        "int3 (r12-r15, CF intact) and event upcalls (mask restored to 0) return via iretq, \
+         hypercall_page+23*32 and inline syscall 23"
     ))
 }
 
