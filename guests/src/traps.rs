@@ -20,7 +20,7 @@
 //!
 //! The `iret` hypercall also restores `evtchn_upcall_mask` from the frame's `rflags.IF`.
 
-use core::arch::{asm, global_asm};
+use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use pv_abi::arch_x86::FLAT_KERNEL_CS;
@@ -31,6 +31,9 @@ use pv_abi::callback::{
 use pv_abi::xen::{hypercall as nr, TrapInfo};
 
 use crate::hypercall::Via;
+
+mod probe;
+pub use probe::{fixup_consumed, fixup_ptr, probe_hlt, probe_int81, probe_read, probe_ud2};
 
 /// Pseudo-vector of the event-channel upcall in a [`TrapFrame`].
 pub const VECTOR_EVENT: u64 = 0x100;
@@ -362,8 +365,6 @@ pub struct TrapRecord {
 
 static COUNTS: [AtomicU64; 0x102] = [const { AtomicU64::new(0) }; 0x102];
 static LAST: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-/// Resume address for the next fault (0: none); see [`probe_read`].
-static FIXUP: AtomicU64 = AtomicU64::new(0);
 
 /// How many times `vector` (or a pseudo-vector) was delivered.
 pub fn count(vector: u64) -> u64 {
@@ -413,7 +414,7 @@ fn exception(frame: &mut TrapFrame) {
         7 => {
             crate::sse::fpu_taskswitch(false);
         }
-        _ => match FIXUP.swap(0, Ordering::SeqCst) {
+        _ => match probe::take_fixup() {
             0 => {
                 crate::println!(
                     "guest: unexpected trap {} error {:#x} rip {:#x} cr2 {:#x}",
@@ -427,64 +428,4 @@ fn exception(frame: &mut TrapFrame) {
             resume => frame.rip = resume,
         },
     }
-}
-
-/// Arms the fault fixup, runs `$insn` (labelled `1:`), disarms it. Evaluates to
-/// `(faulting-instruction address, trapped?)`.
-macro_rules! probe {
-    ($insn:literal $(, $($operands:tt)+)?) => {{
-        let at: u64;
-        // SAFETY: the instruction is expected to fault; the trap handler resumes at label 2.
-        unsafe {
-            asm!(
-                "lea 2f(%rip), {tmp}",
-                "mov {tmp}, ({fixup})",
-                "lea 1f(%rip), {at}",
-                "1:",
-                $insn,
-                "2:",
-                fixup = in(reg) FIXUP.as_ptr(),
-                tmp = out(reg) _,
-                at = out(reg) at,
-                $($($operands)+,)?
-                options(att_syntax, nostack)
-            );
-        }
-        (at, FIXUP.swap(0, Ordering::SeqCst) == 0)
-    }};
-}
-
-/// Reads a u64 at `addr` expecting a fault; returns the fault record if one was delivered.
-pub fn probe_read(addr: u64) -> Option<TrapRecord> {
-    let (at, trapped) = probe!("mov ({a}), {a}", a = inout(reg) addr => _);
-    (trapped && last().rip == at).then(last)
-}
-
-/// Runs `hlt` (privileged: #GP expected); returns the fault record.
-pub fn probe_hlt() -> Option<TrapRecord> {
-    let (at, trapped) = probe!("hlt");
-    (trapped && last().rip == at).then(last)
-}
-
-/// Runs `ud2` (#UD expected); returns the fault record.
-pub fn probe_ud2() -> Option<TrapRecord> {
-    let (at, trapped) = probe!("ud2");
-    (trapped && last().rip == at).then(last)
-}
-
-/// Runs `int $0x81`, whose trap entry has DPL 0: #GP with error code `0x81 << 3 | 2`.
-pub fn probe_int81() -> Option<TrapRecord> {
-    let (at, trapped) = probe!("int $0x81");
-    (trapped && last().rip == at).then(last)
-}
-
-/// The fixup slot for probes written elsewhere (`sse`): store a resume address in it right
-/// before an instruction that may fault; then [`fixup_consumed`] tells whether it did.
-pub fn fixup_ptr() -> *mut u64 {
-    FIXUP.as_ptr()
-}
-
-/// Disarms the fixup; true if a fault consumed it.
-pub fn fixup_consumed() -> bool {
-    FIXUP.swap(0, Ordering::SeqCst) == 0
 }
