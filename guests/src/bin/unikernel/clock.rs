@@ -125,7 +125,7 @@ pub fn timers(ctx: &Ctx) -> Check {
     let rc = time::stop_periodic_timer();
     ensure!(rc == 0, "VCPUOP_stop_periodic_timer = {rc}");
     ensure!(
-        (5..=15).contains(&ticks),
+        (3..=20).contains(&ticks),
         "periodic 10 ms: {ticks} ticks in 100 ms"
     );
     let after = events::count(port);
