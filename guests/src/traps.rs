@@ -28,7 +28,7 @@ use pv_abi::callback::{
     CallbackRegister, CALLBACKF_MASK_EVENTS, CALLBACKOP_REGISTER, CALLBACKTYPE_EVENT,
     CALLBACKTYPE_FAILSAFE,
 };
-use pv_abi::xen::{hypercall as nr, TrapInfo};
+use pv_abi::xen::{hypercall as nr, TrapInfo, TI_IF};
 
 use crate::hypercall::Via;
 
@@ -166,6 +166,7 @@ xen_trap_\vector:
     TRAP_NOERR 19
     TRAP_NOERR 128
     TRAP_NOERR 129
+    TRAP_NOERR 130
     TRAP_NOERR 256
 
     .global xen_failsafe_callback
@@ -258,6 +259,7 @@ extern "C" {
     fn xen_trap_19();
     fn xen_trap_128();
     fn xen_trap_129();
+    fn xen_trap_130();
     fn xen_trap_256();
     fn xen_failsafe_callback();
 }
@@ -273,10 +275,12 @@ pub fn failsafe_callback_address() -> u64 {
 }
 
 /// Installs the virtual IDT: vectors 0–19 (DPL 3 for #BP, #OF, #BR like Mini-OS), `int $0x80`
-/// with DPL 3, and `int $0x81` with DPL 0 (so `int $0x81` raises #GP). Returns the result of
+/// with DPL 3, `int $0x81` with DPL 0 (so `int $0x81` raises #GP), and `int $0x82` with DPL 3
+/// as an interrupt gate (`TI_IF`: delivery masks events, as Linux's interrupt gates do).
+/// Returns the result of
 /// `set_trap_table`.
 pub fn install_trap_table() -> i64 {
-    let entries: [(u8, u8, unsafe extern "C" fn()); 19] = [
+    let entries: [(u8, u8, unsafe extern "C" fn()); 20] = [
         (0, 0, xen_trap_0),
         (1, 0, xen_trap_1),
         (3, 3, xen_trap_3),
@@ -296,8 +300,9 @@ pub fn install_trap_table() -> i64 {
         (19, 0, xen_trap_19),
         (0x80, 3, xen_trap_128),
         (0x81, 0, xen_trap_129),
+        (0x82, 3 | TI_IF, xen_trap_130),
     ];
-    let mut table = [TrapInfo::new(0, 0, 0, 0); 20];
+    let mut table = [TrapInfo::new(0, 0, 0, 0); 21];
     for (slot, (vector, dpl, stub)) in table.iter_mut().zip(entries) {
         *slot = TrapInfo::new(vector, dpl, FLAT_KERNEL_CS, stub as *const () as u64);
     }
@@ -410,6 +415,14 @@ fn exception(frame: &mut TrapFrame) {
         // Traps: rip already points after the instruction.
         3 | 4 => {}
         0x80 => frame.rax = INT80_RESULT,
+        // Interrupt gate: report the mask we were entered with in rax, then re-enable events
+        // if the interrupted code had them (the `iret` hypercall would do that too).
+        0x82 => {
+            frame.rax = u64::from(crate::events::upcall_mask_value());
+            if frame.interrupts_enabled() {
+                crate::events::irq_enable();
+            }
+        }
         // #NM from the virtual CR0.TS: clear it (clts) and re-run the instruction.
         7 => {
             crate::sse::fpu_taskswitch(false);

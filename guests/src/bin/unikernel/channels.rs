@@ -67,6 +67,11 @@ pub fn events(ctx: &mut Ctx) -> Check {
         virq.u_word0,
         virq.vcpu
     );
+    let again = events::bind_virq(VIRQ_TIMER);
+    ensure!(
+        again == Err(-17),
+        "second bind_virq(VIRQ_TIMER) = {again:?}, want Err(-17) (EEXIST)"
+    );
     let self_id = pv_abi::xen::DOMID_SELF;
     let a = events::alloc_unbound(self_id).map_err(|rc| detail!("alloc_unbound: {rc}"))?;
     let unbound = status_is(a, EVTCHNSTAT_UNBOUND)?;
@@ -131,7 +136,7 @@ pub fn events(ctx: &mut Ctx) -> Check {
     let rc = events::send(a);
     ensure!(rc < 0, "send on a closed port = {rc}");
     Ok(detail!(
-        "VIRQ_TIMER on port {}, loopback {a}<->{b} both ways (domid {}), mask + unmask \
+        "VIRQ_TIMER on port {} (rebinding: -EEXIST), loopback {a}<->{b} both ways (domid {}), mask + unmask \
          (memory and EVTCHNOP_unmask), close -> unbound -> closed, send on closed = {rc}",
         ctx.timer_port,
         sa.u_word0

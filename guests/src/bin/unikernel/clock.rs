@@ -95,6 +95,17 @@ pub fn timers(ctx: &Ctx) -> Check {
     ensure!(!fired, "set_timer_op(0) did not cancel the timer");
 
     let (start, seen) = (time::now(), events::count(port));
+    let rc = time::set_timer_op(start - MS);
+    ensure!(rc == 0, "set_timer_op(past) = {rc}");
+    let past_ns = timer_fired(ctx, seen, start)
+        .ok_or_else(|| detail!("set_timer_op with a deadline in the past never fired"))?;
+    ensure!(
+        past_ns < 100 * MS,
+        "set_timer_op(past) fired after {} us",
+        past_ns / 1000
+    );
+
+    let (start, seen) = (time::now(), events::count(port));
     let rc = time::set_singleshot_timer(start + 15 * MS, 0);
     ensure!(rc == 0, "VCPUOP_set_singleshot_timer = {rc}");
     let shot_ns =
@@ -133,7 +144,7 @@ pub fn timers(ctx: &Ctx) -> Check {
     let late = events::count(port) - after;
     ensure!(late <= 1, "{late} ticks after stop_periodic_timer");
     Ok(detail!(
-        "set_timer_op +20 ms fired at {} us and cancels, singleshot +15 ms at {} us, \
+        "set_timer_op +20 ms fired at {} us, in the past at once, 0 cancels, singleshot +15 ms at {} us, \
          -ETIME for the past, periodic 10 ms: {ticks} ticks/100 ms, then stopped",
         op_ns / 1000,
         shot_ns / 1000

@@ -64,6 +64,20 @@ pub fn traps() -> Check {
         format_args!("int $0x80 returned rax {r:#x}"),
     );
 
+    let mask_in: u64;
+    // SAFETY: `int $0x82` has a DPL-3 interrupt-gate entry; the handler reports the upcall
+    // mask it was entered with in rax and re-enables events.
+    unsafe { asm!("int $0x82", inout("rax") 99u64 => mask_in, options(att_syntax)) };
+    let mask_after = events::upcall_mask_value();
+    problems.check(
+        mask_in == 1 && mask_after == 0 && traps::last().cs >> 32 == 0,
+        format_args!(
+            "int $0x82 (TI_IF gate): upcall_mask {mask_in} in the handler (saved {}), \
+             {mask_after} after return; want 1, 0, 0",
+            traps::last().cs >> 32
+        ),
+    );
+
     // A hypervisor that (unlike Xen) emulates `hlt` as SCHEDOP_block would sleep here for
     // good: a timer wakes us to report it.
     time::set_timer_op(time::now() + 100 * time::MS);
@@ -90,8 +104,8 @@ pub fn traps() -> Check {
         format_args!("ud2 gave {:?}", ud.map(|t| t.vector)),
     );
     problems.into_check(detail!(
-        "#PF cr2={UNMAPPED:#x} err=0 cs RPL 0, #BP, int $0x80 (DPL 3) rax={r:#x}, #GP(0) from hlt, \
-         #GP(0x40a) from int $0x81, #UD"
+        "#PF cr2={UNMAPPED:#x} err=0 cs RPL 0, #BP, int $0x80 (DPL 3) rax={r:#x}, int $0x82 \
+         (TI_IF gate) masks events, #GP(0) from hlt, #GP(0x40a) from int $0x81, #UD"
     ))
 }
 

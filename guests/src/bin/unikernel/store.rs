@@ -148,6 +148,13 @@ fn exercise(ctx: &Ctx, xs: &mut Xenstore) -> Check {
     let stray = xs.next_watch_event(time::now() + 100 * MS);
     ensure!(stray.is_none(), "watch event after unwatch");
 
+    let foreign = "/local/domain/0/unikernel-was-here";
+    let denied = xs.write(0, foreign, b"x").err();
+    ensure!(
+        denied.is_some_and(|e| e.is("EACCES")),
+        "write to {foreign} (dom0's tree): {denied:?}, want EACCES"
+    );
+
     xs.rm(0, dir.as_str())
         .map_err(|e| xs_err("rm", dir.as_str(), e))?;
     let gone = xs.read(0, greeting.as_str()).err();
@@ -157,7 +164,7 @@ fn exercise(ctx: &Ctx, xs: &mut Xenstore) -> Check {
     );
     Ok(detail!(
         "read, write, mkdir, directory, transaction commit (id {tx}) and abort, watch + event, \
-         unwatch, rm, get_domain_path"
+         unwatch, rm, get_domain_path; EACCES outside our tree"
     ))
 }
 
