@@ -72,11 +72,6 @@ impl SharedInfoBits {
     pub fn set_cr2(&self, vcpu: u32, cr2: u64) {
         phys::write_u64(self.ma + vcpu_info_offset(vcpu) + 16, cr2);
     }
-
-    /// Machine address of the page.
-    pub fn maddr(&self) -> u64 {
-        self.ma
-    }
 }
 
 impl EventBits for SharedInfoBits {

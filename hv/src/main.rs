@@ -65,7 +65,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let boot = match bootinfo::parse(magic, info_phys) {
         Ok(b) => b,
         Err(e) => {
-            log::error!("cannot read boot information: {e:?}");
+            log::error!("cannot read boot information: {e}");
             exit(ExitCode::HypervisorFailure)
         }
     };

@@ -25,8 +25,6 @@ pub struct MachineMemory {
     pub ram_end: u64,
     /// The hypervisor's page tables.
     pub page_tables: HvPageTables,
-    /// Usable RAM as reported by the loader.
-    pub ram: Vec<Range>,
 }
 
 /// Heap size: 1/16 of RAM, between 8 and 64 MiB.
@@ -68,7 +66,7 @@ pub fn init(boot: &BootInfo) -> MachineMemory {
     log::info!(
         "memory: {} MiB RAM, {} MiB free, heap {} MiB at {:#x}, image {:#x}-{:#x}",
         ram_bytes >> 20,
-        frames.free_frames() * PAGE_SIZE >> 20,
+        (frames.free_frames() * PAGE_SIZE) >> 20,
         size >> 20,
         heap_start,
         img_start,
@@ -87,6 +85,5 @@ pub fn init(boot: &BootInfo) -> MachineMemory {
         frames,
         ram_end,
         page_tables,
-        ram,
     }
 }

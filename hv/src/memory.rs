@@ -152,15 +152,6 @@ impl Memory {
         }
     }
 
-    /// Reads M2P[mfn].
-    pub fn m2p(&self, mfn: u64) -> u64 {
-        if mfn < self.max_mfn {
-            phys::read_u64(self.m2p_base_ma + mfn * 8)
-        } else {
-            INVALID_M2P
-        }
-    }
-
     /// One past the highest machine frame.
     pub fn max_mfn(&self) -> u64 {
         self.max_mfn

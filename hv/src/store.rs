@@ -48,7 +48,7 @@ impl Hypervisor {
         }
         let base = format!("/local/domain/{id}");
         let entries = [
-            ("name", format!("{name}")),
+            ("name", name.into()),
             ("domid", format!("{id}")),
             ("memory/target", format!("{}", nr_pages * 4)),
             ("memory/static-max", format!("{}", max_pages * 4)),

@@ -7,7 +7,6 @@
 //! [`SHUTDOWN_GRACE_NS`] is destroyed.
 
 use hv_core::evtchn::{self, BackendService};
-use hv_core::gnttab;
 
 use crate::domain::builder::{self, BuildError, DomainSpec};
 use crate::domain::DomainId;

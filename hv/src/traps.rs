@@ -12,7 +12,7 @@ use crate::arch::{cpu, serial};
 
 /// Called from `arch::entry` for every entry; returning resumes through `frame`.
 pub fn dispatch(frame: &mut TrapFrame) {
-    if frame.from_guest() {
+    if frame.is_from_guest() {
         crate::sched::guest_entry(frame);
         return;
     }

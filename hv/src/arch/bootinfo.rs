@@ -127,6 +127,17 @@ pub enum BootInfoError {
     Multiboot2,
 }
 
+impl core::fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BootInfoError::UnknownMagic(m) => {
+                write!(f, "unknown boot loader magic {m:#x} (not multiboot1/2)")
+            }
+            BootInfoError::Multiboot2 => write!(f, "malformed multiboot2 information"),
+        }
+    }
+}
+
 /// Parses the loader's information at physical `info` according to `magic`.
 pub fn parse(magic: u32, info: u32) -> Result<BootInfo, BootInfoError> {
     match magic {

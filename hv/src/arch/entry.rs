@@ -57,7 +57,7 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == 168);
 
 impl TrapFrame {
     /// Whether the frame was saved from ring 3 (a guest).
-    pub fn from_guest(&self) -> bool {
+    pub fn is_from_guest(&self) -> bool {
         self.cs & 3 == 3
     }
 }
@@ -188,8 +188,8 @@ pub fn init() {
     // SAFETY: single CPU, before any guest runs; the asm reads these only on SYSCALL.
     unsafe { SYSCALL_STACK_TOP = top };
     gdt::set_kernel_stack(top);
-    cpu::wrmsr(0xC000_0082, syscall_entry as usize as u64); // LSTAR
-                                                            // SFMASK: clear IF, TF, DF, AC, NT on SYSCALL.
+    cpu::wrmsr(0xC000_0082, syscall_entry as *const () as u64); // LSTAR
+                                                                // SFMASK: clear IF, TF, DF, AC, NT on SYSCALL.
     cpu::wrmsr(
         0xC000_0084,
         (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14),
@@ -210,11 +210,4 @@ pub fn enter_guest(regs: &TrapFrame) -> ! {
             options(noreturn)
         );
     }
-}
-
-/// The running vCPU's live registers (the top-of-stack frame), for code entered from a guest.
-///
-/// Valid only while handling an entry from ring 3: callers get it through `dispatch`.
-pub fn top_frame_is(frame: &TrapFrame) -> bool {
-    core::ptr::eq(frame, top_frame_address() as *const TrapFrame)
 }

@@ -17,8 +17,3 @@ pub fn init(ma: u64, size: u64) {
     // protected against `phys` accesses); `init` is called exactly once, before any allocation.
     unsafe { HEAP.lock().init(va, size as usize) };
 }
-
-/// Bytes currently free in the heap.
-pub fn free_bytes() -> usize {
-    HEAP.lock().free()
-}

@@ -12,16 +12,10 @@ use super::{entry, gdt};
 /// Exception vector numbers.
 #[allow(missing_docs)]
 pub mod vector {
-    pub const DIVIDE: u8 = 0;
-    pub const DEBUG: u8 = 1;
     pub const NMI: u8 = 2;
     pub const BREAKPOINT: u8 = 3;
     pub const OVERFLOW: u8 = 4;
-    pub const INVALID_OPCODE: u8 = 6;
-    pub const DEVICE_NOT_AVAILABLE: u8 = 7;
     pub const DOUBLE_FAULT: u8 = 8;
-    pub const GENERAL_PROTECTION: u8 = 13;
-    pub const PAGE_FAULT: u8 = 14;
     pub const MACHINE_CHECK: u8 = 18;
     /// The local APIC timer.
     pub const TIMER: u8 = 0xF0;

@@ -173,7 +173,7 @@ pub fn write_bytes(ma: u64, data: &[u8]) {
 /// Fills `len` bytes at `ma` with zero.
 pub fn zero(ma: u64, len: usize) {
     let p = checked(ma, len);
-    if ma % 8 == 0 && len % 8 == 0 {
+    if ma.is_multiple_of(8) && len.is_multiple_of(8) {
         for i in 0..len / 8 {
             // SAFETY: in range and aligned per the checks above.
             unsafe { ptr::write_volatile((p as *mut u64).add(i), 0) };
@@ -247,10 +247,4 @@ pub fn module_bytes(range: hv_core::memmap::Range) -> BorrowedBytes {
     // and nothing writes them until they are released after the domain is built, which
     // happens after this view is dropped.
     unsafe { BorrowedBytes::new(range.start, range.end) }
-}
-
-/// Converts a direct-map virtual address back to a machine address.
-pub fn virt_to_machine(va: u64) -> Option<u64> {
-    va.checked_sub(DIRECTMAP_BASE)
-        .filter(|&ma| ma < mapped_limit())
 }

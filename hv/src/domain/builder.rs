@@ -64,6 +64,19 @@ pub enum BuildError {
     Grants,
 }
 
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BuildError::Image(e) => write!(f, "not a usable Xen PV kernel: {e:?}"),
+            BuildError::Layout(e) => write!(f, "start-of-day layout does not fit: {e:?}"),
+            BuildError::Memory(e) => write!(f, "not enough machine memory: {e:?}"),
+            BuildError::PageTables(e) => write!(f, "bootstrap page tables refused: {e}"),
+            BuildError::Events => write!(f, "no event-channel table"),
+            BuildError::Grants => write!(f, "no grant table"),
+        }
+    }
+}
+
 impl From<MemoryError> for BuildError {
     fn from(e: MemoryError) -> Self {
         BuildError::Memory(e)
@@ -229,9 +242,8 @@ fn fill(
         id: dom.0,
         name: String::new(),
         state: DomainState::Running,
-        vcpus: vec![Vcpu::new(0, regs, l4)],
+        vcpus: vec![Vcpu::new(regs, l4)],
         nr_pages,
-        superpages: spec.superpages,
         max_pages: nr_pages,
         shared_info_mfn,
         console_ring_mfn,

@@ -48,8 +48,6 @@ pub struct Domain {
     pub vcpus: Vec<Vcpu>,
     /// Pages the domain was built with.
     pub nr_pages: u64,
-    /// Whether the domain was built with superpages allowed.
-    pub superpages: bool,
     /// Reservation ceiling, pages.
     pub max_pages: u64,
     /// Machine frame of shared_info.

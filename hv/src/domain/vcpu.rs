@@ -17,8 +17,6 @@ pub enum RunState {
     Runnable,
     /// Waiting for an event (`SCHEDOP_block`) or a poll (`SCHEDOP_poll`).
     Blocked,
-    /// Not started or brought down.
-    Down,
 }
 
 /// Guest callbacks registered with `set_callbacks` / `callback_op`.
@@ -60,8 +58,6 @@ pub struct Runstate {
 
 /// One vCPU.
 pub struct Vcpu {
-    /// Index in the domain.
-    pub id: u32,
     /// Registers at the last exit (while not running) — the live ones are in the top frame.
     pub regs: TrapFrame,
     /// FPU, segment bases, CR3.
@@ -94,11 +90,10 @@ pub struct Vcpu {
 
 impl Vcpu {
     /// A vCPU about to start at `regs` with kernel root `kernel_root`.
-    pub fn new(id: u32, regs: TrapFrame, kernel_root: u64) -> Self {
+    pub fn new(regs: TrapFrame, kernel_root: u64) -> Self {
         let mut arch = ArchState::new();
         arch.cr3 = kernel_root * 4096;
         Self {
-            id,
             regs,
             arch,
             kernel_mode: true,
