@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Each stub pops rcx/r11, pushes a uniform `(vector, error)` pair and all GPRs, and calls
-//! [`trap_dispatch`] with a [`TrapFrame`]. The way back is chosen by [`set_iret_style`]:
+//! `trap_dispatch` with a [`TrapFrame`]. The way back is chosen by [`set_iret_style`]:
 //!
 //! * [`IretStyle::Direct`]: `orb $3` into the CS and SS slots, then `iretq` (ring 3 → ring 3,
 //!   like Mini-OS);
