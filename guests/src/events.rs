@@ -4,7 +4,7 @@
 //! `start_info.shared_info | 7`, like Mini-OS). Delivery (B.3): the hypervisor sets a port's
 //! bit in `evtchn_pending`; if its `evtchn_mask` bit is clear it also sets the word's bit in
 //! `vcpu_info.evtchn_pending_sel` and `evtchn_upcall_pending`, and bounces to the event
-//! callback unless `evtchn_upcall_mask` is set. [`upcall`] clears `upcall_pending`, takes
+//! callback unless `evtchn_upcall_mask` is set. `upcall` clears `upcall_pending`, takes
 //! the selector, and for each pending unmasked port clears its bit and counts it; code waits
 //! on those counts ([`count`]).
 //!

@@ -190,17 +190,17 @@ impl ConsoleRing {
     }
 }
 
-/// The console ring used by [`rprint!`], once [`set_console`] was called (VA, port).
+/// The console ring used by `rprint!`, once [`set_console`] was called (VA, port).
 static CONSOLE: AtomicU64 = AtomicU64::new(0);
 static CONSOLE_PORT: AtomicU32 = AtomicU32::new(0);
 
-/// Routes [`rprint!`]/[`rprintln!`] through `ring` (instead of `console_io`).
+/// Routes `rprint!`/`rprintln!` through `ring` (instead of `console_io`).
 pub fn set_console(ring: &ConsoleRing) {
     CONSOLE_PORT.store(ring.port, Ordering::Relaxed);
     CONSOLE.store(ring.base, Ordering::Release);
 }
 
-/// The ring [`rprint!`] writes to, if any.
+/// The ring `rprint!` writes to, if any.
 pub fn console() -> Option<ConsoleRing> {
     match CONSOLE.load(Ordering::Acquire) {
         0 => None,

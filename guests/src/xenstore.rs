@@ -374,7 +374,7 @@ impl Xenstore {
         self.request(XS_TRANSACTION_END, tx, &[flag]).map(|_| ())
     }
 
-    /// `XS_GET_DOMAIN_PATH domid` → "/local/domain/<domid>".
+    /// `XS_GET_DOMAIN_PATH domid` → `/local/domain/<domid>`.
     pub fn get_domain_path(&mut self, domid: u16) -> Result<&[u8], XsError> {
         let mut id = Text::<8>::new();
         let _ = write!(id, "{domid}");
