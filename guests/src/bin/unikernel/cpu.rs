@@ -1,0 +1,316 @@
+//! Checks of the CPU side of the ABI: exception bounces, both ways back (`iretq` and the
+//! `iret` hypercall), SSE and the virtual CR0.TS, forced-emulation CPUID, emulated MSRs.
+
+use core::arch::asm;
+
+use guests::hypercall::xen_version;
+use guests::traps::{self, IretStyle, INT80_RESULT};
+use guests::{events, sse, time};
+use pv_abi::arch_x86::SEGBASE_FS;
+
+use crate::{Check, Problems};
+
+/// An address no one maps (the same one the `hello` fault test uses).
+const UNMAPPED: u64 = 0x1000_0000_0000 + 0x123;
+
+/// #PF with cr2 and error code, #BP, `int $0x80` (DPL 3), #GP from `hlt` and from
+/// `int $0x81` (DPL 0), #UD. Reports every mismatch, not just the first.
+pub fn traps() -> Check {
+    let mut problems = Problems::default();
+    match traps::probe_read(UNMAPPED) {
+        None => problems.add(format_args!("no #PF bounced")),
+        Some(pf) => {
+            problems.check(
+                pf.vector == 14 && pf.cr2 == UNMAPPED,
+                format_args!(
+                    "#PF vector {} cr2 {:#x} (vcpu_info.arch.cr2)",
+                    pf.vector, pf.cr2
+                ),
+            );
+            problems.check(
+                pf.cs & 3 == 0,
+                format_args!("#PF frame cs {:#x} (Xen clears RPL for kernel mode)", pf.cs),
+            );
+            problems.check(
+                pf.error_code == 0,
+                format_args!(
+                    "#PF error code {:#x}, want 0 (Xen clears U for kernel mode)",
+                    pf.error_code
+                ),
+            );
+        }
+    }
+
+    let bp_before = traps::count(3);
+    let after_int3: u64;
+    // SAFETY: int3 is bounced to our #BP handler, which returns to the next instruction.
+    unsafe {
+        asm!("int3", "1:", "lea 1b(%rip), {a}", a = out(reg) after_int3, options(att_syntax))
+    };
+    problems.check(
+        traps::count(3) == bp_before + 1 && traps::last().rip == after_int3,
+        format_args!(
+            "int3: #BP count +{} rip {:#x}",
+            traps::count(3) - bp_before,
+            traps::last().rip
+        ),
+    );
+
+    let r: u64;
+    // SAFETY: `int $0x80` has a DPL-3 trap entry; the handler sets rax.
+    unsafe { asm!("int $0x80", inout("rax") 0u64 => r, options(att_syntax)) };
+    problems.check(
+        r == INT80_RESULT,
+        format_args!("int $0x80 returned rax {r:#x}"),
+    );
+
+    let mask_in: u64;
+    // SAFETY: `int $0x82` has a DPL-3 interrupt-gate entry; the handler reports the upcall
+    // mask it was entered with in rax and re-enables events.
+    unsafe { asm!("int $0x82", inout("rax") 99u64 => mask_in, options(att_syntax)) };
+    let mask_after = events::upcall_mask_value();
+    problems.check(
+        mask_in == 1 && mask_after == 0 && traps::last().cs >> 32 == 0,
+        format_args!(
+            "int $0x82 (TI_IF gate): upcall_mask {mask_in} in the handler (saved {}), \
+             {mask_after} after return; want 1, 0, 0",
+            traps::last().cs >> 32
+        ),
+    );
+
+    // A hypervisor that (unlike Xen) emulates `hlt` as SCHEDOP_block would sleep here for
+    // good: a timer wakes us to report it.
+    time::set_timer_op(time::now() + 100 * time::MS);
+    let gp = traps::probe_hlt();
+    time::set_timer_op(0);
+    problems.check(
+        gp.is_some_and(|gp| gp.vector == 13 && gp.error_code == 0),
+        format_args!(
+            "hlt gave {:?}, want #GP(0) (Xen does not emulate hlt for PV kernels)",
+            gp.map(|t| (t.vector, t.error_code))
+        ),
+    );
+    let gp81 = traps::probe_int81();
+    problems.check(
+        gp81.is_some_and(|gp| gp.vector == 13 && gp.error_code == 0x81 << 3 | 2),
+        format_args!(
+            "int $0x81 (DPL 0) gave {:?}, want #GP(0x40a)",
+            gp81.map(|t| (t.vector, t.error_code))
+        ),
+    );
+    let ud = traps::probe_ud2();
+    problems.check(
+        ud.is_some_and(|ud| ud.vector == 6),
+        format_args!("ud2 gave {:?}", ud.map(|t| t.vector)),
+    );
+    problems.into_check(detail!(
+        "#PF cr2={UNMAPPED:#x} err=0 cs RPL 0, #BP, int $0x80 (DPL 3) rax={r:#x}, int $0x82 \
+         (TI_IF gate) masks events, #GP(0) from hlt, #GP(0x40a) from int $0x81, #UD"
+    ))
+}
+
+/// Runs `int3` with r12–r15 and CF set, returning whether they survived the round trip.
+fn int3_round_trip() -> bool {
+    let (a, b, c, d, carry): (u64, u64, u64, u64, u8);
+    // SAFETY: int3 bounces to our handler and returns; we only check register values.
+    unsafe {
+        asm!(
+            "mov $0x1212121212121212, %r12",
+            "mov $0x1313131313131313, %r13",
+            "mov $0x1414141414141414, %r14",
+            "mov $0x1515151515151515, %r15",
+            "stc",
+            "int3",
+            "setc {carry}",
+            carry = out(reg_byte) carry,
+            out("r12") a,
+            out("r13") b,
+            out("r14") c,
+            out("r15") d,
+            options(att_syntax)
+        );
+    }
+    a == 0x1212121212121212
+        && b == 0x1313131313131313
+        && c == 0x1414141414141414
+        && d == 0x1515151515151515
+        && carry == 1
+}
+
+/// `int3` returning through each of direct `iretq`, the hypercall page's `iret` and an
+/// inline `iret` `syscall`; registers and flags must survive. Leaves the hypercall-page
+/// style in force if it works (Linux uses `iret` to re-enable events atomically).
+pub fn iret() -> Check {
+    let (a, b) = crate::loopback_pair()?;
+    let mut problems = Problems::default();
+    let styles = [
+        (IretStyle::Direct, "iretq"),
+        (IretStyle::HypercallPage, "hypercall-page iret"),
+        (IretStyle::Syscall, "syscall iret"),
+    ];
+    let mut working = [false; 3];
+    for (slot, (style, name)) in working.iter_mut().zip(styles) {
+        traps::set_iret_style(style);
+        let before = traps::count(3);
+        let trap_ok = int3_round_trip() && traps::count(3) == before + 1;
+        problems.check(trap_ok, format_args!("{name}: int3 round trip lost state"));
+        let seen = events::count(a);
+        events::send(b);
+        let event_ok = crate::spin_wait(a, seen, 500 * time::MS);
+        let mask = events::upcall_mask_value();
+        problems.check(
+            event_ok,
+            format_args!("{name}: upcall not delivered or not returned"),
+        );
+        problems.check(
+            mask == 0,
+            format_args!("{name}: evtchn_upcall_mask = {mask} after the upcall, want 0"),
+        );
+        *slot = trap_ok && event_ok && mask == 0;
+    }
+    events::close(b);
+    events::close(a);
+    traps::set_iret_style(if working[1] {
+        IretStyle::HypercallPage
+    } else {
+        IretStyle::Direct
+    });
+    problems.into_check(detail!(
+        "int3 (r12-r15, CF intact) and event upcalls (mask restored to 0) return via iretq, \
+         hypercall_page+23*32 and inline syscall 23"
+    ))
+}
+
+/// `fninit`/`ldmxcsr` then SSE arithmetic.
+pub fn sse() -> Check {
+    let (fcw, mxcsr) = sse::fpu_init();
+    ensure!(
+        fcw == 0x37f,
+        "fninit left x87 control word {fcw:#x}, want 0x37f"
+    );
+    ensure!(mxcsr == 0x1f80, "ldmxcsr(0x1f80) read back {mxcsr:#x}");
+    let got = sse::sse_arith();
+    ensure!(
+        got == sse::sse_arith_expected(),
+        "addps/mulpd results wrong: {got:x?}"
+    );
+    Ok(detail!(
+        "fninit fcw=0x37f, mxcsr=0x1f80, addps and mulpd correct"
+    ))
+}
+
+/// `fpu_taskswitch(1)` then `addps` → #NM → handler `fpu_taskswitch(0)` → re-run.
+pub fn fpu_taskswitch() -> Check {
+    let before = traps::count(7);
+    let (sum, at) = sse::nm_probe();
+    let nm = traps::count(7) - before;
+    ensure!(
+        nm == 1,
+        "{nm} #NM delivered after fpu_taskswitch(1), want 1"
+    );
+    ensure!(
+        traps::last().vector == 7 && traps::last().rip == at,
+        "#NM at rip {:#x}, want the addps at {at:#x}",
+        traps::last().rip
+    );
+    ensure!(
+        sum == sse::nm_probe_expected(),
+        "addps after #NM gave {sum:x?} (xmm state lost?)"
+    );
+    let _ = sse::sse_arith();
+    ensure!(
+        traps::count(7) == before + 1,
+        "TS still set after fpu_taskswitch(0)"
+    );
+    Ok(detail!(
+        "#NM at the addps, fpu_taskswitch(0) in the handler, xmm state kept"
+    ))
+}
+
+/// CPUID leaves 0x40000000–2 through the forced-emulation prefix.
+pub fn cpuid() -> Check {
+    let base = sse::cpuid_forced(0x4000_0000, 0)
+        .ok_or_else(|| detail!("ud2;\"xen\";cpuid raised #UD (not emulated)"))?;
+    let sig = sse::signature(&base);
+    ensure!(
+        &sig == b"XenVMMXenVMM",
+        "leaf 0x40000000 signature {:?}",
+        guests::xenstore::as_text(&sig)
+    );
+    ensure!(
+        base[0] >= 0x4000_0002,
+        "leaf 0x40000000 eax {:#x} < 0x40000002",
+        base[0]
+    );
+    let version = sse::cpuid_forced(0x4000_0001, 0).map_or(0, |r| r[0]);
+    let xv = xen_version(0, core::ptr::null_mut()) as u32;
+    ensure!(
+        version == xv,
+        "leaf 0x40000001 eax {version:#x} != xen_version {xv:#x}"
+    );
+    let page = sse::cpuid_forced(0x4000_0002, 0).unwrap_or([0; 4]);
+    ensure!(
+        page[0] >= 1 && page[1] == 0x4000_0000,
+        "leaf 0x40000002: {} hypercall pages, msr {:#x}",
+        page[0],
+        page[1]
+    );
+    let native = sse::cpuid_native(0x4000_0000, 0);
+    Ok(detail!(
+        "\"XenVMMXenVMM\" max leaf {:#x}, version {}.{}, hypercall msr {:#x}; native cpuid \
+         0x40000000 gives {:?}",
+        base[0],
+        version >> 16,
+        version & 0xffff,
+        page[1],
+        guests::xenstore::as_text(&sse::signature(&native)).trim_end_matches('\0')
+    ))
+}
+
+static FS_TARGET: u64 = 0xF5F5_0000_0000_00F5;
+static FS_TARGET2: u64 = 0xF5F5_0000_0000_00F6;
+static GS_TARGET: u64 = 0x6565_0000_0000_0065;
+
+/// `wrmsr`/`rdmsr` of FS_BASE and GS_BASE (emulated), `set_segment_base(SEGBASE_FS)`,
+/// each checked by loading through `%fs:0` / `%gs:0`.
+pub fn msr() -> Check {
+    let fs = &raw const FS_TARGET as u64;
+    ensure!(
+        sse::wrmsr(sse::MSR_FS_BASE, fs),
+        "wrmsr(FS_BASE) raised #GP (not emulated)"
+    );
+    let got = sse::read_fs0();
+    ensure!(
+        got == Some(FS_TARGET),
+        "%fs:0 = {got:x?} after wrmsr(FS_BASE)"
+    );
+    let back = sse::rdmsr(sse::MSR_FS_BASE);
+    ensure!(back == Some(fs), "rdmsr(FS_BASE) = {back:x?}, want {fs:#x}");
+
+    let gs = &raw const GS_TARGET as u64;
+    ensure!(
+        sse::wrmsr(sse::MSR_GS_BASE, gs),
+        "wrmsr(GS_BASE) raised #GP (not emulated)"
+    );
+    let got = sse::read_gs0();
+    ensure!(
+        got == Some(GS_TARGET),
+        "%gs:0 = {got:x?} after wrmsr(GS_BASE)"
+    );
+    let back = sse::rdmsr(sse::MSR_GS_BASE);
+    ensure!(back == Some(gs), "rdmsr(GS_BASE) = {back:x?}, want {gs:#x}");
+
+    let fs2 = &raw const FS_TARGET2 as u64;
+    let rc = sse::set_segment_base(SEGBASE_FS, fs2);
+    ensure!(rc == 0, "set_segment_base(SEGBASE_FS) = {rc}");
+    let got = sse::read_fs0();
+    ensure!(
+        got == Some(FS_TARGET2),
+        "%fs:0 = {got:x?} after set_segment_base"
+    );
+    sse::set_segment_base(SEGBASE_FS, 0);
+    Ok(detail!(
+        "wrmsr/rdmsr FS_BASE and GS_BASE emulated and live (%fs:0, %gs:0), \
+         set_segment_base(FS) live"
+    ))
+}

@@ -1,0 +1,111 @@
+//! The unikernel guests: `unikernel` exercises every PV ABI feature a Mini-OS-class kernel
+//! needs and prints one verdict per feature; `demo` is the guest `just run` shows. Both must
+//! end in a clean poweroff.
+
+mod common;
+
+use common::{boot, config, run};
+use std::time::Duration;
+
+use tools::qemu::{BootMethod, Outcome, RunResult};
+
+/// Every feature the `unikernel` guest reports on, in order.
+const FEATURES: [&str; 15] = [
+    "traps",
+    "iret",
+    "callbacks",
+    "sse",
+    "fpu_taskswitch",
+    "cpuid-emulation",
+    "msr-emulation",
+    "time",
+    "timers",
+    "block-yield-poll",
+    "events",
+    "console-ring",
+    "grant-table",
+    "xenstore",
+    "shutdown-watch",
+];
+
+/// Asserts that each line was seen, listing every missing one at once.
+fn assert_saw_all(r: &RunResult, lines: &[String]) {
+    let missing: Vec<&String> = lines.iter().filter(|l| !r.saw(l)).collect();
+    assert!(missing.is_empty(), "missing from the log: {missing:#?}");
+}
+
+fn verdict_lines() -> Vec<String> {
+    FEATURES
+        .iter()
+        .map(|f| format!("(d1) unikernel: {f}: PASS"))
+        .collect()
+}
+
+#[test]
+fn unikernel_passes_every_feature() {
+    let r = boot("unikernel", BootMethod::Kernel, None);
+    let mut want = verdict_lines();
+    want.push(format!(
+        "(d1) unikernel: {n}/{n} passed",
+        n = FEATURES.len()
+    ));
+    // Printed only into the console ring: the hypervisor must drain it.
+    want.push("(d1) unikernel: console-ring: this line went through the console ring".into());
+    assert_saw_all(&r, &want);
+    assert!(!r.saw(": FAIL ("), "a feature failed");
+    let start = r.time_of("(d1) demo: booting").expect("start line");
+    let end = r.time_of("bye        :").expect("bye line");
+    assert!(
+        end - start < Duration::from_secs(3),
+        "the demo took {:?}",
+        end - start
+    );
+    assert!(r.saw("domain 1 shut down: poweroff"));
+    assert_eq!(r.outcome, Outcome::Poweroff);
+}
+
+#[test]
+fn demo_tours_the_abi_and_powers_off() {
+    let r = boot("demo", BootMethod::Kernel, None);
+    let mut want: Vec<String> = [
+        "(d1) demo: booting",
+        "a Rust PV unikernel, speaking nothing but the Xen ABI",
+        "hypervisor : XenVMMXenVMM",
+        "xenstore   : I am",
+        "[#####]",
+        "ping-pong  : loopback event channel",
+        "bye        : SCHEDOP_shutdown(poweroff)",
+    ]
+    .map(String::from)
+    .to_vec();
+    want.extend((1..=4).map(|round| format!("round {round}: ping")));
+    assert_saw_all(&r, &want);
+    assert!(!r.saw("lost"), "a ping-pong event was lost");
+    assert!(!r.saw("<EN"), "a xenstore read failed");
+    let start = r.time_of("(d1) demo: booting").expect("start line");
+    let end = r.time_of("bye        :").expect("bye line");
+    assert!(
+        end - start < Duration::from_secs(3),
+        "the demo took {:?}",
+        end - start
+    );
+    assert!(r.saw("domain 1 shut down: poweroff"));
+    assert_eq!(r.outcome, Outcome::Poweroff);
+}
+
+#[test]
+fn unikernel_shuts_down_when_the_toolstack_asks() {
+    let mut cfg = config("unikernel");
+    cfg.hv_args.push("shutdown_after=3s".into());
+    cfg.guest_cmdline = Some("wait-shutdown".into());
+    let r = run(&cfg);
+    let waiting = r
+        .time_of("(d1) unikernel: waiting for /local/domain/1/control/shutdown")
+        .expect("the guest should wait for control/shutdown");
+    let acted = r
+        .time_of("(d1) unikernel: control/shutdown = \"poweroff\": shutting down (poweroff)")
+        .expect("the guest should act on the request");
+    assert!(acted > waiting);
+    assert!(r.saw("domain 1 shut down: poweroff"));
+    assert_eq!(r.outcome, Outcome::Poweroff);
+}
