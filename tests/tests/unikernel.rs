@@ -5,7 +5,6 @@
 mod common;
 
 use common::{boot, config, run};
-use std::time::Duration;
 
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
@@ -53,13 +52,6 @@ fn unikernel_passes_every_feature() {
     want.push("(d1) unikernel: console-ring: this line went through the console ring".into());
     assert_saw_all(&r, &want);
     assert!(!r.saw(": FAIL ("), "a feature failed");
-    let start = r.time_of("(d1) demo: booting").expect("start line");
-    let end = r.time_of("bye        :").expect("bye line");
-    assert!(
-        end - start < Duration::from_secs(3),
-        "the demo took {:?}",
-        end - start
-    );
     assert!(r.saw("domain 1 shut down: poweroff"));
     assert_eq!(r.outcome, Outcome::Poweroff);
 }
@@ -82,13 +74,6 @@ fn demo_tours_the_abi_and_powers_off() {
     assert_saw_all(&r, &want);
     assert!(!r.saw("lost"), "a ping-pong event was lost");
     assert!(!r.saw("<EN"), "a xenstore read failed");
-    let start = r.time_of("(d1) demo: booting").expect("start line");
-    let end = r.time_of("bye        :").expect("bye line");
-    assert!(
-        end - start < Duration::from_secs(3),
-        "the demo took {:?}",
-        end - start
-    );
     assert!(r.saw("domain 1 shut down: poweroff"));
     assert_eq!(r.outcome, Outcome::Poweroff);
 }
