@@ -78,3 +78,38 @@ pub fn existing() -> Artifacts {
         dir: target_dir().join(TARGET).join("release"),
     }
 }
+
+/// A copy of `elf` without debug sections (cached in the scratch directory), which is what
+/// gets booted: loaders copy every byte of the file, and under emulation (GRUB reading a CD
+/// through BIOS calls) that is slow for a file that is mostly DWARF. Falls back to `elf`
+/// itself when `objcopy` is unavailable or the file is not an ELF it understands.
+pub fn stripped(elf: &Path) -> PathBuf {
+    let Ok(meta) = std::fs::metadata(elf) else {
+        return elf.to_path_buf();
+    };
+    let stamp = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let name = elf
+        .file_name()
+        .map_or("image".into(), |n| n.to_string_lossy().into_owned());
+    let out = scratch_dir().join(format!("{name}-{:x}-{stamp:x}.stripped", meta.len()));
+    if out.exists() {
+        return out;
+    }
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let ok = Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(elf)
+        .arg(&tmp)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok && std::fs::rename(&tmp, &out).is_ok() {
+        out
+    } else {
+        let _ = std::fs::remove_file(&tmp);
+        elf.to_path_buf()
+    }
+}

@@ -74,7 +74,7 @@ enum Cmd {
         #[arg(long, default_value = "demo")]
         guest: String,
         /// Text of the application's first line (default: the demo's).
-        #[arg(long, default_value = "demo: hello")]
+        #[arg(long, default_value = "demo: booting")]
         marker: String,
         /// Number of runs.
         #[arg(long, default_value_t = 7)]

@@ -211,20 +211,22 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
         Console::Terminal => cmd.args(["-serial", "mon:stdio"]),
         Console::Capture { .. } => cmd.args(["-serial", "stdio", "-monitor", "none"]),
     };
+    let hv = crate::artifacts::stripped(&cfg.hv);
+    let guest = crate::artifacts::stripped(&cfg.guest);
     match cfg.method {
         BootMethod::Kernel => {
-            let mut modules = vec![escape_initrd(&cfg.guest.to_string_lossy())];
+            let mut modules = vec![escape_initrd(&guest.to_string_lossy())];
             if let Some(r) = &cfg.ramdisk {
                 modules.push(escape_initrd(&r.to_string_lossy()));
             }
-            cmd.arg("-kernel").arg(&cfg.hv);
+            cmd.arg("-kernel").arg(&hv);
             cmd.args(["-append", &cfg.cmdline()]);
             cmd.args(["-initrd", &modules.join(",")]);
         }
         BootMethod::Iso => {
-            let mut modules = vec![cfg.guest.clone()];
+            let mut modules = vec![guest];
             modules.extend(cfg.ramdisk.clone());
-            let iso = iso::make_iso(&cfg.hv, &cfg.cmdline(), &modules)?;
+            let iso = iso::make_iso(&hv, &cfg.cmdline(), &modules)?;
             cmd.arg("-cdrom").arg(iso);
         }
     }
