@@ -51,6 +51,11 @@ impl Hypervisor {
 
     /// Moves pending serial input into the console owner's ring.
     pub fn console_input(&mut self) {
+        // With no domain to take it, input stays in the UART (and QEMU's backlog) until one
+        // exists: nothing typed is lost.
+        if !self.domains.values().any(|d| d.is_running()) {
+            return;
+        }
         let mut buf = [0u8; 64];
         let mut n = 0;
         while n < buf.len() {

@@ -46,6 +46,8 @@ pub struct Hypervisor {
     pub outcome: ExitCode,
     /// Whether any domain crashed.
     pub any_crashed: bool,
+    /// Whether serial input arrives as an interrupt (else it is polled).
+    pub serial_irq: bool,
 }
 
 static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
@@ -80,6 +82,7 @@ impl Hypervisor {
             preempt: false,
             outcome: ExitCode::Poweroff,
             any_crashed: false,
+            serial_irq: false,
         }
     }
 

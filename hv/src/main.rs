@@ -58,6 +58,37 @@ fn init_cpu_features() {
     cpu::write_cr0(cr0);
 }
 
+/// Reads the ACPI tables and routes the serial port's interrupt through the I/O APIC, so
+/// console input needs no polling. Returns whether that worked.
+fn route_serial_interrupt(root: Option<(u8, u64)>) -> bool {
+    let Some(acpi) = arch::acpi::read(root) else {
+        log::warn!("no ACPI tables found; console input will be polled");
+        return false;
+    };
+    let names: alloc::vec::Vec<&str> = acpi
+        .tables
+        .iter()
+        .map(|t| core::str::from_utf8(t).unwrap_or("????"))
+        .collect();
+    log::info!("ACPI tables: {}", names.join(" "));
+    let (gsi, flags) = acpi.isa_gsi(4);
+    let Some(io) = acpi
+        .io_apics
+        .iter()
+        .find(|io| io.gsi_base <= gsi && gsi < io.gsi_base + 24)
+    else {
+        log::warn!("no I/O APIC serves the serial port's interrupt; console input will be polled");
+        return false;
+    };
+    arch::ioapic::route(io.address, gsi - io.gsi_base, idt::vector::SERIAL, flags);
+    arch::serial::enable_receive_interrupt();
+    log::debug!(
+        "serial interrupt: ISA 4 -> GSI {gsi} on the I/O APIC at {:#x}",
+        io.address
+    );
+    true
+}
+
 /// The hypervisor's main path, entered from `arch::boot` on the boot stack.
 pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let t_entry = cpu::rdtsc();
@@ -88,6 +119,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         let _ = cpu::selftest_page_fault();
     }
     let cal = arch::lapic::init();
+    let serial_irq = route_serial_interrupt(boot.acpi_root);
     let t_calibrated = cpu::rdtsc();
     log::info!(
         "TSC {} MHz, APIC timer {} MHz",
@@ -109,6 +141,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         }
     };
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
+    hv.serial_irq = serial_irq;
     let built = {
         let kernel = arch::phys::module_bytes(kernel_module.range);
         let ramdisk = ramdisk_module.map(|m| arch::phys::module_bytes(m.range));

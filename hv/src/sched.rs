@@ -16,7 +16,7 @@ use crate::arch::{cpu, idt, lapic};
 use crate::domain::{DomainId, DomainState, RunState};
 use crate::hypervisor::{self, Hypervisor, VcpuRef};
 
-/// How often the console rings and serial input are polled while domains exist.
+/// How often serial input is polled while domains exist, when it has no interrupt.
 const CONSOLE_POLL_NS: u64 = 20_000_000;
 
 /// What to do after handling an exit.
@@ -54,6 +54,12 @@ pub fn timer_interrupt() {
     });
 }
 
+/// The serial port received input while the hypervisor was idle.
+pub fn serial_interrupt() {
+    lapic::eoi();
+    hypervisor::with(|hv| hv.console_input());
+}
+
 fn idle_loop() -> ! {
     loop {
         match hypervisor::with(|hv| hv.idle_step()) {
@@ -86,6 +92,10 @@ impl Hypervisor {
                 if !self.run_queue.is_empty() {
                     self.preempt = true;
                 }
+            }
+            v if v == u32::from(idt::vector::SERIAL) => {
+                lapic::eoi();
+                self.console_input();
             }
             v if v == u32::from(idt::vector::SPURIOUS) => {}
             v if v < 32 => crate::guest_traps::exception(self, cur, frame),
@@ -259,7 +269,8 @@ impl Hypervisor {
             .flat_map(|d| d.vcpus.iter())
             .filter_map(|v| v.poll.as_ref().and_then(|p| p.deadline))
             .min();
-        let console = (!self.domains.is_empty()).then_some(now + CONSOLE_POLL_NS);
+        let console =
+            (!self.serial_irq && !self.domains.is_empty()).then_some(now + CONSOLE_POLL_NS);
         [polls, console, self.toolstack_deadline()]
             .into_iter()
             .flatten()
@@ -338,6 +349,8 @@ impl Hypervisor {
         for i in 0..n {
             self.wake((id, i));
         }
+        // Input typed before the domain existed is waiting in the UART.
+        self.console_input();
     }
 
     /// The guest shut itself down with `reason`.

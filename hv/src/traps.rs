@@ -18,6 +18,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
     }
     match frame.vector as u8 {
         vector::TIMER => crate::sched::timer_interrupt(),
+        vector::SERIAL => crate::sched::serial_interrupt(),
         vector::SPURIOUS => {}
         vector::NMI => log::warn!("NMI in hypervisor at rip {:#x}", frame.rip),
         _ => hypervisor_fault(frame),

@@ -17,6 +17,8 @@ pub mod vector {
     pub const OVERFLOW: u8 = 4;
     pub const DOUBLE_FAULT: u8 = 8;
     pub const MACHINE_CHECK: u8 = 18;
+    /// The serial port's receive interrupt (through the I/O APIC).
+    pub const SERIAL: u8 = 0x24;
     /// The local APIC timer.
     pub const TIMER: u8 = 0xF0;
     /// LAPIC spurious interrupts.

@@ -78,6 +78,11 @@ pub fn arm_timer_ns(ns: u64) {
     write(REG_TIMER_INITIAL, ticks as u32);
 }
 
+/// This CPU's local APIC id.
+pub fn id() -> u32 {
+    read(0x20) >> 24
+}
+
 /// Signals end of interrupt.
 pub fn eoi() {
     write(REG_EOI, 0);

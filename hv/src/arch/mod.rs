@@ -5,6 +5,7 @@
 //! address, entering a guest. Every `unsafe` block carries a `// SAFETY:` comment.
 #![allow(unsafe_code)]
 
+pub mod acpi;
 pub mod boot;
 pub mod bootinfo;
 pub mod context;
@@ -14,6 +15,7 @@ pub mod exit;
 pub mod gdt;
 pub mod heap;
 pub mod idt;
+pub mod ioapic;
 pub mod lapic;
 pub mod paging;
 pub mod phys;

@@ -37,6 +37,15 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
+/// Asks the UART to interrupt when a byte arrives.
+pub fn enable_receive_interrupt() {
+    if let Some(uart) = PORT.lock().as_mut() {
+        uart.enable_interrupts(uart_16550::spec::registers::IER::DATA_READY);
+        // OUT2 gates the UART's interrupt line on PC hardware.
+        super::cpu::outb(COM1 + 4, super::cpu::inb(COM1 + 4) | 0x08);
+    }
+}
+
 /// Reads one byte if the receiver holds one.
 pub fn try_read() -> Option<u8> {
     PORT.lock().as_mut()?.try_receive_byte().ok()
