@@ -5,21 +5,14 @@
 //! drains `out` when the guest notifies it (and on every housekeeping tick, in case it didn't)
 //! and feeds serial input into `in` of the console's owner (the first domain).
 
-use core::fmt::Write;
-
 use hv_core::console::{drain_output, push_input};
 use hv_core::evtchn::{self, Port};
 
-use crate::arch::serial::{self, SerialWriter};
+use crate::arch::serial;
 use crate::domain::DomainId;
 use crate::events::DomainPages;
 use crate::hypervisor::Hypervisor;
 use crate::rings::PageRing;
-
-/// Prints one line of guest output.
-pub fn guest_line(domain: u16, text: &str) {
-    let _ = writeln!(SerialWriter, "(d{domain}) {text}");
-}
 
 impl Hypervisor {
     /// Drains domain `id`'s console ring onto the serial port.

@@ -83,10 +83,20 @@ pub fn existing() -> Artifacts {
 /// gets booted: loaders copy every byte of the file, and under emulation (GRUB reading a CD
 /// through BIOS calls) that is slow for a file that is mostly DWARF. Falls back to `elf`
 /// itself when `objcopy` is unavailable or the file is not an ELF it understands.
+///
+/// Only files this workspace built (under the target directory) are stripped: other kernels
+/// may carry data outside their loadable segments (PV GRUB keeps its modules there).
 pub fn stripped(elf: &Path) -> PathBuf {
+    let built_here = match (elf.canonicalize(), target_dir().canonicalize()) {
+        (Ok(e), Ok(t)) => e.starts_with(t),
+        _ => false,
+    };
     let Ok(meta) = std::fs::metadata(elf) else {
         return elf.to_path_buf();
     };
+    if !built_here {
+        return elf.to_path_buf();
+    }
     let stamp = meta
         .modified()
         .ok()

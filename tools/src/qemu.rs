@@ -4,8 +4,10 @@
 //! The hypervisor leaves QEMU through `isa-debug-exit`; [`Outcome`] decodes the exit status.
 //! Every run has a timeout, so a hang is a failure rather than a stalled CI job.
 
-use std::io::{BufRead, BufReader};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::process::ChildStdin;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -59,6 +61,31 @@ pub struct RunConfig {
     pub console: Console,
     /// Stop QEMU as soon as a serial line contains this text (outcome `Stopped`).
     pub stop_at: Option<String>,
+    /// Scripted console input: when the output shows the first text (a line or a pending
+    /// prompt), type the second; in order.
+    pub input: Vec<(String, String)>,
+}
+
+/// Types scripted input into QEMU's serial port when its trigger appears.
+struct Feeder {
+    stdin: Option<ChildStdin>,
+    script: VecDeque<(String, String)>,
+}
+
+impl Feeder {
+    fn saw(&mut self, text: &str) {
+        let Some((trigger, _)) = self.script.front() else {
+            return;
+        };
+        if !text.contains(trigger.as_str()) {
+            return;
+        }
+        let (_, typed) = self.script.pop_front().expect("front exists");
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin.write_all(typed.as_bytes());
+            let _ = stdin.flush();
+        }
+    }
 }
 
 impl RunConfig {
@@ -75,6 +102,7 @@ impl RunConfig {
             timeout: Duration::from_secs(60),
             console: Console::Capture { echo: false },
             stop_at: None,
+            input: Vec::new(),
         }
     }
 
@@ -248,40 +276,55 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
         });
     }
     let echo = matches!(cfg.console, Console::Capture { echo: true });
+    let stdin = if cfg.input.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    };
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("starting {} (is QEMU installed?)", qemu_binary()))?;
     let stdout = child.stdout.take().context("QEMU stdout")?;
+    let mut feeder = Feeder {
+        stdin: child.stdin.take(),
+        script: cfg.input.clone().into(),
+    };
     let (tx, rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let stop_at = cfg.stop_at.clone();
     let reader = std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut buf = Vec::new();
+        let mut r = stdout;
+        let mut chunk = [0u8; 4096];
+        let mut partial: Vec<u8> = Vec::new();
         loop {
-            buf.clear();
-            match r.read_until(b'\n', &mut buf) {
+            let n = match r.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&buf)
-                        .trim_end_matches(['\n', '\r'])
-                        .replace('\r', "");
-                    if echo {
-                        println!("{text}");
-                    }
-                    let stop = stop_at.as_deref().is_some_and(|m| text.contains(m));
-                    let _ = tx.send(Line {
-                        at: start.elapsed(),
-                        text,
-                    });
-                    if stop {
-                        let _ = stop_tx.send(());
-                    }
+                Ok(n) => n,
+            };
+            partial.extend_from_slice(&chunk[..n]);
+            while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=pos).collect();
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches(['\n', '\r'])
+                    .replace('\r', "");
+                if echo {
+                    println!("{text}");
+                }
+                feeder.saw(&text);
+                let stop = stop_at.as_deref().is_some_and(|m| text.contains(m));
+                let _ = tx.send(Line {
+                    at: start.elapsed(),
+                    text,
+                });
+                if stop {
+                    let _ = stop_tx.send(());
                 }
             }
+            // Prompts end without a newline: let input answer them too.
+            feeder.saw(&String::from_utf8_lossy(&partial));
         }
     });
     let deadline = start + cfg.timeout;

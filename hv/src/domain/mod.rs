@@ -29,11 +29,11 @@ pub enum DomainState {
     Crashed(String),
 }
 
-/// The console backend's view of a domain: the partial output line of `console_io` writes.
+/// The console's view of a domain's output.
 #[derive(Default)]
 pub struct ConsoleState {
-    /// Bytes of the current line not yet printed.
-    pub line: Vec<u8>,
+    /// Whether the last byte printed for the domain was not a newline.
+    pub mid_line: bool,
 }
 
 /// A PV domain.

@@ -1,16 +1,16 @@
 //! `console_io`: a guest writing to (or reading from) the hypervisor console.
 //!
-//! Output is printed line by line with a `(dN) ` prefix, like Xen; non-printable bytes are
-//! dropped. Reads return 0 bytes (console input goes to the console ring).
+//! Output is printed line by line with a `(dN) ` prefix, like Xen; non-printable bytes other
+//! than tab and ESC (terminal control sequences, e.g. PV GRUB's menu) are dropped. Reads return 0 bytes (console input goes to the console ring).
 
 use pv_abi::errno;
 use pv_abi::xen::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 
 use super::{Call, Ret};
+use alloc::vec::Vec;
+
 use crate::domain::Domain;
 
-/// Longest line kept before it is printed anyway.
-const MAX_LINE: usize = 256;
 /// Bytes accepted per call.
 const MAX_WRITE: u64 = 64 * 1024;
 
@@ -39,30 +39,31 @@ pub fn console_io(call: &mut Call) -> Ret {
 }
 
 impl Domain {
-    /// Feeds guest console bytes; complete lines are printed.
+    /// Feeds guest console bytes to the serial port as they come, with a `(dN) ` prefix at the
+    /// start of every line (partial lines such as prompts show at once).
     pub fn console_output(&mut self, bytes: &[u8]) {
+        let mut out = Vec::with_capacity(bytes.len() + 16);
         for &b in bytes {
-            match b {
-                b'\n' => self.flush_console(),
-                b'\r' => {}
-                b'\t' | 0x20..=0x7e => {
-                    self.console.line.push(b);
-                    if self.console.line.len() >= MAX_LINE {
-                        self.flush_console();
-                    }
-                }
-                _ => {}
+            if !matches!(b, b'\n' | b'\t' | 0x1b | 0x20..=0x7e) {
+                continue;
+            }
+            if !self.console.mid_line {
+                out.extend_from_slice(alloc::format!("(d{}) ", self.id).as_bytes());
+                self.console.mid_line = true;
+            }
+            out.push(b);
+            if b == b'\n' {
+                self.console.mid_line = false;
             }
         }
+        crate::arch::serial::write_bytes(&out);
     }
 
-    /// Prints the pending partial line, if any.
+    /// Ends a partial line (when the domain goes away).
     pub fn flush_console(&mut self) {
-        if self.console.line.is_empty() {
-            return;
+        if self.console.mid_line {
+            crate::arch::serial::write_bytes(b"\n");
+            self.console.mid_line = false;
         }
-        let text = core::str::from_utf8(&self.console.line).unwrap_or("");
-        crate::console::guest_line(self.id, text);
-        self.console.line.clear();
     }
 }

@@ -30,7 +30,7 @@ fn mm_err(e: MmError) -> i64 {
 fn foreign_ok(call: &Call, foreigndom: u64) -> bool {
     let fd = foreigndom_fd(foreigndom as u32);
     let pfd = foreigndom_pfd(foreigndom as u32);
-    (fd == DOMID_SELF || fd == call.dom()) && (pfd == 0 || pfd == call.dom())
+    (fd == DOMID_SELF || fd == call.dom()) && (pfd == DOMID_SELF || pfd == call.dom())
 }
 
 /// Flushes the TLB if the page-type state machine asks for it.
@@ -64,7 +64,8 @@ pub fn mmu_update(call: &mut Call) -> Ret {
     for i in 0..count {
         let req: MmuUpdate = match call.guest().read_elem(reqs, i) {
             Ok(r) => r,
-            Err(_) => {
+            Err(f) => {
+                log::debug!("d{}: cannot read request #{i} at {:#x}", call.dom(), f.va);
                 rc = errno::neg(errno::EFAULT);
                 break;
             }
@@ -204,7 +205,8 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
     for i in 0..count {
         let op: MmuextOp = match call.guest().read_elem(ops, i) {
             Ok(o) => o,
-            Err(_) => {
+            Err(f) => {
+                log::debug!("d{}: cannot read request #{i} at {:#x}", call.dom(), f.va);
                 rc = errno::neg(errno::EFAULT);
                 break;
             }
@@ -248,7 +250,14 @@ pub fn update_va_mapping(call: &mut Call) -> Ret {
         if flushed {
             cpu::flush_tlb();
         }
-        log::debug!("d{}: update_va_mapping {va:#x} -> {val:#x}: {e}", dom.0);
+        log::debug!(
+            "d{}: update_va_mapping {va:#x} -> {val:#x}: {e} (target frame: {:?})",
+            dom.0,
+            call.hv
+                .memory
+                .mm
+                .frame_info(Mfn((val & hv_core::mm::ADDR_MASK) >> 12))
+        );
         return Ret::Value(mm_err(e));
     }
     match flags & UVMF_FLUSHTYPE_MASK {

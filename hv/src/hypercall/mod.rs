@@ -115,6 +115,23 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
 
 /// Runs hypercall `number` for `call`.
 pub fn call_one(call: &mut Call, number: u64) -> Ret {
+    let ret = dispatch(call, number);
+    if log::log_enabled!(log::Level::Trace) {
+        let r = match ret {
+            Ret::Value(v) => alloc::format!("{v}"),
+            Ret::NoReturn => alloc::string::String::from("(no return)"),
+        };
+        log::trace!(
+            "d{}: {}({:x?}) = {r}",
+            call.dom(),
+            nr::name(number),
+            call.args
+        );
+    }
+    ret
+}
+
+fn dispatch(call: &mut Call, number: u64) -> Ret {
     match number {
         nr::MMU_UPDATE => mmu::mmu_update(call),
         nr::MEMORY_OP => memory_op::memory_op(call),
