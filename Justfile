@@ -24,8 +24,10 @@ boot KERNEL *ARGS:
 test-host:
     cargo test -p pv-abi -p hv-core -p xenstore -p tools
 
-# QEMU integration tests (boots the hypervisor with guests).
+# QEMU integration tests (boots the hypervisor with guests). MINIOS_KERNEL=/path/to/mini-os
+# adds the Mini-OS test (Mini-OS is built outside this repository).
 test-qemu:
+    @if [ -z "${MINIOS_KERNEL:-}" ]; then echo "Mini-OS test: SKIP (MINIOS_KERNEL is not set)"; fi
     cargo test -p integration-tests -- --test-threads=2
 
 # Everything: host tests, then the QEMU tests.
