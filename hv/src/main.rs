@@ -128,6 +128,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     );
 
     let memory = memory::Memory::new(machine);
+    let t_memory = cpu::rdtsc();
     let Some(kernel_module) = boot.modules().first().copied() else {
         log::error!("no guest kernel: give it as the first boot module");
         exit(ExitCode::HypervisorFailure)
@@ -155,6 +156,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         };
         hv.create_domain(1, &spec)
     };
+    let t_domain = cpu::rdtsc();
     for m in boot.modules() {
         hv.memory.release_range(m.range);
     }
@@ -169,11 +171,12 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         let at = hv.time.now() + after;
         hv.request_shutdown_at(at);
     }
-    let mhz = (cal.tsc_hz / 1_000_000).max(1);
+    let ms = |t: u64| (t - t_entry) / (cal.tsc_hz / 1000).max(1);
     log::info!(
-        "boot: calibrated at +{} ms, domain 1 built at +{} ms (since hypervisor entry)",
-        (t_calibrated - t_entry) / mhz / 1000,
-        (cpu::rdtsc() - t_entry) / mhz / 1000
+        "boot: +{} ms calibrated, +{} ms frame tables, +{} ms domain 1 built (since hypervisor entry)",
+        ms(t_calibrated),
+        ms(t_memory),
+        ms(t_domain)
     );
     hypervisor::install(hv);
     sched::start()

@@ -232,6 +232,8 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
         "-no-reboot",
         "-display",
         "none",
+        // No default devices: the NIC's option ROM and VGA cost boot time and are never used.
+        "-nodefaults",
     ]);
     cmd.args(["-m", &cfg.machine_mib.to_string()]);
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
