@@ -61,41 +61,13 @@ pub const EVTCHNSTAT_IPI: u32 = 5;
 /// `BIND_PIRQ__WILL_SHARE`: `evtchn_bind_pirq.flags` bit allowing the IRQ to be shared.
 pub const BIND_PIRQ_WILL_SHARE: u32 = 1;
 
-/// `DOMID_SELF` (from `xen.h`): "the calling domain" wherever a `domid_t` is accepted.
-pub const DOMID_SELF: u16 = 0x7FF0;
-/// `DOMID_FIRST_RESERVED` (from `xen.h`): ids at or above this are never ordinary domains.
-pub const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
-
-/// `VIRQ_TIMER` (from `xen.h`): per-vCPU; timebase update or requested timeout.
-pub const VIRQ_TIMER: u32 = 0;
-/// `VIRQ_DEBUG`: per-vCPU; request to dump debug information.
-pub const VIRQ_DEBUG: u32 = 1;
-/// `VIRQ_CONSOLE`: global; bytes received on the emergency console.
-pub const VIRQ_CONSOLE: u32 = 2;
-/// `VIRQ_DOM_EXC`: global; exceptional event for some domain.
-pub const VIRQ_DOM_EXC: u32 = 3;
-/// `VIRQ_TBUF`: global; trace buffer has records.
-pub const VIRQ_TBUF: u32 = 4;
-/// `VIRQ_DEBUGGER`: global; a domain paused for debugging.
-pub const VIRQ_DEBUGGER: u32 = 6;
-/// `VIRQ_XENOPROF`: per-vCPU; profiling sample available.
-pub const VIRQ_XENOPROF: u32 = 7;
-/// `VIRQ_CON_RING`: global; bytes received on the console ring.
-pub const VIRQ_CON_RING: u32 = 8;
-/// `VIRQ_PCPU_STATE`: global; physical CPU state changed.
-pub const VIRQ_PCPU_STATE: u32 = 9;
-/// `VIRQ_MEM_EVENT`: global; a memory event occurred.
-pub const VIRQ_MEM_EVENT: u32 = 10;
-/// `VIRQ_ARGO`: per-domain; Argo message notification.
-pub const VIRQ_ARGO: u32 = 11;
-/// `VIRQ_ENOMEM`: global; the hypervisor is low on heap memory.
-pub const VIRQ_ENOMEM: u32 = 12;
-/// `VIRQ_XENPMU`: per-vCPU; performance-counter interrupt.
-pub const VIRQ_XENPMU: u32 = 13;
-/// `VIRQ_ARCH_0`: first of eight architecture-specific VIRQs (16..=23; global on x86).
-pub const VIRQ_ARCH_0: u32 = 16;
-/// `NR_VIRQS`: VIRQ numbers are `0..NR_VIRQS`.
-pub const NR_VIRQS: u32 = 24;
+// Domain ids and VIRQ numbers live in `xen.h`; re-exported here because every event-channel
+// user needs them.
+pub use crate::xen::{
+    DOMID_FIRST_RESERVED, DOMID_SELF, NR_VIRQS, VIRQ_ARCH_0, VIRQ_ARGO, VIRQ_CONSOLE,
+    VIRQ_CON_RING, VIRQ_DEBUG, VIRQ_DEBUGGER, VIRQ_DOM_EXC, VIRQ_ENOMEM, VIRQ_MEM_EVENT,
+    VIRQ_PCPU_STATE, VIRQ_TBUF, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
+};
 
 /// `struct evtchn_alloc_unbound` (8 B): allocate a port in `dom` that `remote_dom` may bind.
 /// IN `dom`, `remote_dom` (either may be `DOMID_SELF`); OUT `port`.

@@ -1,15 +1,7 @@
 //! The event-channel layer's error type and its mapping to the Xen errno that
 //! `event_channel_op` returns for the same condition.
 
-/// Xen errno values used by this layer (`xen/include/public/errno.h`).
-mod errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const ESRCH: i32 = 3;
-    pub const EEXIST: i32 = 17;
-    pub const EINVAL: i32 = 22;
-    pub const ENOSPC: i32 = 28;
-}
+use pv_abi::errno::*;
 
 /// Why an event-channel operation was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,16 +36,16 @@ impl EvtchnError {
     /// The negative Xen errno `event_channel_op` returns for this error.
     pub fn to_errno(self) -> i32 {
         let positive = match self {
-            EvtchnError::NoSuchDomain => errno::ESRCH,
-            EvtchnError::NotPermitted => errno::EPERM,
+            EvtchnError::NoSuchDomain => ESRCH,
+            EvtchnError::NotPermitted => EPERM,
             EvtchnError::InvalidPort
             | EvtchnError::WrongState
             | EvtchnError::InvalidVirq
             | EvtchnError::InvalidDomain
-            | EvtchnError::NotBackend => errno::EINVAL,
-            EvtchnError::NoSuchVcpu => errno::ENOENT,
-            EvtchnError::VirqAlreadyBound | EvtchnError::DomainExists => errno::EEXIST,
-            EvtchnError::NoFreePort => errno::ENOSPC,
+            | EvtchnError::NotBackend => EINVAL,
+            EvtchnError::NoSuchVcpu => ENOENT,
+            EvtchnError::VirqAlreadyBound | EvtchnError::DomainExists => EEXIST,
+            EvtchnError::NoFreePort => ENOSPC,
         };
         -positive
     }

@@ -3,20 +3,12 @@
 //! [`GnttabError::to_gntst`]; those that return a value (`set_version`, `get_version`) use
 //! [`GnttabError::to_errno`].
 
+use pv_abi::errno::*;
+
 use pv_abi::grant_table::{
     GNTST_BAD_DOMAIN, GNTST_BAD_GNTREF, GNTST_BAD_HANDLE, GNTST_GENERAL_ERROR, GNTST_NO_SPACE,
     GNTST_PERMISSION_DENIED,
 };
-
-/// Xen errno values used by this layer (`xen/include/public/errno.h`).
-mod errno {
-    pub const EPERM: i32 = 1;
-    pub const ESRCH: i32 = 3;
-    pub const ENOMEM: i32 = 12;
-    pub const EEXIST: i32 = 17;
-    pub const EINVAL: i32 = 22;
-    pub const ENOSYS: i32 = 38;
-}
 
 /// Why a grant-table operation was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,11 +66,11 @@ impl GnttabError {
     /// The negative Xen errno for this error.
     pub fn to_errno(self) -> i32 {
         let positive = match self {
-            GnttabError::NoSuchDomain => errno::ESRCH,
-            GnttabError::NotPermitted => errno::EPERM,
-            GnttabError::OutOfMemory => errno::ENOMEM,
-            GnttabError::VersionUnsupported => errno::ENOSYS,
-            GnttabError::DomainExists => errno::EEXIST,
+            GnttabError::NoSuchDomain => ESRCH,
+            GnttabError::NotPermitted => EPERM,
+            GnttabError::OutOfMemory => ENOMEM,
+            GnttabError::VersionUnsupported => ENOSYS,
+            GnttabError::DomainExists => EEXIST,
             GnttabError::TooManyFrames
             | GnttabError::BadVersion
             | GnttabError::BadGrantRef
@@ -86,7 +78,7 @@ impl GnttabError {
             | GnttabError::AccessDenied
             | GnttabError::BadHandle
             | GnttabError::NoHandleSpace
-            | GnttabError::BadMaxFrames => errno::EINVAL,
+            | GnttabError::BadMaxFrames => EINVAL,
         };
         -positive
     }

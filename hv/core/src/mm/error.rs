@@ -4,14 +4,7 @@
 //! the same situation (`xen/arch/x86/mm.c`), e.g. `-EBUSY` when an L1 entry's target cannot
 //! be referenced (Xen's `could_not_pin`), `-EINVAL` for most other validation failures.
 
-const EPERM: i32 = 1;
-const ESRCH: i32 = 3;
-const ENOMEM: i32 = 12;
-const EACCES: i32 = 13;
-const EFAULT: i32 = 14;
-const EBUSY: i32 = 16;
-const EEXIST: i32 = 17;
-const EINVAL: i32 = 22;
+use pv_abi::errno::*;
 
 /// Why a memory-management request was refused. The state is unchanged when one is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
