@@ -9,20 +9,14 @@
 //!  flags = VGCF_in_kernel | VGCF_online   dr6 = 0xffff0ff0    dr7 = 0x400
 //! ```
 
+pub use pv_abi::arch_x86::{
+    FLAT_KERNEL_CS64, FLAT_KERNEL_DS64, FLAT_KERNEL_SS64, VGCF_IN_KERNEL, VGCF_ONLINE,
+};
+
 use super::layout::StartOfDayLayout;
 
-/// `FLAT_KERNEL_CS64` (= `FLAT_RING3_CS64`).
-pub const FLAT_KERNEL_CS64: u16 = 0xe033;
-/// `FLAT_KERNEL_SS64` (= `FLAT_RING3_SS64`).
-pub const FLAT_KERNEL_SS64: u16 = 0xe02b;
-/// `FLAT_KERNEL_DS64` (= `FLAT_RING3_DS64`, the null selector).
-pub const FLAT_KERNEL_DS64: u16 = 0;
 /// RFLAGS.IF.
 pub const RFLAGS_IF: u64 = 1 << 9;
-/// `VGCF_in_kernel`: the vCPU starts in guest-kernel mode.
-pub const VGCF_IN_KERNEL: u64 = 1 << 2;
-/// `VGCF_online`: the vCPU is up.
-pub const VGCF_ONLINE: u64 = 1 << 5;
 /// Architectural reset value of DR6.
 pub const DR6_DEFAULT: u64 = 0xffff_0ff0;
 /// Architectural reset value of DR7.

@@ -17,12 +17,12 @@
 //! except slot 23 (`iret`), which the guest jumps to and which never returns:
 //! `51 41 53 50 b8 17 00 00 00 0f 05` (push %rcx; push %r11; push %rax; mov $23,%eax; syscall).
 
+use pv_abi::xen::hypercall::IRET as HYPERVISOR_IRET;
+
 /// Bytes of the page.
 pub const HYPERCALL_PAGE_SIZE: usize = 4096;
 /// Bytes per stub.
 pub const HYPERCALL_SLOT_SIZE: usize = 32;
-/// `__HYPERVISOR_iret`.
-pub const HYPERVISOR_IRET: u32 = 23;
 
 const INT3: u8 = 0xcc;
 
@@ -31,7 +31,7 @@ pub fn fill_hypercall_page(page: &mut [u8; HYPERCALL_PAGE_SIZE]) {
     page.fill(INT3);
     for (nr, slot) in (0u32..).zip(page.chunks_exact_mut(HYPERCALL_SLOT_SIZE)) {
         let nr_bytes = nr.to_le_bytes();
-        if nr == HYPERVISOR_IRET {
+        if u64::from(nr) == HYPERVISOR_IRET {
             slot[..4].copy_from_slice(&[0x51, 0x41, 0x53, 0x50]);
             slot[4] = 0xb8;
             slot[5..9].copy_from_slice(&nr_bytes);

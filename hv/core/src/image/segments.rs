@@ -16,6 +16,8 @@
 //! `virt_base ≤ virt_kstart`, entry in `[start, end]` of the unrounded image (libelf's bound),
 //! INIT_P2M not inside the image, the hypercall page one of the image's pages.
 
+pub use pv_abi::arch_x86::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
+
 use alloc::vec::Vec;
 
 use super::elf::{checked_range, ElfFile};
@@ -24,10 +26,6 @@ use super::notes::XenNotes;
 
 /// 4 KiB.
 pub const PAGE_SIZE: u64 = 4096;
-/// Start of Xen's reserved hole in the 64-bit PV address space (`HYPERVISOR_VIRT_START`).
-pub const HYPERVISOR_VIRT_START: u64 = 0xFFFF_8000_0000_0000;
-/// End (exclusive) of Xen's reserved hole (`HYPERVISOR_VIRT_END`).
-pub const HYPERVISOR_VIRT_END: u64 = 0xFFFF_8800_0000_0000;
 /// First non-canonical address of the lower half (48-bit virtual addresses).
 const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
 

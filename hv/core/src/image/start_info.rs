@@ -13,21 +13,15 @@
 //! 1152 first_p2m_pfn 1160 nr_p2m_frames
 //! ```
 
+pub use pv_abi::xen::{SIF_INITDOMAIN, SIF_MOD_START_PFN, SIF_PRIVILEGED, START_INFO_MAGIC};
+
 use super::layout::{P2mPlacement, RamdiskPlacement, StartOfDayLayout};
 use super::segments::PAGE_SIZE;
 
-/// `start_info.magic` of a 64-bit PV guest.
-pub const START_INFO_MAGIC: &[u8] = b"xen-3.0-x86_64";
 /// Size of `cmd_line` (`MAX_GUEST_CMDLINE`), including the terminating NUL.
 pub const MAX_GUEST_CMDLINE: usize = 1024;
 /// Size of `struct start_info` on x86-64.
 pub const START_INFO_SIZE: usize = 1168;
-/// `SIF_PRIVILEGED`: the domain is privileged.
-pub const SIF_PRIVILEGED: u32 = 1 << 0;
-/// `SIF_INITDOMAIN`: the domain is the initial control domain.
-pub const SIF_INITDOMAIN: u32 = 1 << 1;
-/// `SIF_MOD_START_PFN`: `mod_start` is a pfn, not a VA.
-pub const SIF_MOD_START_PFN: u32 = 1 << 3;
 
 /// What the platform supplies: machine-level facts the layout does not decide.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
