@@ -70,10 +70,10 @@ fn guest_main(si: &'static StartInfo) -> ! {
     let mut errors = 0u64;
     for i in 0..calls {
         // Fresh garbage for every call.
+        let base = &raw mut SCRATCH as *mut u64;
         for k in 0..1024 {
-            let v = rng.next();
             // SAFETY: the scratch buffer is ours and only this loop touches it.
-            unsafe { (&raw mut SCRATCH[k]).write_volatile(v) };
+            unsafe { base.add(k).write_volatile(rng.next()) };
         }
         let number = match rng.below(64) {
             n if n == nr::IRET => continue,
