@@ -146,7 +146,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let built = {
         let kernel = arch::phys::module_bytes(kernel_module.range);
         let ramdisk = ramdisk_module.map(|m| arch::phys::module_bytes(m.range));
-        let spec = toolstack::CreateSpec {
+        let spec = domain::builder::DomainSpec {
             kernel: kernel.bytes(),
             ramdisk: ramdisk.as_ref().map(|r| r.bytes()),
             cmdline: &guest_cmdline,

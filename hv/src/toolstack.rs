@@ -8,7 +8,7 @@
 
 use hv_core::evtchn::{self, BackendService};
 
-use crate::domain::builder::{self, BuildError, DomainSpec};
+use crate::domain::builder::{self, BackendPorts, BuildError, DomainSpec};
 use crate::domain::DomainId;
 use crate::grants::FrameSource;
 use crate::hypervisor::Hypervisor;
@@ -27,25 +27,9 @@ pub struct Toolstack {
     pub destroy_at: Option<u64>,
 }
 
-/// What to create, minus the ports the toolstack allocates.
-pub struct CreateSpec<'a> {
-    /// The kernel, ramdisk, command line and memory.
-    pub kernel: &'a [u8],
-    /// Optional ramdisk.
-    pub ramdisk: Option<&'a [u8]>,
-    /// Guest command line.
-    pub cmdline: &'a str,
-    /// Initial memory, bytes.
-    pub memory_bytes: u64,
-    /// Reservation ceiling, bytes.
-    pub max_memory_bytes: u64,
-    /// Superpages allowed.
-    pub superpages: bool,
-}
-
 impl Hypervisor {
     /// Creates, builds and starts domain `id`.
-    pub fn create_domain(&mut self, id: DomainId, spec: &CreateSpec) -> Result<(), BuildError> {
+    pub fn create_domain(&mut self, id: DomainId, spec: &DomainSpec) -> Result<(), BuildError> {
         let ev = evtchn::DomId(id);
         let ports = self.events.create_domain(ev, 1).and_then(|()| {
             let console = self.events.bind_backend(ev, BackendService::Console)?;
@@ -56,17 +40,11 @@ impl Hypervisor {
             let _ = self.events.destroy_domain(ev);
             return Err(BuildError::Events);
         };
-        let bspec = DomainSpec {
-            kernel: spec.kernel,
-            ramdisk: spec.ramdisk,
-            cmdline: spec.cmdline,
-            memory_bytes: spec.memory_bytes,
-            max_memory_bytes: spec.max_memory_bytes,
-            superpages: spec.superpages,
-            console_port,
-            store_port,
+        let ports = BackendPorts {
+            console: console_port,
+            store: store_port,
         };
-        let mut dom = match builder::build(&mut self.memory, id, &bspec) {
+        let mut dom = match builder::build(&mut self.memory, id, spec, ports) {
             Ok(d) => d,
             Err(e) => {
                 let _ = self.events.destroy_domain(ev);

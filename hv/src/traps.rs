@@ -9,6 +9,7 @@ use crate::arch::entry::TrapFrame;
 use crate::arch::exit::{exit, ExitCode};
 use crate::arch::idt::vector;
 use crate::arch::{cpu, serial};
+use crate::guest_traps::exception_name;
 
 /// Called from `arch::entry` for every entry; returning resumes through `frame`.
 pub fn dispatch(frame: &mut TrapFrame) {
@@ -22,30 +23,6 @@ pub fn dispatch(frame: &mut TrapFrame) {
         vector::SPURIOUS => {}
         vector::NMI => log::warn!("NMI in hypervisor at rip {:#x}", frame.rip),
         _ => hypervisor_fault(frame),
-    }
-}
-
-fn exception_name(vector: u32) -> &'static str {
-    match vector {
-        0 => "divide error",
-        1 => "debug",
-        2 => "NMI",
-        3 => "breakpoint",
-        4 => "overflow",
-        5 => "bound range",
-        6 => "invalid opcode",
-        7 => "device not available",
-        8 => "double fault",
-        10 => "invalid TSS",
-        11 => "segment not present",
-        12 => "stack fault",
-        13 => "general protection",
-        14 => "page fault",
-        16 => "x87 floating point",
-        17 => "alignment check",
-        18 => "machine check",
-        19 => "SIMD floating point",
-        _ => "interrupt",
     }
 }
 

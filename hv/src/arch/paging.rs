@@ -14,20 +14,8 @@
 
 use super::{cpu, phys};
 
-/// PTE flag bits.
-pub mod pte {
-    pub const PRESENT: u64 = 1 << 0;
-    pub const RW: u64 = 1 << 1;
-    pub const USER: u64 = 1 << 2;
-    pub const PWT: u64 = 1 << 3;
-    pub const PCD: u64 = 1 << 4;
-    pub const ACCESSED: u64 = 1 << 5;
-    pub const DIRTY: u64 = 1 << 6;
-    pub const PSE: u64 = 1 << 7;
-    pub const NX: u64 = 1 << 63;
-    /// Machine-address bits of an entry.
-    pub const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
-}
+/// PTE flag bits (the same x86 bits the page-type core validates).
+pub use hv_core::mm::pte;
 
 /// Link-time virtual address of physical 0 for the image (Xen's XEN_VIRT_START).
 pub const IMAGE_VMA_OFFSET: u64 = 0xFFFF_82D0_4000_0000;

@@ -15,9 +15,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use hv_core::image::{
-    fill_hypercall_page, for_each_bootstrap_pte, BootVcpuState, GuestImage, ImageError,
-    LayoutError, P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartInfoValues,
-    StartOfDayLayout,
+    fill_hypercall_page, for_each_bootstrap_pte, start_info, BootVcpuState, GuestImage, ImageError,
+    LayoutError, P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartOfDayLayout,
 };
 use hv_core::mm::{BaseKind, DomId, DomainConfig, Mfn, MmError, PageLevel};
 
@@ -41,10 +40,15 @@ pub struct DomainSpec<'a> {
     pub max_memory_bytes: u64,
     /// Allow 2 MiB superpages (populate with order-9 extents).
     pub superpages: bool,
+}
+
+/// The guest ends of the hypervisor's backends, written into start_info.
+#[derive(Clone, Copy, Debug)]
+pub struct BackendPorts {
     /// Event channel of the console ring (start_info.console.domU.evtchn).
-    pub console_port: u32,
+    pub console: u32,
     /// Event channel of the xenstore ring (start_info.store_evtchn).
-    pub store_port: u32,
+    pub store: u32,
 }
 
 /// Why a domain could not be built.
@@ -97,7 +101,12 @@ fn write_pseudo_phys(p2m: &[u64], offset: u64, data: &[u8]) {
 }
 
 /// Builds domain `id` from `spec`.
-pub fn build(memory: &mut Memory, id: DomainId, spec: &DomainSpec) -> Result<Domain, BuildError> {
+pub fn build(
+    memory: &mut Memory,
+    id: DomainId,
+    spec: &DomainSpec,
+    ports: BackendPorts,
+) -> Result<Domain, BuildError> {
     let image = GuestImage::parse(spec.kernel).map_err(BuildError::Image)?;
     let notes = *image.notes();
     let nr_pages = spec.memory_bytes / PAGE_SIZE;
@@ -115,7 +124,7 @@ pub fn build(memory: &mut Memory, id: DomainId, spec: &DomainSpec) -> Result<Dom
             privileged: false,
         },
     )?;
-    match fill(memory, dom, spec, &image, &layout, nr_pages) {
+    match fill(memory, dom, spec, ports, &image, &layout, nr_pages) {
         Ok(mut d) => {
             d.max_pages = max_pages;
             d.name = String::from(notes.guest_os.as_str().unwrap_or("guest"));
@@ -132,6 +141,7 @@ fn fill(
     memory: &mut Memory,
     dom: DomId,
     spec: &DomainSpec,
+    ports: BackendPorts,
     image: &GuestImage,
     layout: &StartOfDayLayout,
     nr_pages: u64,
@@ -186,13 +196,17 @@ fn fill(
     let platform = PlatformStartInfo {
         shared_info_maddr: shared_info_mfn * PAGE_SIZE,
         store_mfn: store_ring_mfn,
-        store_evtchn: spec.store_port,
+        store_evtchn: ports.store,
         console_mfn: console_ring_mfn,
-        console_evtchn: spec.console_port,
+        console_evtchn: ports.console,
         flags: 0,
     };
-    let si = StartInfoValues::new(layout, &platform, spec.cmdline.as_bytes());
-    write_pseudo_phys(&p2m, layout.start_info_pfn * PAGE_SIZE, &si.encode());
+    let si = start_info(layout, &platform, spec.cmdline.as_bytes());
+    write_pseudo_phys(
+        &p2m,
+        layout.start_info_pfn * PAGE_SIZE,
+        zerocopy::IntoBytes::as_bytes(&si),
+    );
 
     if let Some(pfn) = image.hypercall_page_pfn() {
         let mut page = [0u8; 4096];
@@ -247,9 +261,9 @@ fn fill(
         max_pages: nr_pages,
         shared_info_mfn,
         console_ring_mfn,
-        console_port: spec.console_port,
+        console_port: ports.console,
         store_ring_mfn,
-        store_port: spec.store_port,
+        store_port: ports.store,
         vm_assist: 0,
         console: ConsoleState::default(),
     })

@@ -56,7 +56,7 @@ pub use layout::{
 pub use notes::{NoteSource, XenNotes};
 pub use pagetables::{bootstrap_page_table_writes, for_each_bootstrap_pte, PageTableWrite};
 pub use segments::{LoadPlan, LoadSegment};
-pub use start_info::{PlatformStartInfo, StartInfoValues};
+pub use start_info::{start_info, PlatformStartInfo};
 
 /// A checked Xen PV kernel image: the ELF file, its Xen notes and its load plan.
 #[derive(Clone, Debug)]

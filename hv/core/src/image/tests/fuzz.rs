@@ -9,8 +9,8 @@ use crate::image::bzimage::bzimage_payload;
 use crate::image::elf_note::notes;
 use crate::image::legacy::parse_c_number;
 use crate::image::{
-    ElfFile, FrameRange, GuestImage, KernelPlacement, LayoutError, P2mPlacement, RamdiskPlacement,
-    StartInfoValues, StartOfDayLayout,
+    start_info, ElfFile, FrameRange, GuestImage, KernelPlacement, LayoutError, P2mPlacement,
+    RamdiskPlacement, StartOfDayLayout,
 };
 
 /// Everything a loader would do with an image; must never panic.
@@ -35,7 +35,7 @@ fn exercise(bytes: &[u8]) {
             assert!(segment.file_size <= segment.mem_size);
         }
         if let Ok(layout) = StartOfDayLayout::new(image.placement(), 2048, 4096) {
-            let _ = StartInfoValues::new(&layout, &Default::default(), bytes);
+            let _ = start_info(&layout, &Default::default(), bytes);
         }
     }
     let _ = bzimage_payload(bytes);
@@ -181,7 +181,7 @@ proptest! {
         if let Some(RamdiskPlacement::Unmapped { frames }) = layout.ramdisk {
             prop_assert!(frames.pfn >= layout.mapped_pages());
         }
-        let info = StartInfoValues::new(&layout, &Default::default(), b"");
+        let info = start_info(&layout, &Default::default(), b"");
         prop_assert_eq!(info.pt_base, layout.mapped_va(layout.pt_base_pfn()).unwrap());
         check_bootstrap_tables(&layout);
     }

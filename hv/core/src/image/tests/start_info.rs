@@ -4,7 +4,7 @@ use super::builder::*;
 use crate::image::boot_vcpu::{BootVcpuState, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64};
 use crate::image::hypercall_page::fill_hypercall_page;
 use crate::image::start_info::{encode_cmdline, SIF_MOD_START_PFN};
-use crate::image::{GuestImage, PlatformStartInfo, StartInfoValues, StartOfDayLayout};
+use crate::image::{start_info, GuestImage, PlatformStartInfo, StartOfDayLayout};
 
 const PLATFORM: PlatformStartInfo = PlatformStartInfo {
     shared_info_maddr: 0x1234_5000,
@@ -20,7 +20,7 @@ fn minios_start_info() {
     let bytes = minios_image();
     let image = GuestImage::parse(&bytes).unwrap();
     let layout = StartOfDayLayout::new(image.placement(), 8192, 0).unwrap();
-    let info = StartInfoValues::new(&layout, &PLATFORM, b"console=hvc0\0ignored");
+    let info = start_info(&layout, &PLATFORM, b"console=hvc0\0ignored");
     assert_eq!(&info.magic[..15], b"xen-3.0-x86_64\0");
     assert_eq!(info.nr_pages, 8192);
     assert_eq!((info.pt_base, info.nr_pt_frames), (0x91000, 5));
@@ -30,7 +30,7 @@ fn minios_start_info() {
     assert_eq!(&info.cmd_line[..13], b"console=hvc0\0");
     assert!(info.cmd_line[13..].iter().all(|&b| b == 0));
 
-    let page = info.encode();
+    let page = pv_abi::zerocopy::IntoBytes::as_bytes(&info).to_vec();
     let u64_at = |at: usize| u64::from_le_bytes(page[at..at + 8].try_into().unwrap());
     let u32_at = |at: usize| u32::from_le_bytes(page[at..at + 4].try_into().unwrap());
     assert_eq!(&page[..14], b"xen-3.0-x86_64");
@@ -61,13 +61,13 @@ fn linux_start_info_with_unmapped_ramdisk() {
     let bytes = linux_image();
     let image = GuestImage::parse(&bytes).unwrap();
     let layout = StartOfDayLayout::new(image.placement(), 0x20000, (10 << 20) + 1).unwrap();
-    let info = StartInfoValues::new(&layout, &PLATFORM, b"");
+    let info = start_info(&layout, &PLATFORM, b"");
     assert_eq!(info.flags, SIF_MOD_START_PFN);
     assert_eq!((info.mod_start, info.mod_len), (0x4000, 0xa01 * 4096));
     assert_eq!(info.mfn_list, 0x80_0000_0000);
     assert_eq!((info.first_p2m_pfn, info.nr_p2m_frames), (0x4a01, 259));
     assert_eq!(info.pt_base, LINUX_VIRT_BASE + 0x3c03 * 4096);
-    let page = info.encode();
+    let page = pv_abi::zerocopy::IntoBytes::as_bytes(&info).to_vec();
     assert_eq!(
         u64::from_le_bytes(page[1152..1160].try_into().unwrap()),
         0x4a01
