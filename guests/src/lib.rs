@@ -18,6 +18,7 @@ pub mod entry;
 pub mod events;
 pub mod gnttab;
 pub mod hypercall;
+pub mod mm;
 pub mod ring;
 pub mod sse;
 pub mod time;

@@ -1,0 +1,83 @@
+//! `mmu_test`: builds its own page tables through the PV MMU hypercalls, maps and unmaps
+//! 2 MiB superpages, and tries the known attacks on a PV MMU (writable page-table mappings,
+//! XSA-148 PSE/RW flips, XSA-167 absurd frame numbers, superpage/page-table confusion,
+//! releasing frames under a live superpage, linear page-table count overflow).
+//!
+//! One line per case: `mmu_test: <case>: PASS|FAIL (<what was sent: got X, want Y; ...>)`,
+//! expectations following Xen; then `mmu_test: N/M passed` and poweroff (all passed) or
+//! crash. Run it twice: built with superpages (`hvtool run --superpages`), and without, with
+//! the command line word `nosuper` (the superpage-only cases are then skipped and PSE must be
+//! refused).
+#![no_std]
+#![no_main]
+
+#[path = "mmu_test/bad_frames.rs"]
+mod bad_frames;
+#[path = "mmu_test/env.rs"]
+mod env;
+#[path = "mmu_test/memory.rs"]
+mod memory;
+#[path = "mmu_test/pagetables.rs"]
+mod pagetables;
+#[path = "mmu_test/report.rs"]
+mod report;
+#[path = "mmu_test/superpages.rs"]
+mod superpages;
+
+use guests::hypercall::shutdown;
+use guests::{println, StartInfo};
+use pv_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
+
+use env::Env;
+use report::Report;
+
+fn cmdline(si: &StartInfo) -> &str {
+    let len = si
+        .cmd_line
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(si.cmd_line.len());
+    core::str::from_utf8(&si.cmd_line[..len]).unwrap_or("")
+}
+
+#[no_mangle]
+fn guest_main(si: &'static StartInfo) -> ! {
+    let superpages = !cmdline(si).split_ascii_whitespace().any(|w| w == "nosuper");
+    println!(
+        "mmu_test: {} pages, expecting a domain built {} superpages",
+        si.nr_pages,
+        if superpages { "with" } else { "without" }
+    );
+    let mut env = match Env::new(si, superpages) {
+        Ok(env) => env,
+        Err(why) => {
+            println!("mmu_test: setup failed: {why}");
+            shutdown(SHUTDOWN_CRASH)
+        }
+    };
+    let mut report = Report::new();
+    pagetables::build_own_tables(&mut env, &mut report);
+    pagetables::map_4k(&mut env, &mut report);
+    pagetables::writable_tables(&mut env, &mut report);
+    pagetables::self_map_pins(&mut env, &mut report);
+    superpages::xsa148(&mut env, &mut report);
+    if superpages {
+        superpages::pse_roundtrip(&mut env, &mut report);
+        superpages::pse_over_page_tables(&mut env, &mut report);
+        superpages::pt_under_superpage(&mut env, &mut report);
+        memory::release_in_superpage(&mut env, &mut report);
+        memory::repopulated_extent(&mut env, &mut report);
+    } else {
+        superpages::pse_refused_nosuper(&mut env, &mut report);
+    }
+    memory::pse_unowned(&mut env, &mut report);
+    bad_frames::all(&mut env, &mut report);
+    pagetables::linear_count(&mut env, &mut report);
+    memory::roundtrip(&mut env, &mut report);
+    let all = report.summary();
+    shutdown(if all {
+        SHUTDOWN_POWEROFF
+    } else {
+        SHUTDOWN_CRASH
+    })
+}
