@@ -112,7 +112,10 @@ impl Env {
         env.win
             .ensure(&mut env.pool, base, Level::L1)
             .map_err(|e| {
-                guests::println!("mmu_test: window tables: {e:?}, pool left {}", env.pool.remaining());
+                guests::println!(
+                    "mmu_test: window tables: {e:?}, pool left {}",
+                    env.pool.remaining()
+                );
                 "building the window's tables failed"
             })?;
         env.t3 = env.win.table(base, Level::L3).unwrap_or(0);

@@ -70,15 +70,25 @@ pub fn pse_roundtrip(env: &mut Env, report: &mut Report) {
 pub fn pse_refused_nosuper(env: &mut Env, report: &mut Report) {
     let mut d = Detail::new();
     let si = env.si;
+    // Prefer a 512-aligned, machine-contiguous block of ours: it looks exactly like a
+    // superpage, but no order-9 allocation gave it, and PSE is off for the domain anyway.
+    let contiguous = (0..si.nr_pages / SUPERPAGE_FRAMES)
+        .filter_map(|e| guests::mm::frames::superpage_mfn(si, e * SUPERPAGE_FRAMES))
+        .next();
     let aligned = (guests::mm::frames::first_free_pfn(si)..si.nr_pages)
         .map(|pfn| env.mfn(pfn))
         .find(|mfn| mfn % SUPERPAGE_FRAMES == 0);
-    let contiguous = (0..si.nr_pages / SUPERPAGE_FRAMES)
-        .filter(|e| guests::mm::frames::superpage_mfn(si, e * SUPERPAGE_FRAMES).is_some())
-        .count();
-    d.note(format_args!("contiguous 2 MiB blocks: {contiguous}"));
-    let mfn = aligned.unwrap_or_else(|| env.mfn(env.extent_pfn(0)));
-    d.note(format_args!("mfn {mfn:#x}"));
+    let mfn = contiguous
+        .or(aligned)
+        .unwrap_or_else(|| env.mfn(env.extent_pfn(0)));
+    d.note(format_args!(
+        "mfn {mfn:#x} ({})",
+        if contiguous.is_some() {
+            "aligned, contiguous block"
+        } else {
+            "aligned frame"
+        }
+    ));
     let va = env.va_2m(2);
     d.expect(
         "RO PSE",
