@@ -43,3 +43,7 @@ check:
 # Boot time of a unikernel: QEMU start to its first application line (median), last line RESULT boot_ms=N.
 bench-boot *ARGS:
     {{hvtool}} bench-boot {{ARGS}}
+
+# Superpage mapping cost: one PSE entry vs one and 512 4 KiB PTEs (RESULT line last).
+bench-superpage *ARGS:
+    {{hvtool}} bench-superpage {{ARGS}}

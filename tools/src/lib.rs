@@ -3,6 +3,7 @@
 //! the Justfile recipes), the integration tests and the benchmarks.
 
 pub mod artifacts;
+pub mod bench;
 pub mod bench_boot;
 pub mod iso;
 pub mod qemu;

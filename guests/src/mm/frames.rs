@@ -81,7 +81,7 @@ pub fn first_free_pfn(si: &StartInfo) -> u64 {
 /// contiguous block (a superpage candidate); `None` otherwise.
 pub fn superpage_mfn(si: &StartInfo, first: u64) -> Option<u64> {
     let base = p2m(si, first)?;
-    if first % SUPERPAGE_FRAMES != 0 || base % SUPERPAGE_FRAMES != 0 {
+    if !first.is_multiple_of(SUPERPAGE_FRAMES) || !base.is_multiple_of(SUPERPAGE_FRAMES) {
         return None;
     }
     (1..SUPERPAGE_FRAMES)

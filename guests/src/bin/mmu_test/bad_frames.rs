@@ -33,7 +33,7 @@ pub fn all(env: &mut Env, report: &mut Report) {
 fn mmu_update_ptr(env: &Env, report: &mut Report) {
     let mut d = Detail::new();
     for (what, ptr) in [
-        ("ptr u64::MAX&!7", u64::MAX & !7),
+        ("ptr u64::MAX&!7", !7),
         ("ptr 2^52", 1 << 52),
         ("ptr 2^63", 1 << 63),
         ("ptr mfn 2^40-1", TOP_MFN << 12),
@@ -70,7 +70,7 @@ fn mmu_update_val(env: &Env, report: &mut Report) {
         env.mmu(l1, entry(1 << 30, DATA_RO)),
         neg(EPERM),
     );
-    d.expect("L1 all ones", env.mmu(l1, u64::MAX & !0x80), neg(EINVAL));
+    d.expect("L1 all ones", env.mmu(l1, !0x80), neg(EINVAL));
     let l2 = entry_maddr(env.t2, 9);
     d.expect(
         "L2 mfn 2^40-1",
@@ -205,7 +205,7 @@ fn update_va_mapping(env: &Env, report: &mut Report) {
             entry(TOP_MFN, DATA_RW),
             neg(EPERM),
         ),
-        ("val all ones", scratch, u64::MAX & !0x80, neg(EINVAL)),
+        ("val all ones", scratch, !0x80, neg(EINVAL)),
     ];
     for (what, va, val, want) in probes {
         d.expect(what, env.uvm(va, val), want);
@@ -224,7 +224,7 @@ fn machphys(env: &Env, report: &mut Report) {
     );
     d.expect(
         "ptr u64::MAX",
-        env.mmu((u64::MAX & !3) | MMU_MACHPHYS_UPDATE, 0),
+        env.mmu(!3 | MMU_MACHPHYS_UPDATE, 0),
         neg(EINVAL),
     );
     if !is_own(env.si, 0) {

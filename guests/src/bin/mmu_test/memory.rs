@@ -153,7 +153,7 @@ pub fn repopulated_extent(env: &mut Env, report: &mut Report) {
             set_p2m(env.si, first + i, base + i);
         }
     }
-    d.check("new extent aligned", base % SUPERPAGE_FRAMES == 0);
+    d.check("new extent aligned", base.is_multiple_of(SUPERPAGE_FRAMES));
     d.check(
         "M2P updated",
         (0..SUPERPAGE_FRAMES).all(|i| m2p(base + i) == first + i),
@@ -163,9 +163,13 @@ pub fn repopulated_extent(env: &mut Env, report: &mut Report) {
         code(env.win.map_2m(&mut env.pool, va, base, DATA_RW)),
         0,
     ) {
-        // SAFETY: the PSE entry maps our new extent writable.
-        unsafe { poke(va + (2 << 20) - 8, 0x0E9) };
-        d.check("write/read", unsafe { peek(va + (2 << 20) - 8) } == 0x0E9);
+        let last = va + (2 << 20) - 8;
+        // SAFETY: the PSE entry maps our new extent writable; we write and read its last word.
+        let v = unsafe {
+            poke(last, 0x0E9);
+            peek(last)
+        };
+        d.check("write/read", v == 0x0E9);
         d.expect("unmap", code(env.win.unmap_2m(va)), 0);
     }
     report.verdict("exchange-to-order9", d);
@@ -254,8 +258,11 @@ pub fn roundtrip(env: &mut Env, report: &mut Report) {
         0,
     ) {
         // SAFETY: `va` maps our new frame writable.
-        unsafe { poke(va, 0xF00D) };
-        d.check("write/read", unsafe { peek(va) } == 0xF00D);
+        let v = unsafe {
+            poke(va, 0xF00D);
+            peek(va)
+        };
+        d.check("write/read", v == 0xF00D);
         d.expect("unmap", code(env.win.unmap_4k(va)), 0);
     }
     report.verdict("memory-op-roundtrip", d);

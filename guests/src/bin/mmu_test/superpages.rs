@@ -26,7 +26,7 @@ pub fn pse_roundtrip(env: &mut Env, report: &mut Report) {
         report.verdict("pse-roundtrip", d);
         return;
     };
-    let word = |i: u64| if i % 2 == 0 { 8 } else { 4088 };
+    let word = |i: u64| if i.is_multiple_of(2) { 8 } else { 4088 };
     if d.expect(
         "map RW PSE",
         code(env.win.map_2m(&mut env.pool, va, base, DATA_RW)),
@@ -36,15 +36,21 @@ pub fn pse_roundtrip(env: &mut Env, report: &mut Report) {
         for i in 0..SUPERPAGE_FRAMES {
             // SAFETY: `va` maps extent 1 (free RAM above our image) writable; the bootstrap
             // VA of each of its pfns maps the same frame.
-            unsafe { poke(va + (i << 12) + word(i), PATTERN_2M ^ i) };
-            same &= unsafe { peek(env.boot_va(first + i) + word(i)) } == PATTERN_2M ^ i;
+            let v = unsafe {
+                poke(va + (i << 12) + word(i), PATTERN_2M ^ i);
+                peek(env.boot_va(first + i) + word(i))
+            };
+            same &= v == PATTERN_2M ^ i;
         }
         d.check("2 MiB writes seen in 4 KiB views", same);
         let mut same = true;
         for i in 0..SUPERPAGE_FRAMES {
             // SAFETY: as above, the other direction.
-            unsafe { poke(env.boot_va(first + i) + word(i), PATTERN_4K ^ i) };
-            same &= unsafe { peek(va + (i << 12) + word(i)) } == PATTERN_4K ^ i;
+            let v = unsafe {
+                poke(env.boot_va(first + i) + word(i), PATTERN_4K ^ i);
+                peek(va + (i << 12) + word(i))
+            };
+            same &= v == PATTERN_4K ^ i;
         }
         d.check("4 KiB writes seen in 2 MiB view", same);
         d.check("entry has PSE", env.get(va, Level::L2) & PSE != 0);
