@@ -11,16 +11,18 @@ use tools::bench::{guest_text, parse_result};
 use tools::qemu::{Outcome, RunResult};
 
 /// Cases run in both domains.
-const COMMON_CASES: [&str; 19] = [
+const COMMON_CASES: [&str; 21] = [
     "build-own-tables",
     "4k-rw-map",
     "writable-l1",
     "writable-l2",
     "writable-l3",
     "writable-l4",
+    "l4-hypervisor-slots",
     "pin-l1-self-writable",
     "pin-l2-self-writable",
     "xsa148-l1-to-rw-pse",
+    "pse-at-l3-and-l4",
     "pse-over-unowned-frames",
     "xsa167-mmu-update-ptr",
     "mmu-update-cmd-bits",

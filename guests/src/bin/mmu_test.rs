@@ -59,8 +59,10 @@ fn guest_main(si: &'static StartInfo) -> ! {
     pagetables::build_own_tables(&mut env, &mut report);
     pagetables::map_4k(&mut env, &mut report);
     pagetables::writable_tables(&mut env, &mut report);
+    pagetables::l4_hypervisor_slots(&mut env, &mut report);
     pagetables::self_map_pins(&mut env, &mut report);
     superpages::xsa148(&mut env, &mut report);
+    superpages::pse_other_levels(&mut env, &mut report);
     if superpages {
         superpages::pse_roundtrip(&mut env, &mut report);
         superpages::pse_over_page_tables(&mut env, &mut report);

@@ -147,6 +147,32 @@ pub fn writable_tables(env: &mut Env, report: &mut Report) {
     env.flush();
 }
 
+/// `l4-hypervisor-slots`: L4 slots 256..=271 belong to the hypervisor; a guest write there
+/// is refused (`-EINVAL`, Xen's "Illegal L4 update attempt in Xen-private area"), whether it
+/// clears the slot or installs a table of ours.
+pub fn l4_hypervisor_slots(env: &mut Env, report: &mut Report) {
+    let mut d = Detail::new();
+    let l4 = env.boot.l4_mfn;
+    let before = env.entry(l4, 256);
+    d.expect(
+        "clear slot 256 (M2P)",
+        env.mmu(entry_maddr(l4, 256), 0),
+        neg(EINVAL),
+    );
+    d.expect(
+        "own L3 in slot 261",
+        env.mmu(entry_maddr(l4, 261), entry(env.t3, TABLE)),
+        neg(EINVAL),
+    );
+    d.expect(
+        "RO self-map in slot 271",
+        env.mmu(entry_maddr(l4, 271), entry(l4, PRESENT)),
+        neg(EINVAL),
+    );
+    d.check("slot 256 unchanged", env.entry(l4, 256) == before);
+    report.verdict("l4-hypervisor-slots", d);
+}
+
 /// `pin-l1-self-writable`: an L1 whose entry maps the L1 itself RW cannot be pinned (Xen:
 /// `-EBUSY`); the frame is left untyped. `pin-l2-self-writable`: an L2 mapping itself RW is a
 /// writable linear page table (`-EINVAL`); read-only it is allowed.

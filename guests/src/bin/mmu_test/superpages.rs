@@ -54,6 +54,12 @@ pub fn pse_roundtrip(env: &mut Env, report: &mut Report) {
         }
         d.check("4 KiB writes seen in 2 MiB view", same);
         d.check("entry has PSE", env.get(va, Level::L2) & PSE != 0);
+        // Xen's update_va_mapping needs an L1 entry: a PSE-mapped address has none.
+        d.expect(
+            "update_va_mapping inside",
+            env.uvm(va + 4096, 0),
+            neg(EINVAL),
+        );
         d.expect("unmap", code(env.win.unmap_2m(va)), 0);
     }
     if d.expect(
@@ -108,6 +114,35 @@ pub fn pse_refused_nosuper(env: &mut Env, report: &mut Report) {
     );
     d.check("slot still empty", env.get(va, Level::L2) == 0);
     report.verdict("pse-refused-without-superpages", d);
+}
+
+/// `pse-at-l3-and-l4`: PSE stays in the L3 and L4 disallow masks (no 1 GiB or 512 GiB pages
+/// for PV guests): refused with `-EINVAL`, RO or RW, over our own aligned frames.
+pub fn pse_other_levels(env: &mut Env, report: &mut Report) {
+    let mut d = Detail::new();
+    let mfn = env.mfn(env.extent_pfn(0)) & !(SUPERPAGE_FRAMES - 1);
+    let l3_va = env.win.base() + (1 << 30);
+    d.expect(
+        "L3 PSE RO",
+        env.set(l3_va, Level::L3, superpage(mfn, DATA_RO)),
+        neg(EINVAL),
+    );
+    d.expect(
+        "L3 PSE RW",
+        env.set(l3_va, Level::L3, superpage(mfn, DATA_RW)),
+        neg(EINVAL),
+    );
+    d.expect(
+        "L3 PSE over our L2 table",
+        env.set(l3_va, Level::L3, superpage(env.t2, DATA_RO)),
+        neg(EINVAL),
+    );
+    let l4 = guests::mm::tables::entry_maddr(env.boot.l4_mfn, crate::env::WINDOW_SLOT + 2);
+    if env.entry(env.boot.l4_mfn, crate::env::WINDOW_SLOT + 2) == 0 {
+        d.expect("L4 PSE", env.mmu(l4, superpage(mfn, DATA_RO)), neg(EINVAL));
+    }
+    d.check("L3 slot still empty", env.get(l3_va, Level::L3) == 0);
+    report.verdict("pse-at-l3-and-l4", d);
 }
 
 /// `rw-pse-over-page-tables` / `ro-pse-over-page-tables`: extent 0 holds the bootstrap tables
