@@ -137,8 +137,12 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
     let in_per_chunk = 1u64 << (big - inp.extent_order);
     let out_per_chunk = 1u64 << (big - out.extent_order);
     let mut rc = 0;
-    while x.nr_exchanged < inp.nr_extents << inp.extent_order {
-        let chunk = x.nr_exchanged >> big;
+    // Like Xen, `nr_exchanged` counts input extents, whole chunks at a time.
+    if inp.nr_extents % in_per_chunk != 0 || x.nr_exchanged % in_per_chunk != 0 {
+        return Ret::Value(errno::neg(errno::EINVAL));
+    }
+    while x.nr_exchanged < inp.nr_extents {
+        let chunk = x.nr_exchanged / in_per_chunk;
         // Take the input extents back, remembering them to undo on failure.
         let mut taken: Vec<u64> = Vec::new();
         for k in 0..in_per_chunk {
@@ -153,7 +157,8 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
                     .mm
                     .release_extent(dom, Mfn(mfn), inp.extent_order)
                     .map(|_| mfn)
-                    .map_err(|e| i64::from(e.errno()))
+                    // Xen's steal_page failure: the frame is in use.
+                    .map_err(|_| errno::neg(errno::EINVAL))
             });
             match r {
                 Ok(mfn) => taken.push(mfn),
@@ -203,7 +208,7 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
             }
             let _ = call.guest().write_elem(out.extent_start, idx, &mfn);
         }
-        x.nr_exchanged += 1 << big;
+        x.nr_exchanged += in_per_chunk;
     }
     if call.hv.memory.mm.take_flush_needed() {
         cpu::flush_tlb();

@@ -70,9 +70,11 @@ pub fn mmu_update(call: &mut Call) -> Ret {
                 break;
             }
         };
-        let result = match req.ptr & MMU_CMD_MASK {
+        // The command is in the low three bits (Xen rejects 4..=7 as unknown commands).
+        let cmd = req.ptr & 7;
+        let result = match cmd {
             MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
-                let preserve_ad = req.ptr & MMU_CMD_MASK == MMU_PT_UPDATE_PRESERVE_AD;
+                let preserve_ad = cmd == MMU_PT_UPDATE_PRESERVE_AD;
                 call.hv
                     .memory
                     .mm

@@ -223,8 +223,9 @@ fn machphys(env: &Env, report: &mut Report) {
         neg(EINVAL),
     );
     d.expect(
-        "ptr u64::MAX",
-        env.mmu(!3 | MMU_MACHPHYS_UPDATE, 0),
+        // All address bits set; the command in the low three bits (Xen's `ptr & 7`).
+        "ptr u64::MAX&!7",
+        env.mmu(!7 | MMU_MACHPHYS_UPDATE, 0),
         neg(EINVAL),
     );
     if !is_own(env.si, 0) {
