@@ -138,7 +138,8 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
     let out_per_chunk = 1u64 << (big - out.extent_order);
     let mut rc = 0;
     // Like Xen, `nr_exchanged` counts input extents, whole chunks at a time.
-    if inp.nr_extents % in_per_chunk != 0 || x.nr_exchanged % in_per_chunk != 0 {
+    if !inp.nr_extents.is_multiple_of(in_per_chunk) || !x.nr_exchanged.is_multiple_of(in_per_chunk)
+    {
         return Ret::Value(errno::neg(errno::EINVAL));
     }
     while x.nr_exchanged < inp.nr_extents {
