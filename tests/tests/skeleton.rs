@@ -69,3 +69,26 @@ fn hypervisor_exception_is_reported_and_fails_the_machine() {
     assert!(r.saw("cr2 0xffff810000000000"));
     assert_eq!(r.outcome, Outcome::HypervisorFailure);
 }
+
+#[test]
+fn ramdisk_module_reaches_the_guest_through_both_loaders() {
+    let path = tools::artifacts::scratch_dir().join("test-ramdisk.bin");
+    let mut data = b"RAMDISK-0123456789-abcdefghijklm".to_vec();
+    data.resize(3 * 4096 + 17, 0x5a);
+    std::fs::write(&path, &data).expect("writing the test ramdisk");
+    for method in [BootMethod::Kernel, BootMethod::Iso] {
+        let mut cfg = config("hello");
+        cfg.method = method;
+        cfg.ramdisk = Some(path.clone());
+        let r = run(&cfg);
+        assert!(
+            r.saw(&format!("hello: ramdisk of {} bytes", data.len())),
+            "{method:?}: ramdisk length"
+        );
+        assert!(
+            r.saw("starts \"RAMDISK-0123456789-abcdefghijklm\""),
+            "{method:?}: ramdisk bytes"
+        );
+        assert_eq!(r.outcome, Outcome::Poweroff);
+    }
+}

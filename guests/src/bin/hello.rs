@@ -37,6 +37,18 @@ fn guest_main(si: &'static StartInfo) -> ! {
         si.nr_pages,
         cmdline(si)
     );
+    if si.mod_len > 0 {
+        // The ramdisk is mapped in the start-of-day region (our notes don't ask for
+        // MOD_START_PFN), so mod_start is its virtual address.
+        let len = si.mod_len.min(32) as usize;
+        // SAFETY: the start-of-day contract maps [mod_start, mod_start + mod_len).
+        let head = unsafe { core::slice::from_raw_parts(si.mod_start as *const u8, len) };
+        let text = core::str::from_utf8(head).unwrap_or("<binary>");
+        println!(
+            "hello: ramdisk of {} bytes at {:#x}, starts {text:?}",
+            si.mod_len, si.mod_start
+        );
+    }
     let v = hypercall::xen_version(0, core::ptr::null_mut());
     println!("hello: xen_version {}.{}", v >> 16, v & 0xffff);
     let mut reason = SHUTDOWN_POWEROFF;
