@@ -1,5 +1,5 @@
 //! A synchronous xenstore client over the store ring (`start_info.store_mfn`,
-//! `store_evtchn`), with the wire format of `xen/include/public/io/xs_wire.h` defined here.
+//! `store_evtchn`), speaking the wire format of `pv_abi::io::xs_wire`.
 //!
 //! ```text
 //!  ring page: 0 req[1024]  1024 rsp[1024]  2048 req_cons 2052 req_prod
@@ -19,40 +19,21 @@ use pv_abi::xen::StartInfo;
 
 use crate::{events, ring, time};
 
-/// `XS_DIRECTORY`.
-pub const XS_DIRECTORY: u32 = 1;
-/// `XS_READ`.
-pub const XS_READ: u32 = 2;
-/// `XS_WATCH`.
-pub const XS_WATCH: u32 = 4;
-/// `XS_UNWATCH`.
-pub const XS_UNWATCH: u32 = 5;
-/// `XS_TRANSACTION_START`.
-pub const XS_TRANSACTION_START: u32 = 6;
-/// `XS_TRANSACTION_END`.
-pub const XS_TRANSACTION_END: u32 = 7;
-/// `XS_GET_DOMAIN_PATH`.
-pub const XS_GET_DOMAIN_PATH: u32 = 10;
-/// `XS_WRITE`.
-pub const XS_WRITE: u32 = 11;
-/// `XS_MKDIR`.
-pub const XS_MKDIR: u32 = 12;
-/// `XS_RM`.
-pub const XS_RM: u32 = 13;
-/// `XS_WATCH_EVENT`.
-pub const XS_WATCH_EVENT: u32 = 15;
-/// `XS_ERROR`.
-pub const XS_ERROR: u32 = 16;
+use pv_abi::io::xs_wire::{offsets, XsdSockmsg, XENSTORE_PAYLOAD_MAX, XENSTORE_RING_SIZE};
+pub use pv_abi::io::xs_wire::{
+    XS_DIRECTORY, XS_ERROR, XS_GET_DOMAIN_PATH, XS_MKDIR, XS_READ, XS_RM, XS_TRANSACTION_END,
+    XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XS_WRITE,
+};
 
-const RING_SIZE: u32 = 1024;
-const PAYLOAD_MAX: usize = 4096;
-const REQ: u64 = 0;
-const RSP: u64 = 1024;
-const REQ_CONS: u64 = 2048;
-const REQ_PROD: u64 = 2052;
-const RSP_CONS: u64 = 2056;
-const RSP_PROD: u64 = 2060;
-const HEADER: usize = 16;
+const RING_SIZE: u32 = XENSTORE_RING_SIZE as u32;
+const PAYLOAD_MAX: usize = XENSTORE_PAYLOAD_MAX;
+const REQ: u64 = offsets::REQ as u64;
+const RSP: u64 = offsets::RSP as u64;
+const REQ_CONS: u64 = offsets::REQ_CONS as u64;
+const REQ_PROD: u64 = offsets::REQ_PROD as u64;
+const RSP_CONS: u64 = offsets::RSP_CONS as u64;
+const RSP_PROD: u64 = offsets::RSP_PROD as u64;
+const HEADER: usize = core::mem::size_of::<XsdSockmsg>();
 /// How long one request may take.
 const TIMEOUT: u64 = 2000 * time::MS;
 
