@@ -1,6 +1,9 @@
 # Recipes for building, running and testing the hypervisor. `./tools/setup.sh` installs the
 # prerequisites (QEMU 10, GRUB tools, Rust target, just) on a fresh machine.
 
+# Recipe arguments reach hvtool as separate words, quoting intact (`--marker "dummy main"`).
+set positional-arguments
+
 target := "x86_64-unknown-none"
 hvtool := "cargo run -q --release -p tools --bin hvtool --"
 
@@ -14,11 +17,11 @@ build:
 
 # Boot the default demo guest under QEMU and show what it prints.
 run *ARGS:
-    {{hvtool}} run {{ARGS}}
+    {{hvtool}} run "$@"
 
 # Boot any PV kernel: just boot KERNEL [--ramdisk FILE] [--memory MIB] [--superpages] [-- CMDLINE]
 boot KERNEL *ARGS:
-    {{hvtool}} boot {{KERNEL}} {{ARGS}}
+    {{hvtool}} boot "$@"
 
 # Host tests of the pure crates (pv-abi, hv-core, xenstore, tools).
 test-host:
@@ -42,8 +45,8 @@ check:
 
 # Boot time of a unikernel: QEMU start to its first application line (median), last line RESULT boot_ms=N.
 bench-boot *ARGS:
-    {{hvtool}} bench-boot {{ARGS}}
+    {{hvtool}} bench-boot "$@"
 
 # Superpage mapping cost: one PSE entry vs one and 512 4 KiB PTEs (RESULT line last).
 bench-superpage *ARGS:
-    {{hvtool}} bench-superpage {{ARGS}}
+    {{hvtool}} bench-superpage "$@"
