@@ -173,11 +173,11 @@ impl Memory {
 
     /// Gives `dom` `nr_pages` frames as its pseudo-physical memory and returns the p2m.
     ///
-    /// With `superpages`, every aligned 512-pfn block is one order-9 allocation (so
-    /// 512-aligned pfn blocks are machine-contiguous, 2 MiB-aligned and *enabled*
-    /// superpages). Without, memory comes in blocks of at most order 8 — never a whole
-    /// superpage, so no extent is ever enabled for the domain — which keeps building a large
-    /// domain cheap; the tail uses smaller orders.
+    /// With `superpages`, every aligned 512-pfn block is one order-9 assignment (so 512-aligned
+    /// pfn blocks are machine-contiguous, 2 MiB-aligned and *enabled* superpages); the tail is
+    /// order 0. Without, every frame is its own order-0 assignment, as Xen's builder does, so
+    /// no extent is ever enabled; the frames are only taken from the allocator (and zeroed) in
+    /// larger blocks, which keeps building a domain fast.
     pub fn populate(
         &mut self,
         dom: DomId,
@@ -187,17 +187,38 @@ impl Memory {
         let mut p2m = Vec::with_capacity(nr_pages as usize);
         while (p2m.len() as u64) < nr_pages {
             let left = nr_pages - p2m.len() as u64;
-            let max_order = if superpages { 9 } else { 8 };
-            let order = (63 - left.leading_zeros()).min(max_order);
-            let order = if superpages && order < 9 { 0 } else { order };
-            let mfn = self.assign_block(dom, order)?;
-            for i in 0..(1u64 << order) {
+            let order = (63 - left.leading_zeros()).min(9);
+            let (base, assigned_order) = if superpages && order == 9 {
+                (self.assign_block(dom, 9)?, 9)
+            } else if superpages {
+                (self.assign_block(dom, 0)?, 0)
+            } else {
+                (self.assign_frames(dom, order)?, order)
+            };
+            for i in 0..(1u64 << assigned_order) {
                 let pfn = p2m.len() as u64;
-                self.set_m2p(mfn + i, pfn);
-                p2m.push(mfn + i);
+                self.set_m2p(base + i, pfn);
+                p2m.push(base + i);
             }
         }
         Ok(p2m)
+    }
+
+    /// Takes a zeroed block of `2^order` frames from the allocator and assigns each frame to
+    /// `dom` as its own order-0 allocation (all or nothing); returns the first frame.
+    fn assign_frames(&mut self, dom: DomId, order: u32) -> Result<u64, MemoryError> {
+        let base = self.frames.alloc(order).ok_or(MemoryError::OutOfMemory)?;
+        phys::zero(base * PAGE_SIZE, (PAGE_SIZE << order) as usize);
+        for i in 0..(1u64 << order) {
+            if let Err(e) = self.mm.assign(dom, Mfn(base + i), 0) {
+                for j in 0..i {
+                    let _ = self.mm.release(dom, Mfn(base + j));
+                }
+                let _ = self.frames.free(base, order);
+                return Err(e.into());
+            }
+        }
+        Ok(base)
     }
 
     /// Takes `2^order` frames at `mfn` back from `dom` (they must be unused) and frees them.
