@@ -128,8 +128,7 @@ pub fn bounce(
 /// VM and NT clear (forced). A frame that fails would fault inside the hypervisor's `iretq`.
 pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
     use pv_abi::arch_x86::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_SS64};
-    let canonical = |v: u64| ((v as i64) << 16 >> 16) as u64 == v;
-    if !canonical(frame.rip) {
+    if !hv_core::mm::pte::is_canonical(frame.rip) {
         return Err("non-canonical rip");
     }
     let cs = frame.cs as u16;

@@ -9,6 +9,7 @@
 //! bounced back to the guest as the #GP it raised, as Xen does for PV kernels.
 
 use hv_core::cpuid::{guest_cpuid, Policy};
+use hv_core::mm::pte::is_canonical;
 
 use crate::arch::entry::TrapFrame;
 use crate::arch::{context, cpu};
@@ -31,10 +32,6 @@ pub enum Emulated {
     Done,
     /// Not an instruction we emulate: deliver the original fault.
     No,
-}
-
-fn canonical(v: u64) -> bool {
-    ((v as i64) << 16 >> 16) as u64 == v
 }
 
 fn fetch(hv: &Hypervisor, v: VcpuRef, rip: u64, buf: &mut [u8]) -> bool {
@@ -68,7 +65,7 @@ pub fn general_protection(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame
     match insn[1] {
         // wrmsr
         0x30 => match msr {
-            MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if !canonical(value) => {
+            MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if !is_canonical(value) => {
                 return Emulated::No
             }
             MSR_FS_BASE => context::set_fs_base(value),

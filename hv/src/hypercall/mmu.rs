@@ -5,6 +5,7 @@
 //! with Xen's rules (superpages included). Batches stop at the first bad item, report how many
 //! were done through the guest's `done` pointer, and never leave an item half applied.
 
+use hv_core::mm::pte::is_canonical;
 use hv_core::mm::{BaseKind, DomId, Mfn, MmError, PageLevel};
 use pv_abi::errno;
 use pv_abi::xen::*;
@@ -15,11 +16,6 @@ use crate::memory::DirectMapMemory;
 
 /// Largest batch handled per call (Xen preempts long batches; we bound them instead).
 const MAX_BATCH: u64 = 1 << 20;
-
-/// Whether `va` is a canonical 48-bit address.
-fn is_canonical(va: u64) -> bool {
-    ((va as i64) << 16 >> 16) as u64 == va
-}
 
 fn mm_err(e: MmError) -> i64 {
     i64::from(e.errno())

@@ -10,6 +10,8 @@ use pv_abi::callback::*;
 use pv_abi::errno;
 use pv_abi::xen::TrapInfo;
 
+use hv_core::mm::pte::is_canonical;
+
 use super::{Call, Ret};
 use crate::arch::context;
 use crate::arch::entry::TrapFrame;
@@ -19,10 +21,6 @@ use crate::domain::Vcpu;
 fn vcpu<'a>(call: &'a mut Call) -> Option<&'a mut Vcpu> {
     let who = call.who;
     call.hv.domain(who.0).map(|d| &mut d.vcpus[who.1])
-}
-
-fn canonical(va: u64) -> bool {
-    ((va as i64) << 16 >> 16) as u64 == va
 }
 
 /// `set_trap_table(traps)`: entries up to one whose address is 0; `traps == 0` clears.
@@ -41,7 +39,7 @@ pub fn set_trap_table(call: &mut Call) -> Ret {
             if t.address == 0 {
                 break;
             }
-            if !canonical(t.address) {
+            if !is_canonical(t.address) {
                 return Ret::Value(errno::neg(errno::EINVAL));
             }
             table[usize::from(t.vector)] = t;
@@ -56,7 +54,7 @@ pub fn set_trap_table(call: &mut Call) -> Ret {
 /// `set_callbacks(event, failsafe, syscall)`.
 pub fn set_callbacks(call: &mut Call) -> Ret {
     let [event, failsafe, syscall, ..] = call.args;
-    if ![event, failsafe, syscall].iter().all(|&a| canonical(a)) {
+    if ![event, failsafe, syscall].iter().all(|&a| is_canonical(a)) {
         return Ret::Value(errno::neg(errno::EINVAL));
     }
     if let Some(v) = vcpu(call) {
@@ -83,7 +81,7 @@ pub fn callback_op(call: &mut Call) -> Ret {
         },
         _ => return Ret::Value(errno::neg(errno::ENOSYS)),
     };
-    if !canonical(address) {
+    if !is_canonical(address) {
         return Ret::Value(errno::neg(errno::EINVAL));
     }
     let masks = flags & CALLBACKF_MASK_EVENTS != 0;
@@ -129,7 +127,7 @@ pub fn fpu_taskswitch(call: &mut Call) -> Ret {
 pub fn set_segment_base(call: &mut Call) -> Ret {
     let [which, base, ..] = call.args;
     match which as u32 {
-        SEGBASE_FS | SEGBASE_GS_USER | SEGBASE_GS_KERNEL if !canonical(base) => {
+        SEGBASE_FS | SEGBASE_GS_USER | SEGBASE_GS_KERNEL if !is_canonical(base) => {
             Ret::Value(errno::neg(errno::EINVAL))
         }
         SEGBASE_FS => {
