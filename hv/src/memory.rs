@@ -69,16 +69,6 @@ pub struct Memory {
     max_mfn: u64,
 }
 
-fn alloc_contiguous(frames: &mut BuddyAllocator, bytes: u64) -> u64 {
-    let pages = bytes.div_ceil(PAGE_SIZE).max(1);
-    let order = pages.next_power_of_two().trailing_zeros();
-    let mfn = frames
-        .alloc(order)
-        .expect("no contiguous memory for hypervisor tables");
-    phys::zero(mfn * PAGE_SIZE, (pages * PAGE_SIZE) as usize);
-    mfn * PAGE_SIZE
-}
-
 impl Memory {
     /// Sets up the frame table, spage table and M2P for all of RAM.
     pub fn new(boot: MachineMemory) -> Self {
@@ -104,9 +94,14 @@ impl Memory {
 
         // The M2P: one u64 per machine frame, mapped read-only for guests.
         let m2p_bytes = max_mfn * 8;
-        let m2p_ma = alloc_contiguous(&mut frames, m2p_bytes);
+        let m2p_pages = m2p_bytes.div_ceil(PAGE_SIZE).max(1);
+        let m2p_order = m2p_pages.next_power_of_two().trailing_zeros();
+        let m2p_ma = frames
+            .alloc(m2p_order)
+            .expect("no contiguous memory for the M2P")
+            * PAGE_SIZE;
+        phys::fill(m2p_ma, (m2p_pages * PAGE_SIZE) as usize, 0xFF);
         let mut off = 0;
-        phys::fill(m2p_ma, m2p_bytes.next_multiple_of(PAGE_SIZE) as usize, 0xFF);
         while off < m2p_bytes {
             let mut alloc = || frames.alloc(0).expect("out of memory mapping the M2P") * PAGE_SIZE;
             page_tables.map_4k(
