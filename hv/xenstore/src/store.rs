@@ -138,30 +138,13 @@ impl Store {
     /// Announces committed changes to every watcher allowed to see them.
     pub(crate) fn deliver(&mut self, changes: &[Change]) {
         for change in changes {
-            for conn in self.connections.values_mut() {
-                if !conn.is_connected() || !change.visible_to(conn.domid) {
-                    continue;
-                }
-                let events: Vec<WatchEvent> = conn
-                    .watches
-                    .iter()
-                    .filter(|w| w.matches(&change.path, change.scope))
-                    .map(|w| w.event(&change.path))
-                    .collect();
-                for event in events {
-                    queue_event(conn, &event, &self.limits, &mut self.domains_with_output);
-                }
-            }
-            let tool_events: Vec<WatchEvent> = self
-                .tool
-                .watches
-                .iter()
-                .filter(|w| w.matches(&change.path, change.scope))
-                .map(|w| w.event(&change.path))
-                .collect();
-            for event in tool_events {
-                self.tool.push(event, self.limits.max_tool_events);
-            }
+            self.fan_out(
+                |domid| change.visible_to(domid),
+                |w| {
+                    w.matches(&change.path, change.scope)
+                        .then(|| w.event(&change.path))
+                },
+            );
         }
     }
 
@@ -170,33 +153,34 @@ impl Store {
         let Some(perms) = self.special.get(base).cloned() else {
             return;
         };
+        self.fan_out(
+            |reader| perms.access(reader).read,
+            |w| {
+                w.special_event_paths(base, domid)
+                    .into_iter()
+                    .map(|p| w.event(&p))
+                    .collect::<Vec<_>>()
+            },
+        );
+    }
+
+    /// Queues the events `events_of` makes from each watch: on every connected guest that
+    /// `visible` admits, and on the toolstack (which sees everything).
+    fn fan_out<I: IntoIterator<Item = WatchEvent>>(
+        &mut self,
+        visible: impl Fn(DomId) -> bool,
+        events_of: impl Fn(&Watch) -> I,
+    ) {
         for conn in self.connections.values_mut() {
-            if !conn.is_connected() || !perms.access(conn.domid).read {
+            if !conn.is_connected() || !visible(conn.domid) {
                 continue;
             }
-            let events: Vec<WatchEvent> = conn
-                .watches
-                .iter()
-                .flat_map(|w| {
-                    w.special_event_paths(base, domid)
-                        .into_iter()
-                        .map(|p| w.event(&p))
-                })
-                .collect();
+            let events: Vec<WatchEvent> = conn.watches.iter().flat_map(&events_of).collect();
             for event in events {
                 queue_event(conn, &event, &self.limits, &mut self.domains_with_output);
             }
         }
-        let tool_events: Vec<WatchEvent> = self
-            .tool
-            .watches
-            .iter()
-            .flat_map(|w| {
-                w.special_event_paths(base, domid)
-                    .into_iter()
-                    .map(|p| w.event(&p))
-            })
-            .collect();
+        let tool_events: Vec<WatchEvent> = self.tool.watches.iter().flat_map(&events_of).collect();
         for event in tool_events {
             self.tool.push(event, self.limits.max_tool_events);
         }
