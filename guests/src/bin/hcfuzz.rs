@@ -48,13 +48,8 @@ fn arg(rng: &mut Rng, scratch: u64) -> u64 {
 }
 
 fn cmdline_value(si: &StartInfo, key: &str, default: u64) -> u64 {
-    let len = si
-        .cmd_line
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(si.cmd_line.len());
-    let line = core::str::from_utf8(&si.cmd_line[..len]).unwrap_or("");
-    line.split_ascii_whitespace()
+    si.cmdline()
+        .split_ascii_whitespace()
         .filter_map(|w| w.strip_prefix(key)?.strip_prefix('='))
         .find_map(|v| v.parse().ok())
         .unwrap_or(default)

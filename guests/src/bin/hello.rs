@@ -11,15 +11,6 @@ use guests::hypercall::{self, Via};
 use guests::{console, println, StartInfo};
 use pv_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
 
-fn cmdline(si: &StartInfo) -> &str {
-    let len = si
-        .cmd_line
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(si.cmd_line.len());
-    core::str::from_utf8(&si.cmd_line[..len]).unwrap_or("")
-}
-
 #[no_mangle]
 fn guest_main(si: &'static StartInfo) -> ! {
     console::use_hypercall_page(true);
@@ -35,7 +26,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     println!(
         "hello: start_info magic={magic} nr_pages={} cmdline={:?}",
         si.nr_pages,
-        cmdline(si)
+        si.cmdline()
     );
     if si.mod_len > 0 {
         // The ramdisk is mapped in the start-of-day region (our notes don't ask for
@@ -52,7 +43,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     let v = hypercall::xen_version(0, core::ptr::null_mut());
     println!("hello: xen_version {}.{}", v >> 16, v & 0xffff);
     let mut reason = SHUTDOWN_POWEROFF;
-    for word in cmdline(si).split_ascii_whitespace() {
+    for word in si.cmdline().split_ascii_whitespace() {
         match word {
             "enosys" => {
                 // SAFETY: hypercall 63 takes no arguments and changes nothing.

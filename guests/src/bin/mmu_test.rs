@@ -31,18 +31,12 @@ use pv_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
 use env::Env;
 use report::Report;
 
-fn cmdline(si: &StartInfo) -> &str {
-    let len = si
-        .cmd_line
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(si.cmd_line.len());
-    core::str::from_utf8(&si.cmd_line[..len]).unwrap_or("")
-}
-
 #[no_mangle]
 fn guest_main(si: &'static StartInfo) -> ! {
-    let superpages = !cmdline(si).split_ascii_whitespace().any(|w| w == "nosuper");
+    let superpages = !si
+        .cmdline()
+        .split_ascii_whitespace()
+        .any(|w| w == "nosuper");
     println!(
         "mmu_test: {} pages, expecting a domain built {} superpages",
         si.nr_pages,

@@ -107,11 +107,6 @@ pub struct Ctx {
     pub domain_path: Text<64>,
 }
 
-fn cmdline(si: &StartInfo) -> &str {
-    let len = si.cmd_line.iter().position(|&b| b == 0).unwrap_or(0);
-    core::str::from_utf8(&si.cmd_line[..len]).unwrap_or("")
-}
-
 /// Waits up to `timeout` ns for an upcall to count `port` beyond `seen`, yielding meanwhile
 /// (independent of `set_timer_op`, `block` and `poll`, which some checks test).
 pub fn spin_wait(port: u32, seen: u32, timeout: u64) -> bool {
@@ -165,7 +160,7 @@ fn setup(si: &'static StartInfo) -> Ctx {
         "unikernel: setup: set_trap_table={trap_rc} callback_op={callbacks_rc:?} \
          shared_info map={map_rc} virq_timer port={timer_port}"
     );
-    let line = cmdline(si);
+    let line = si.cmdline();
     Ctx {
         si,
         timer_port,
@@ -179,7 +174,7 @@ fn setup(si: &'static StartInfo) -> Ctx {
 
 #[no_mangle]
 fn guest_main(si: &'static StartInfo) -> ! {
-    println!("unikernel: starting, cmdline {:?}", cmdline(si));
+    println!("unikernel: starting, cmdline {:?}", si.cmdline());
     let mut ctx = setup(si);
     let mut report = Report {
         passed: 0,
@@ -201,7 +196,8 @@ fn guest_main(si: &'static StartInfo) -> ! {
     report.verdict("xenstore", store::xenstore(&mut ctx));
     report.verdict("shutdown-watch", store::shutdown_watch(&mut ctx));
     println!("unikernel: {}/{} passed", report.passed, report.total);
-    if cmdline(si)
+    if si
+        .cmdline()
         .split_ascii_whitespace()
         .any(|w| w == "wait-shutdown")
     {

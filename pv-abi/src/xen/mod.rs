@@ -308,6 +308,19 @@ mod tests {
     }
 
     #[test]
+    fn start_info_cmdline_stops_at_nul() {
+        use zerocopy::FromZeros;
+        let mut si = StartInfo::new_zeroed();
+        assert_eq!(si.cmdline(), "");
+        si.cmd_line[..13].copy_from_slice(b"nosuper x=1\0y");
+        assert_eq!(si.cmdline(), "nosuper x=1");
+        si.cmd_line.fill(b'a');
+        assert_eq!(si.cmdline().len(), MAX_GUEST_CMDLINE);
+        si.cmd_line[0] = 0xFF;
+        assert_eq!(si.cmdline(), "");
+    }
+
+    #[test]
     fn shared_info_is_one_page() {
         assert_eq!(core::mem::size_of::<SharedInfo>(), 4096);
         assert_eq!(

@@ -105,3 +105,16 @@ crate::abi_layout!(StartInfo, 1168,
     store_evtchn @ 64, pad1 @ 68, console @ 72, pt_base @ 88, nr_pt_frames @ 96,
     mfn_list @ 104, mod_start @ 112, mod_len @ 120, cmd_line @ 128, first_p2m_pfn @ 1152,
     nr_p2m_frames @ 1160);
+
+impl StartInfo {
+    /// The command line: `cmd_line` up to its NUL (all of it if there is none); empty if it
+    /// is not UTF-8.
+    pub fn cmdline(&self) -> &str {
+        let len = self
+            .cmd_line
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.cmd_line.len());
+        core::str::from_utf8(&self.cmd_line[..len]).unwrap_or("")
+    }
+}
