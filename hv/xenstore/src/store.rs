@@ -135,6 +135,21 @@ impl Store {
         Ok(NodeView::in_transaction(&mut self.tree, tx, bound))
     }
 
+    /// Applies `f` to the view of a request of `domid` with header `tx_id` (see [`Self::view`])
+    /// and announces what it changed: now, or at commit inside a transaction.
+    pub(crate) fn change(
+        &mut self,
+        domid: DomId,
+        tx_id: u32,
+        f: impl FnOnce(&mut NodeView<'_>) -> Result<Vec<Change>, XsError>,
+    ) -> Result<(), XsError> {
+        let mut view = self.view(domid, tx_id)?;
+        let changes = f(&mut view)?;
+        let now = view.announce(changes);
+        self.deliver(&now);
+        Ok(())
+    }
+
     /// Announces committed changes to every watcher allowed to see them.
     pub(crate) fn deliver(&mut self, changes: &[Change]) {
         for change in changes {

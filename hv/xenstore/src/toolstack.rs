@@ -21,13 +21,12 @@ impl Store {
         canonicalize(path.as_bytes(), TOOL, allow_special, &self.limits)
     }
 
+    /// Applies `f` outside any transaction, announcing its changes at once.
     fn tool_change(
         &mut self,
         f: impl FnOnce(&mut NodeView<'_>) -> Result<Vec<Change>, XsError>,
     ) -> Result<(), XsError> {
-        let changes = f(&mut NodeView::direct(&mut self.tree))?;
-        self.deliver(&changes);
-        Ok(())
+        self.change(TOOL, 0, f)
     }
 
     /// The value at `path`. `ENOENT` if absent, `EINVAL` for a bad path.

@@ -73,10 +73,9 @@ pub(super) fn write(store: &mut Store, request: &Request<'_>) -> Result<Reply, X
     let path = canonicalize(&request.payload[..nul], request.domid, false, &store.limits)?;
     let value: Vec<u8> = request.payload[nul + 1..].to_vec();
     let limits = store.limits;
-    let mut view = store.view(request.domid, request.header.tx_id)?;
-    let changes = update::write(&mut view, request.domid, &path.full, value, &limits)?;
-    let now = view.announce(changes);
-    store.deliver(&now);
+    store.change(request.domid, request.header.tx_id, |view| {
+        update::write(view, request.domid, &path.full, value, &limits)
+    })?;
     Ok(Reply::ok())
 }
 
@@ -89,10 +88,9 @@ pub(super) fn mkdir(store: &mut Store, request: &Request<'_>) -> Result<Reply, X
         &store.limits,
     )?;
     let limits = store.limits;
-    let mut view = store.view(request.domid, request.header.tx_id)?;
-    let changes = update::mkdir(&mut view, request.domid, &path.full, &limits)?;
-    let now = view.announce(changes);
-    store.deliver(&now);
+    store.change(request.domid, request.header.tx_id, |view| {
+        update::mkdir(view, request.domid, &path.full, &limits)
+    })?;
     Ok(Reply::ok())
 }
 
@@ -104,9 +102,8 @@ pub(super) fn rm(store: &mut Store, request: &Request<'_>) -> Result<Reply, XsEr
         false,
         &store.limits,
     )?;
-    let mut view = store.view(request.domid, request.header.tx_id)?;
-    let changes = update::remove(&mut view, request.domid, &path.full)?;
-    let now = view.announce(changes);
-    store.deliver(&now);
+    store.change(request.domid, request.header.tx_id, |view| {
+        update::remove(view, request.domid, &path.full)
+    })?;
     Ok(Reply::ok())
 }

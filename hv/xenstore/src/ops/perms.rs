@@ -57,9 +57,8 @@ pub(super) fn set_perms(store: &mut Store, request: &Request<'_>) -> Result<Repl
         return Ok(Reply::ok());
     }
     let limits = store.limits;
-    let mut view = store.view(request.domid, request.header.tx_id)?;
-    let changes = update::set_perms(&mut view, request.domid, &path.full, perms, &limits)?;
-    let now = view.announce(changes);
-    store.deliver(&now);
+    store.change(request.domid, request.header.tx_id, |view| {
+        update::set_perms(view, request.domid, &path.full, perms, &limits)
+    })?;
     Ok(Reply::ok())
 }
