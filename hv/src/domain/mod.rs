@@ -78,6 +78,11 @@ impl Domain {
     /// Gives back every page the hypervisor holds for the domain (before its memory is torn
     /// down; teardown would drop the holds anyway, this keeps the books exact).
     pub fn release_pages(self, memory: &mut Memory) {
+        for vcpu in self.vcpus {
+            if let crate::vcpu_info::VcpuInfoLoc::Registered(page, _) = vcpu.vcpu_info {
+                memory.release_page(page);
+            }
+        }
         memory.release_page(self.shared_info);
         memory.release_page(self.console_ring);
         memory.release_page(self.store_ring);
