@@ -1,0 +1,94 @@
+//! `hvtool`'s command line: usage errors are told apart from guest outcomes (status 2), are
+//! caught before anything is built or booted, and say what to do; `--help` lists the exit
+//! statuses. (Outcomes that need QEMU are checked in `tests/tests/tool_outcomes.rs`.)
+
+use std::process::{Command, Output};
+
+use tools::status::Status;
+
+fn hvtool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hvtool"))
+        .args(args)
+        .output()
+        .expect("running hvtool")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn memory_that_would_wrap_is_a_usage_error() {
+    let o = hvtool(&["boot", "/etc/hostname", "--memory", "4294967295"]);
+    assert_eq!(
+        o.status.code(),
+        Some(Status::Usage.code()),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--memory"), "{}", stderr(&o));
+    let o = hvtool(&["run", "--memory", "0"]);
+    assert_eq!(
+        o.status.code(),
+        Some(Status::Usage.code()),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_missing_ramdisk_or_kernel_is_a_usage_error() {
+    let o = hvtool(&["boot", "/etc/hostname", "--ramdisk", "/nonexistent"]);
+    assert_eq!(
+        o.status.code(),
+        Some(Status::Usage.code()),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("ramdisk /nonexistent does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    let o = hvtool(&["run", "--ramdisk", "/nonexistent"]);
+    assert_eq!(
+        o.status.code(),
+        Some(Status::Usage.code()),
+        "{}",
+        stderr(&o)
+    );
+    let o = hvtool(&["boot", "/nonexistent-kernel"]);
+    assert_eq!(
+        o.status.code(),
+        Some(Status::Usage.code()),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("kernel /nonexistent-kernel does not exist"));
+}
+
+#[test]
+fn an_unknown_guest_lists_the_guests_that_exist() {
+    let o = hvtool(&["run", "--guest", "nosuch"]);
+    assert_eq!(
+        o.status.code(),
+        Some(Status::Usage.code()),
+        "{}",
+        stderr(&o)
+    );
+    let err = stderr(&o);
+    assert!(err.contains("no guest named \"nosuch\""), "{err}");
+    for guest in tools::artifacts::guest_names() {
+        assert!(err.contains(&guest), "{guest} not listed: {err}");
+    }
+}
+
+#[test]
+fn help_lists_every_exit_status() {
+    for args in [&["--help"][..], &["boot", "--help"][..]] {
+        let o = hvtool(args);
+        assert!(o.status.success());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(&Status::table()), "{args:?}: {out}");
+    }
+}
