@@ -14,7 +14,10 @@ fn a_file_that_is_not_elf_is_refused_with_a_sentence() {
     let path = tools::artifacts::scratch_dir().join("not-a-kernel.txt");
     std::fs::write(&path, "root:x:0:0:root:/root:/bin/bash\n").expect("writing the file");
     let r = run(&config_for_kernel(path.clone()));
-    let line = format!("cannot boot {}: it is not an ELF file", path.display());
+    let line = format!(
+        "cannot boot {}: it is not an ELF file (a guest must be a 64-bit Xen PV kernel)",
+        path.display()
+    );
     assert!(r.saw(&line), "no line {line:?}");
     assert!(r.saw("domain 1 not built: cause=Image(Elf(BadMagic))"));
     assert_eq!(r.outcome, Outcome::Refused);
@@ -27,7 +30,7 @@ fn too_little_memory_for_the_kernel_is_refused_with_what_to_do() {
     cfg.hv_args = vec!["log=info".into(), "mem=1M".into()];
     let r = run(&cfg);
     assert!(
-        r.saw("1 MiB is too small for this kernel and its ramdisk: give the domain more memory"),
+        r.saw("1 MiB is too small for this kernel (with its ramdisk, if any): give the domain more memory"),
         "no sentence about the memory size"
     );
     assert!(r.saw("cause=Layout(OutOfMemory)"));

@@ -13,70 +13,40 @@ fn hvtool(args: &[&str]) -> Output {
         .expect("running hvtool")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// Runs hvtool, which must stop with a usage error; returns what it said.
+fn usage_error(args: &[&str]) -> String {
+    let o = hvtool(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(Status::Usage.code()),
+        "{args:?}: {err}"
+    );
+    err
 }
 
 #[test]
 fn memory_that_would_wrap_is_a_usage_error() {
-    let o = hvtool(&["boot", "/etc/hostname", "--memory", "4294967295"]);
-    assert_eq!(
-        o.status.code(),
-        Some(Status::Usage.code()),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("--memory"), "{}", stderr(&o));
-    let o = hvtool(&["run", "--memory", "0"]);
-    assert_eq!(
-        o.status.code(),
-        Some(Status::Usage.code()),
-        "{}",
-        stderr(&o)
-    );
+    let err = usage_error(&["boot", "/etc/hostname", "--memory", "4294967295"]);
+    assert!(err.contains("--memory"), "{err}");
+    usage_error(&["run", "--memory", "0"]);
 }
 
 #[test]
 fn a_missing_ramdisk_or_kernel_is_a_usage_error() {
-    let o = hvtool(&["boot", "/etc/hostname", "--ramdisk", "/nonexistent"]);
-    assert_eq!(
-        o.status.code(),
-        Some(Status::Usage.code()),
-        "{}",
-        stderr(&o)
-    );
+    let err = usage_error(&["boot", "/etc/hostname", "--ramdisk", "/nonexistent"]);
+    assert!(err.contains("ramdisk /nonexistent does not exist"), "{err}");
+    usage_error(&["run", "--ramdisk", "/nonexistent"]);
+    let err = usage_error(&["boot", "/nonexistent-kernel"]);
     assert!(
-        stderr(&o).contains("ramdisk /nonexistent does not exist"),
-        "{}",
-        stderr(&o)
+        err.contains("kernel /nonexistent-kernel does not exist"),
+        "{err}"
     );
-    let o = hvtool(&["run", "--ramdisk", "/nonexistent"]);
-    assert_eq!(
-        o.status.code(),
-        Some(Status::Usage.code()),
-        "{}",
-        stderr(&o)
-    );
-    let o = hvtool(&["boot", "/nonexistent-kernel"]);
-    assert_eq!(
-        o.status.code(),
-        Some(Status::Usage.code()),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("kernel /nonexistent-kernel does not exist"));
 }
 
 #[test]
 fn an_unknown_guest_lists_the_guests_that_exist() {
-    let o = hvtool(&["run", "--guest", "nosuch"]);
-    assert_eq!(
-        o.status.code(),
-        Some(Status::Usage.code()),
-        "{}",
-        stderr(&o)
-    );
-    let err = stderr(&o);
+    let err = usage_error(&["run", "--guest", "nosuch"]);
     assert!(err.contains("no guest named \"nosuch\""), "{err}");
     for guest in tools::artifacts::guest_names() {
         assert!(err.contains(&guest), "{guest} not listed: {err}");

@@ -82,13 +82,14 @@ impl BuildError {
         let mib = memory_bytes >> 20;
         match self {
             BuildError::Layout(LayoutError::OutOfMemory) => format!(
-                "{mib} MiB is too small for this kernel and its ramdisk: give the domain more \
-                 memory (mem= on the hypervisor command line, --memory with hvtool)"
+                "{mib} MiB is too small for this kernel (with its ramdisk, if any): give the \
+                 domain more memory (mem= on the hypervisor command line, --memory with hvtool)"
             ),
             BuildError::Memory(MemoryError::OutOfMemory) => format!(
                 "the machine has too little free memory for a {mib} MiB domain: give the domain \
                  less (mem=, hvtool --memory) or the machine more"
             ),
+            BuildError::Image(e) => format!("{e} (a guest must be a 64-bit Xen PV kernel)"),
             e => format!("{e}"),
         }
     }
