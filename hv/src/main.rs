@@ -133,7 +133,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let t_memory = cpu::rdtsc();
     let Some(kernel_module) = boot.modules().first().copied() else {
         log::error!("no guest kernel: give it as the first boot module");
-        exit(ExitCode::HypervisorFailure)
+        exit(ExitCode::Refused)
     };
     let ramdisk_module = boot.modules().get(1).copied();
     let guest_cmdline = match &opts.guest_cmdline {
@@ -163,11 +163,15 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         hv.memory.release_range(m.range);
     }
     if let Err(e) = built {
-        log::error!(
-            "cannot build domain 1 from {:?}: {e:?}",
-            kernel_module.cmdline.as_str()
-        );
-        exit(ExitCode::HypervisorFailure)
+        let kernel = kernel_module.cmdline.as_str();
+        let kernel = kernel.split_once(' ').map_or(kernel, |(path, _)| path);
+        log::error!("cannot boot {kernel}: {}", e.explain(opts.domain_memory));
+        log::error!("domain 1 not built: cause={e:?}");
+        exit(if e.is_refusal() {
+            ExitCode::Refused
+        } else {
+            ExitCode::HypervisorFailure
+        })
     }
     if let Some(after) = opts.shutdown_after_ns {
         let at = hv.time.now() + after;

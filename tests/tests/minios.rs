@@ -2,7 +2,9 @@
 //!
 //! Mini-OS is not packaged and its code is not in this repository: build it yourself from its
 //! public source and point `MINIOS_KERNEL` at the ELF (the default configuration, or one built
-//! with `CONFIG_TEST=y`). Without the variable the test prints SKIP and passes vacuously.
+//! with `CONFIG_TEST=y`). The test is `#[ignore]`d, so a plain `cargo test` reports it as
+//! ignored, never as passed; `just test-qemu` runs it (`--ignored`) when `MINIOS_KERNEL` is set,
+//! and CI sets it to `../shared/guests/mini-os` when that file is beside the clone.
 //!
 //! The test waits for the boot banner and the application's first line, then has the hypervisor
 //! ask for a shutdown through xenstore `control/shutdown` (Mini-OS's shutdown thread watches it)
@@ -16,11 +18,11 @@ use common::{config_for_kernel, run};
 use tools::qemu::Outcome;
 
 #[test]
+#[ignore = "needs a Mini-OS ELF: MINIOS_KERNEL=FILE cargo test --test minios -- --ignored"]
 fn minios_boots_runs_its_application_and_shuts_down_cleanly() {
-    let Some(kernel) = std::env::var_os("MINIOS_KERNEL").map(PathBuf::from) else {
-        println!("SKIP: MINIOS_KERNEL is not set (build Mini-OS outside the repo and point it at the ELF)");
-        return;
-    };
+    let kernel = std::env::var_os("MINIOS_KERNEL")
+        .map(PathBuf::from)
+        .expect("MINIOS_KERNEL must name a Mini-OS ELF (built outside this repository)");
     assert!(
         kernel.exists(),
         "MINIOS_KERNEL={} does not exist",

@@ -130,3 +130,15 @@ fn bench_superpage_prints_a_result_line() {
         "no ratio line"
     );
 }
+
+#[test]
+fn a_case_that_ran_no_probe_fails() {
+    let mut cfg = config("mmu_test");
+    cfg.guest_cmdline = Some("verdict-selftest".into());
+    let r = run(&cfg);
+    assert!(
+        r.saw("(d1) mmu_test: no-probes: FAIL (no check ran; )"),
+        "an empty case must fail"
+    );
+    assert_eq!(r.outcome, Outcome::Poweroff);
+}

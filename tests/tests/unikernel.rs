@@ -64,7 +64,9 @@ fn demo_tours_the_abi_and_powers_off() {
         "(d1) demo: booting",
         "a Rust PV unikernel, speaking nothing but the Xen ABI",
         "hypervisor : XenVMMXenVMM",
-        "xenstore   : I am",
+        // Every read answered with the toolstack's value (a `<timeout>` or
+        // `<protocol error ...>` reply must not pass).
+        "(d1)   xenstore   : I am \"rust-pv-guest\", domain 1, memory/target 64 MiB (16384 pages)",
         "[#####]",
         "ping-pong  : loopback event channel",
         "bye        : SCHEDOP_shutdown(poweroff)",
@@ -93,5 +95,17 @@ fn unikernel_shuts_down_when_the_toolstack_asks() {
         .expect("the guest should act on the request");
     assert!(acted > waiting);
     assert!(r.saw("domain 1 shut down: poweroff"));
+    assert_eq!(r.outcome, Outcome::Poweroff);
+}
+
+#[test]
+fn a_feature_that_ran_no_check_fails() {
+    let mut cfg = config("unikernel");
+    cfg.guest_cmdline = Some("verdict-selftest".into());
+    let r = run(&cfg);
+    assert!(
+        r.saw("(d1) unikernel: no-checks: FAIL (no check ran)"),
+        "an empty feature must fail"
+    );
     assert_eq!(r.outcome, Outcome::Poweroff);
 }

@@ -82,7 +82,8 @@ pub fn existing() -> Artifacts {
 /// A copy of `elf` without debug sections (cached in the scratch directory), which is what
 /// gets booted: loaders copy every byte of the file, and under emulation (GRUB reading a CD
 /// through BIOS calls) that is slow for a file that is mostly DWARF. Falls back to `elf`
-/// itself when `objcopy` is unavailable or the file is not an ELF it understands.
+/// itself when the file is not an ELF `objcopy` understands, and when `objcopy` is not
+/// installed (with a loud warning saying to install binutils).
 ///
 /// Only files this workspace built (under the target directory) are stripped: other kernels
 /// may carry data outside their loadable segments (PV GRUB keeps its modules there).
@@ -110,16 +111,92 @@ pub fn stripped(elf: &Path) -> PathBuf {
         return out;
     }
     let tmp = out.with_extension(format!("tmp{}", std::process::id()));
-    let ok = Command::new("objcopy")
+    match strip_debug(&objcopy(), elf, &tmp) {
+        Ok(()) if std::fs::rename(&tmp, &out).is_ok() => return out,
+        Ok(()) => {}
+        Err(e @ StripError::Missing(_)) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| eprintln!("hvtool: WARNING: {e}"));
+        }
+        Err(StripError::Failed) => {}
+    }
+    let _ = std::fs::remove_file(&tmp);
+    elf.to_path_buf()
+}
+
+/// The `objcopy` to use (`OBJCOPY` overrides).
+fn objcopy() -> String {
+    std::env::var("OBJCOPY").unwrap_or_else(|_| "objcopy".into())
+}
+
+/// Why an image could not be stripped.
+#[derive(Debug, thiserror::Error)]
+pub enum StripError {
+    /// The tool is not installed.
+    #[error(
+        "{0} is not installed, so images boot with their debug sections (GRUB loads those \
+         very slowly): install binutils (apt-get install binutils)"
+    )]
+    Missing(String),
+    /// The tool ran and failed (not an ELF it understands).
+    #[error("objcopy failed")]
+    Failed,
+}
+
+/// `objcopy --strip-debug elf out` with `program`.
+pub fn strip_debug(program: &str, elf: &Path, out: &Path) -> Result<(), StripError> {
+    match Command::new(program)
         .arg("--strip-debug")
         .arg(elf)
-        .arg(&tmp)
+        .arg(out)
         .status()
-        .is_ok_and(|s| s.success());
-    if ok && std::fs::rename(&tmp, &out).is_ok() {
-        out
-    } else {
-        let _ = std::fs::remove_file(&tmp);
-        elf.to_path_buf()
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(StripError::Missing(program.into()))
+        }
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(StripError::Failed),
+    }
+}
+
+/// The names of our guests (`guests/src/bin/NAME.rs`), sorted.
+pub fn guest_names() -> Vec<String> {
+    let dir = workspace_root().join("guests/src/bin");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".rs").map(String::from)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_objcopy_is_reported_with_what_to_install() {
+        let dir = scratch_dir();
+        let e =
+            strip_debug("hvtool-no-such-objcopy", &dir.join("in"), &dir.join("out")).unwrap_err();
+        assert!(matches!(e, StripError::Missing(_)));
+        assert!(e.to_string().contains("install binutils"), "{e}");
+    }
+
+    #[test]
+    fn guest_names_are_the_guest_binaries() {
+        let names = guest_names();
+        for want in ["demo", "hello", "hcfuzz", "mmu_test", "unikernel"] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
+            );
+        }
+        assert!(!names.iter().any(|n| n.contains('/') || n.ends_with(".rs")));
     }
 }

@@ -8,16 +8,23 @@
 //! hvtool bench-superpage [--memory MIB]
 //! ```
 //!
-//! The exit status is the guest's: 0 poweroff, 1 crash, 2 reboot, 3 hypervisor failure,
-//! 124 timeout.
+//! Every way a run can end has its own exit status ([`tools::status::Status`], listed by
+//! `hvtool --help` and in the README): the guest's poweroff, reboot or crash, a kernel the
+//! hypervisor refused, a hypervisor failure, a QEMU failure, a usage error, a time-out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
-use clap::{Parser, Subcommand};
+use anyhow::Result;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tools::artifacts;
 use tools::qemu::{self, BootMethod, Console, Outcome, RunConfig};
+use tools::status::Status;
+
+/// The largest `--memory` (MiB): 1 TiB, far beyond what TCG runs, but small enough that the
+/// machine size (guest + 256 MiB for the hypervisor) cannot overflow.
+const MAX_MEMORY_MIB: u32 = 1 << 20;
 
 #[derive(Parser)]
 #[command(
@@ -32,8 +39,9 @@ struct Cli {
 /// Options shared by the commands that boot something.
 #[derive(clap::Args, Clone)]
 struct BootOpts {
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 64)]
+    /// Guest memory in MiB (1 to 1048576).
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_MEMORY_MIB)))]
     memory: u32,
     /// Build the domain with superpages allowed (order-9 population, 2 MiB mappings).
     #[arg(long)]
@@ -135,15 +143,75 @@ fn config(
 }
 
 fn report(outcome: Outcome, elapsed: Duration) -> i32 {
+    let status = outcome.exit_status();
     eprintln!(
-        "hvtool: machine stopped: {outcome:?} after {:.2} s",
+        "hvtool: {} after {:.2} s (exit status {status})",
+        outcome.describe(),
         elapsed.as_secs_f64()
     );
-    outcome.exit_status()
+    status
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+/// Stops with a usage error (status 2) saying `msg`.
+fn usage(msg: String) -> ! {
+    Cli::command().error(ErrorKind::ValueValidation, msg).exit()
+}
+
+/// A file the user named must exist.
+fn existing_file(what: &str, path: &Path) {
+    if !path.is_file() {
+        usage(format!("{what} {} does not exist", path.display()));
+    }
+}
+
+/// A guest name from guests/src/bin, or a kernel file; checked before anything is built.
+enum GuestChoice {
+    Named(String),
+    File(PathBuf),
+}
+
+fn choose_guest(guest: &str) -> GuestChoice {
+    let path = PathBuf::from(guest);
+    if path.is_file() {
+        return GuestChoice::File(path);
+    }
+    let names = artifacts::guest_names();
+    if names.iter().any(|n| n == guest) {
+        return GuestChoice::Named(guest.into());
+    }
+    usage(format!(
+        "no guest named {guest:?} and no such file; the guests are: {}",
+        names.join(", ")
+    ))
+}
+
+impl GuestChoice {
+    fn kernel(self, a: &artifacts::Artifacts) -> PathBuf {
+        match self {
+            GuestChoice::Named(n) => a.guest(&n),
+            GuestChoice::File(p) => p,
+        }
+    }
+}
+
+fn main() {
+    let help = format!("Exit status:\n{}", Status::table());
+    let matches = Cli::command()
+        .mut_subcommands(|c| c.after_help(help.clone()))
+        .after_help(help.clone())
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hvtool: error: {e:#}");
+            Status::ToolError.code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
     let code = match cli.command {
         Cmd::Build => {
             let a = artifacts::build()?;
@@ -155,12 +223,12 @@ fn main() -> Result<()> {
             ramdisk,
             opts,
         } => {
-            let a = artifacts::build()?;
-            let path = PathBuf::from(&guest);
-            let kernel = if path.exists() { path } else { a.guest(&guest) };
-            if !kernel.exists() {
-                bail!("no guest named {guest:?} (looked for {})", kernel.display());
+            let choice = choose_guest(&guest);
+            if let Some(r) = &ramdisk {
+                existing_file("ramdisk", r);
             }
+            let a = artifacts::build()?;
+            let kernel = choice.kernel(&a);
             let cfg = config(
                 a.hv(),
                 kernel,
@@ -177,9 +245,9 @@ fn main() -> Result<()> {
             runs,
             opts,
         } => {
+            let choice = choose_guest(&guest);
             let a = artifacts::build()?;
-            let path = PathBuf::from(&guest);
-            let kernel = if path.exists() { path } else { a.guest(&guest) };
+            let kernel = choice.kernel(&a);
             let cfg = config(
                 a.hv(),
                 kernel.clone(),
@@ -225,8 +293,9 @@ fn main() -> Result<()> {
             ramdisk,
             mut opts,
         } => {
-            if !kernel.exists() {
-                bail!("kernel {} does not exist", kernel.display());
+            existing_file("kernel", &kernel);
+            if let Some(r) = &ramdisk {
+                existing_file("ramdisk", r);
             }
             let a = artifacts::build()?;
             opts.timeout = Some(opts.timeout.unwrap_or(0));
@@ -239,5 +308,5 @@ fn main() -> Result<()> {
             report(r.outcome, r.elapsed)
         }
     };
-    std::process::exit(code);
+    Ok(code)
 }

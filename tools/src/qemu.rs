@@ -117,24 +117,30 @@ impl RunConfig {
     }
 }
 
-/// How the machine stopped.
+/// How the machine stopped. The hypervisor reports through `isa-debug-exit`, whose statuses
+/// are odd and never 1 (see `hv/src/arch/exit.rs`); QEMU itself exits 1 when it cannot run
+/// the machine and 0 when the machine resets under `-no-reboot`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every domain powered off (QEMU status 1).
+    /// Every domain powered off (QEMU status 5).
     Poweroff,
     /// The last domain asked to reboot (status 3).
     Reboot,
     /// A domain crashed (status 7).
     Crash,
+    /// The hypervisor refused the kernel image or its configuration (status 9).
+    Refused,
     /// The hypervisor failed: panic or exception in hypervisor context (status 253).
     HypervisorFailure,
     /// QEMU exited on its own, e.g. a triple fault with `-no-reboot` (status 0).
     MachineReset,
+    /// QEMU could not run the machine: bad options, too little host memory (status 1).
+    QemuFailure,
     /// Killed after the timeout.
     Timeout,
     /// Killed on purpose once the `stop_at` line appeared.
     Stopped,
-    /// Any other status.
+    /// Any other status (`-1`: killed by a signal).
     Other(i32),
 }
 
@@ -142,27 +148,38 @@ impl Outcome {
     /// Decodes QEMU's exit status.
     pub fn from_status(code: Option<i32>) -> Self {
         match code {
-            Some(1) => Outcome::Poweroff,
+            Some(5) => Outcome::Poweroff,
             Some(3) => Outcome::Reboot,
             Some(7) => Outcome::Crash,
+            Some(9) => Outcome::Refused,
             Some(253) => Outcome::HypervisorFailure,
             Some(0) => Outcome::MachineReset,
+            Some(1) => Outcome::QemuFailure,
             Some(c) => Outcome::Other(c),
             None => Outcome::Other(-1),
         }
     }
 
-    /// The exit status `hvtool` itself uses for this outcome (0 = clean poweroff).
+    /// The exit status `hvtool` itself uses for this outcome (see [`crate::status`]).
     pub fn exit_status(self) -> i32 {
+        crate::status::Status::from(self).code()
+    }
+
+    /// A sentence for the user.
+    pub fn describe(self) -> String {
         match self {
-            Outcome::Poweroff => 0,
-            Outcome::Crash => 1,
-            Outcome::Reboot => 2,
-            Outcome::HypervisorFailure => 3,
-            Outcome::MachineReset => 4,
-            Outcome::Timeout => 124,
-            Outcome::Stopped => 0,
-            Outcome::Other(_) => 5,
+            Outcome::Poweroff => "the guest powered off".into(),
+            Outcome::Reboot => "the guest asked for a reboot".into(),
+            Outcome::Crash => "the guest crashed".into(),
+            Outcome::Refused => {
+                "the hypervisor refused the kernel or its configuration (its log says why)".into()
+            }
+            Outcome::HypervisorFailure => "the hypervisor failed".into(),
+            Outcome::MachineReset => "the machine reset (a triple fault in the hypervisor?)".into(),
+            Outcome::QemuFailure => "QEMU could not run the machine (its message says why)".into(),
+            Outcome::Timeout => "timed out; QEMU was stopped".into(),
+            Outcome::Stopped => "stopped at the expected line".into(),
+            Outcome::Other(c) => format!("QEMU ended with the unexpected status {c}"),
         }
     }
 }

@@ -248,7 +248,10 @@ mod tests {
             })
         );
         page.set(OUT_PROD, 9); // behind the consumer
-        assert!(drain(&mut page).is_err());
+        assert_eq!(
+            drain(&mut page).err(),
+            Some(ConsoleError::BadOutIndices { cons: 10, prod: 9 })
+        );
         assert_eq!(page.get(OUT_CONS), 10);
     }
 

@@ -1,12 +1,17 @@
 //! Leaving the machine: QEMU's `isa-debug-exit` device (port 0xF4) turns a write of `v` into
 //! QEMU exit status `(v << 1) | 1`. On real hardware the write is ignored and we halt.
 //!
-//! | outcome                          | value | QEMU status |
-//! |----------------------------------|-------|-------------|
-//! | every domain powered off         | 0     | 1           |
-//! | last domain asked for a reboot   | 1     | 3           |
-//! | a domain crashed                 | 3     | 7           |
-//! | the hypervisor itself failed     | 0x7e  | 253         |
+//! QEMU itself exits with status 1 when it cannot start (bad options, no memory) and 0 when
+//! the machine resets under `-no-reboot`, so no outcome below uses value 0: every status
+//! `hvtool` sees says who stopped the machine and why.
+//!
+//! | outcome                                   | value | QEMU status |
+//! |-------------------------------------------|-------|-------------|
+//! | last domain asked for a reboot            | 1     | 3           |
+//! | every domain powered off                  | 2     | 5           |
+//! | a domain crashed                          | 3     | 7           |
+//! | the guest image or configuration refused  | 4     | 9           |
+//! | the hypervisor itself failed              | 0x7e  | 253         |
 
 use super::cpu;
 
@@ -21,6 +26,9 @@ pub enum ExitCode {
     Reboot,
     /// At least one domain crashed (or was killed by the hypervisor).
     Crash,
+    /// No domain could be built from what the hypervisor was given: the kernel image is not
+    /// a loadable PV kernel, or the configuration (memory size, modules) does not fit it.
+    Refused,
     /// The hypervisor hit a fatal error.
     HypervisorFailure,
 }
@@ -28,9 +36,10 @@ pub enum ExitCode {
 impl ExitCode {
     fn value(self) -> u32 {
         match self {
-            ExitCode::Poweroff => 0,
             ExitCode::Reboot => 1,
+            ExitCode::Poweroff => 2,
             ExitCode::Crash => 3,
+            ExitCode::Refused => 4,
             ExitCode::HypervisorFailure => 0x7e,
         }
     }

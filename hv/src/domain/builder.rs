@@ -10,6 +10,7 @@
 //! 5. pin the bootstrap L4 (which validates and types every bootstrap table) and make it the
 //!    vCPU's kernel root; set the boot registers (rip = entry, rsp, rsi = start_info).
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -51,32 +52,63 @@ pub struct BackendPorts {
     pub store: u32,
 }
 
-/// Why a domain could not be built.
-#[derive(Clone, Copy, Debug)]
+/// Why a domain could not be built. `Display` completes "cannot boot KERNEL: ..." for the
+/// person who chose the kernel and its memory; `Debug` is the machine-readable cause.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
 pub enum BuildError {
-    /// The kernel image is not a usable Xen PV ELF.
+    /// The kernel image is not a usable Xen PV kernel.
+    #[error("{0}")]
     Image(ImageError),
     /// The start-of-day layout does not fit.
+    #[error("{0}")]
     Layout(LayoutError),
     /// Not enough machine memory.
+    #[error("the machine has too little free memory for the domain; give the domain less (mem=) or the machine more")]
     Memory(MemoryError),
     /// The page-type system refused the bootstrap tables (a builder bug).
+    #[error("the bootstrap page tables were refused (a builder bug): {0}")]
     PageTables(MmError),
     /// No event-channel table could be made for the domain.
+    #[error("no event-channel table could be made for the domain")]
     Events,
     /// No grant table could be made for the domain.
+    #[error("no grant table could be made for the domain")]
     Grants,
 }
 
-impl core::fmt::Display for BuildError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl BuildError {
+    /// The sentence for the log: what is wrong and what to do, for a domain of `memory_bytes`.
+    pub fn explain(&self, memory_bytes: u64) -> String {
+        let mib = memory_bytes >> 20;
         match self {
-            BuildError::Image(e) => write!(f, "not a usable Xen PV kernel: {e:?}"),
-            BuildError::Layout(e) => write!(f, "start-of-day layout does not fit: {e:?}"),
-            BuildError::Memory(e) => write!(f, "not enough machine memory: {e:?}"),
-            BuildError::PageTables(e) => write!(f, "bootstrap page tables refused: {e}"),
-            BuildError::Events => write!(f, "no event-channel table"),
-            BuildError::Grants => write!(f, "no grant table"),
+            BuildError::Layout(LayoutError::OutOfMemory) => format!(
+                "{mib} MiB is too small for this kernel (with its ramdisk, if any): give the \
+                 domain more memory (mem= on the hypervisor command line, --memory with hvtool)"
+            ),
+            BuildError::Memory(MemoryError::OutOfMemory) => format!(
+                "the machine has too little free memory for a {mib} MiB domain: give the domain \
+                 less (mem=, hvtool --memory) or the machine more"
+            ),
+            BuildError::Image(e) => format!("{e} (a guest must be a 64-bit Xen PV kernel)"),
+            e => format!("{e}"),
+        }
+    }
+
+    /// Whether the fault lies with what the hypervisor was given (the image, the memory size)
+    /// rather than with the hypervisor itself.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            BuildError::Image(_) | BuildError::Memory(MemoryError::OutOfMemory) => true,
+            BuildError::Layout(e) => !matches!(
+                e,
+                LayoutError::NoConvergence
+                    | LayoutError::MissingMfn { .. }
+                    | LayoutError::MfnTooLarge { .. }
+            ),
+            BuildError::Memory(MemoryError::Mm(_))
+            | BuildError::PageTables(_)
+            | BuildError::Events
+            | BuildError::Grants => false,
         }
     }
 }

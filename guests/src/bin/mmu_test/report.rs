@@ -28,11 +28,13 @@ impl fmt::Display for Rc {
     }
 }
 
-/// The detail text of one case and whether every probe matched.
+/// The detail text of one case and whether every probe matched. A case passes only if at
+/// least one probe ran (`expect` or `check`) and all of them matched.
 pub struct Detail {
     buf: [u8; 900],
     len: usize,
     ok: bool,
+    probes: u32,
 }
 
 impl Write for Detail {
@@ -46,12 +48,13 @@ impl Write for Detail {
 }
 
 impl Detail {
-    /// An empty, passing detail.
+    /// An empty detail: it fails until a probe has run.
     pub fn new() -> Detail {
         Detail {
             buf: [0; 900],
             len: 0,
             ok: true,
+            probes: 0,
         }
     }
 
@@ -65,6 +68,7 @@ impl Detail {
     pub fn expect(&mut self, what: &str, got: i64, want: i64) -> bool {
         self.sep();
         let pass = got == want;
+        self.probes += 1;
         if pass {
             let _ = write!(self, "{what}: {}", Rc(got));
         } else {
@@ -78,6 +82,7 @@ impl Detail {
     pub fn check(&mut self, what: &str, cond: bool) -> bool {
         self.sep();
         let _ = write!(self, "{what}: {}", if cond { "yes" } else { "NO" });
+        self.probes += 1;
         self.ok &= cond;
         cond
     }
@@ -94,9 +99,9 @@ impl Detail {
         self.ok = false;
     }
 
-    /// Whether every probe so far matched.
+    /// Whether at least one probe ran and every probe matched.
     pub fn ok(&self) -> bool {
-        self.ok
+        self.ok && self.probes > 0
     }
 
     fn text(&self) -> &str {
@@ -123,7 +128,12 @@ impl Report {
             self.passed += 1;
         }
         let word = if detail.ok() { "PASS" } else { "FAIL" };
-        println!("mmu_test: {case}: {word} ({})", detail.text());
+        let none = if detail.probes == 0 {
+            "no check ran; "
+        } else {
+            ""
+        };
+        println!("mmu_test: {case}: {word} ({none}{})", detail.text());
     }
 
     /// Prints `mmu_test: N/M passed`; whether all passed.

@@ -51,31 +51,43 @@ const PN_XNUM: u16 = 0xffff;
 const SHN_XINDEX: u16 = 0xffff;
 
 /// Why a byte string is not an ELF file we can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ElfError {
     /// Shorter than the 64-byte file header.
+    #[error("it is too short to be an ELF file")]
     TooShort,
     /// Does not start with `\x7fELF`.
+    #[error("it is not an ELF file")]
     BadMagic,
     /// Not ELFCLASS64.
+    #[error("it is a 32-bit ELF file; only 64-bit PV kernels are supported")]
     NotElf64,
     /// Not little-endian.
+    #[error("it is a big-endian ELF file; an x86-64 kernel is little-endian")]
     NotLittleEndian,
     /// `EI_VERSION` is not 1.
+    #[error("its ELF header has an unknown version")]
     BadVersion,
     /// `e_machine` is not x86-64.
+    #[error("it is an ELF file for another machine, not x86-64")]
     NotX86_64,
     /// `e_type` is neither `ET_EXEC` nor `ET_DYN`.
+    #[error("it is an ELF object or core file, not an executable kernel")]
     NotExecutable,
     /// `e_phentsize` / `e_shentsize` is not the ELF64 size.
+    #[error("its ELF header gives the wrong program or section header size (a damaged file?)")]
     BadHeaderEntrySize,
     /// Extended program/section numbering, which we do not support.
+    #[error("it uses extended ELF section numbering, which is not supported")]
     ExtendedNumbering,
     /// The program or section header table lies (partly) outside the file.
+    #[error("its ELF header tables lie beyond the end of the file (a truncated file?)")]
     TableOutOfFile,
     /// A segment's or section's file range lies (partly) outside the file.
+    #[error("an ELF segment or section lies beyond the end of the file (a truncated file?)")]
     RangeOutOfFile,
     /// A note's header claims more bytes than its note area holds.
+    #[error("an ELF note is larger than its note area (a damaged file?)")]
     BadNote,
 }
 
@@ -175,10 +187,11 @@ pub(crate) fn checked_range(offset: u64, len: u64, total: usize) -> Option<Range
 impl<'a> ElfFile<'a> {
     /// Checks the file header and that both header tables lie inside `bytes`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ElfError> {
-        let ident = bytes.get(..EHDR_SIZE).ok_or(ElfError::TooShort)?;
-        if ident[..4] != ELF_MAGIC {
+        // A short file that is not ELF at all is "not ELF", not "a short ELF".
+        if !ELF_MAGIC.starts_with(&bytes[..bytes.len().min(4)]) || bytes.is_empty() {
             return Err(ElfError::BadMagic);
         }
+        let ident = bytes.get(..EHDR_SIZE).ok_or(ElfError::TooShort)?;
         if ident[4] != ELFCLASS64 {
             return Err(ElfError::NotElf64);
         }

@@ -34,26 +34,38 @@ pub(crate) const P2M_ENTRY_SIZE: u64 = 8;
 pub(crate) const MAX_ROUNDS: u32 = 16;
 
 /// Why a layout (or its bootstrap page tables) cannot be built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
     /// The domain has too few pages for the start-of-day layout.
+    #[error(
+        "the domain's memory is too small for this kernel, its ramdisk and the start-of-day tables"
+    )]
     OutOfMemory,
     /// An address or frame computation overflowed.
+    #[error("an address of the start-of-day layout overflows 64 bits")]
     AddressOverflow,
     /// VIRT_BASE or the kernel start is not page aligned.
+    #[error("the kernel's VIRT_BASE or start is not page aligned")]
     Unaligned,
     /// A mapped range is non-canonical, crosses the canonical gap or touches Xen's hole.
+    #[error(
+        "the kernel's initial mapping would be non-canonical or overlap the hypervisor's hole"
+    )]
     BadVirtualRange,
     /// The INIT_P2M range overlaps the initial mapping.
+    #[error("the kernel's INIT_P2M range overlaps its initial mapping")]
     P2mOverlapsMapping,
     /// The table count did not settle (cannot happen for sane inputs).
+    #[error("the start-of-day layout did not settle (a builder bug)")]
     NoConvergence,
     /// `pfn → mfn` has no frame for a pfn the page tables need.
+    #[error("pfn {pfn:#x} has no machine frame (a builder bug)")]
     MissingMfn {
         /// The pfn without a frame.
         pfn: u64,
     },
     /// An mfn does not fit a page-table entry (52-bit physical addresses).
+    #[error("the machine frame of pfn {pfn:#x} is above 52 bits")]
     MfnTooLarge {
         /// The pfn whose frame is too high.
         pfn: u64,

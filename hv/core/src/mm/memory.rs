@@ -1,5 +1,5 @@
 //! Access to the contents of machine frames, implemented by the platform (through its direct
-//! map) and by tests ([`super::testkit::VecMemory`]).
+//! map) and by tests (`testkit::VecMemory`, built only for tests and the `testkit` feature).
 //!
 //! The memory manager only ever calls these with a frame number below `max_mfn` that it has
 //! checked, and an index below 512.

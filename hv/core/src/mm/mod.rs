@@ -1,6 +1,7 @@
 //! The PV MMU state machine: frame table, page types, the fast-superpage ("spage") table and
 //! validation of 64-bit PV guest page tables, following Xen's rules (`xen/arch/x86/mm.c`) and
-//! the 2010-05-13 faster-superpage posting (`/work/shared/seed/`).
+//! Dave McCracken's xen-devel posting "[PATCH] Implement faster superpage mapping" of 2010-05-13
+//! (Message-ID `<201005131440.22479.dcm@mccr.org>`).
 //!
 //! ```text
 //!   platform ──assign/release/share──▶ ┌──────────── Mm ────────────┐
@@ -41,6 +42,7 @@ mod refs;
 mod segdesc;
 mod spage;
 mod teardown;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 mod types;
 mod upper;

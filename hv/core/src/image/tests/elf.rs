@@ -34,6 +34,11 @@ fn reads_headers_sections_and_notes_of_minios_shape() {
 fn rejects_bad_headers() {
     let good = minios_image();
     assert_eq!(ElfFile::parse(&good[..63]).unwrap_err(), ElfError::TooShort);
+    assert_eq!(
+        ElfFile::parse(b"root:x:0:0").unwrap_err(),
+        ElfError::BadMagic
+    );
+    assert_eq!(ElfFile::parse(b"").unwrap_err(), ElfError::BadMagic);
     let patch = |at: usize, value: &[u8]| {
         let mut bytes = good.clone();
         bytes[at..at + value.len()].copy_from_slice(value);

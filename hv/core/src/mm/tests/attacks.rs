@@ -131,32 +131,43 @@ fn xsa167_absurd_frame_numbers_are_errors_everywhere() {
     let mem = &mut w.mem;
     for m in [u64::MAX, u64::MAX >> 12, 1 << 40, MAX_MFN] {
         let mfn = Mfn(m);
-        assert!(w.mm.pin(D1, mfn, PageLevel::L4, mem).is_err());
-        assert!(w.mm.unpin(D1, mfn, mem).is_err());
-        assert!(w
-            .mm
-            .set_baseptr(D1, 0, BaseKind::Kernel, Some(mfn), mem)
-            .is_err());
-        assert!(w.mm.clear_page(D1, mfn, mem).is_err());
-        assert!(w.mm.copy_page(D1, mfn, Mfn(16), mem).is_err());
-        assert!(w.mm.copy_page(D1, Mfn(16), mfn, mem).is_err());
-        assert!(w.mm.get_seg_desc_page(D1, mfn, mem).is_err());
-        assert!(w.mm.put_seg_desc_page(mfn, mem).is_err());
-        assert!(w.mm.can_update_m2p(D1, mfn).is_err());
-        assert!(w.mm.release(D1, mfn).is_err());
-        assert!(w.mm.assign(D1, mfn, 0).is_err());
-        assert!(w.mm.share_xen_frame(D1, mfn).is_err());
-        assert!(w.mm.unshare_xen_frame(D1, mfn).is_err());
-        assert!(w.mm.translate(mfn, 0, false, mem).is_err());
-        assert!(w.mm.update_va_mapping(D1, mfn, 0, 0, mem).is_err());
+        let bad = Some(MmError::BadFrame);
+        assert_eq!(w.mm.pin(D1, mfn, PageLevel::L4, mem).err(), bad);
+        assert_eq!(w.mm.unpin(D1, mfn, mem).err(), bad);
+        assert_eq!(
+            w.mm.set_baseptr(D1, 0, BaseKind::Kernel, Some(mfn), mem)
+                .err(),
+            bad
+        );
+        assert_eq!(w.mm.clear_page(D1, mfn, mem).err(), bad);
+        assert_eq!(w.mm.copy_page(D1, mfn, Mfn(16), mem).err(), bad);
+        assert_eq!(w.mm.copy_page(D1, Mfn(16), mfn, mem).err(), bad);
+        assert_eq!(w.mm.get_seg_desc_page(D1, mfn, mem).err(), bad);
+        assert_eq!(w.mm.put_seg_desc_page(mfn, mem).err(), bad);
+        assert_eq!(w.mm.can_update_m2p(D1, mfn).err(), bad);
+        assert_eq!(w.mm.release(D1, mfn).err(), bad);
+        assert_eq!(w.mm.assign(D1, mfn, 0).err(), bad);
+        assert_eq!(w.mm.share_xen_frame(D1, mfn).err(), bad);
+        assert_eq!(w.mm.unshare_xen_frame(D1, mfn).err(), bad);
+        assert_eq!(w.mm.translate(mfn, 0, false, mem).err(), bad);
+        assert_eq!(w.mm.update_va_mapping(D1, mfn, 0, 0, mem).err(), bad);
         assert!(w.mm.frame_info(mfn).is_none());
         assert!(w.mm.spage_info(m).is_none());
     }
-    for order in [10, 29, 63, 64, 200, u32::MAX] {
-        assert!(w.mm.assign(D1, Mfn(0), order).is_err());
-        assert!(w.mm.release_extent(D1, Mfn(0), order).is_err());
+    // Order 10 is a valid order over frames in use; larger ones are absurd.
+    assert_eq!(w.mm.assign(D1, Mfn(0), 10).err(), Some(MmError::Busy));
+    assert_eq!(
+        w.mm.release_extent(D1, Mfn(0), 10).err(),
+        Some(MmError::NotOwner)
+    );
+    for order in [29, 63, 64, 200, u32::MAX] {
+        assert_eq!(w.mm.assign(D1, Mfn(0), order).err(), Some(MmError::Invalid));
+        assert_eq!(
+            w.mm.release_extent(D1, Mfn(0), order).err(),
+            Some(MmError::Invalid)
+        );
     }
-    assert!(w.mm.assign(D1, Mfn(!511), 9).is_err());
+    assert_eq!(w.mm.assign(D1, Mfn(!511), 9).err(), Some(MmError::BadFrame));
     w.check();
 }
 
@@ -166,10 +177,17 @@ fn xsa167_absurd_entries_are_errors() {
     w.pin(D1, 16, PageLevel::L1).unwrap();
     w.pin(D1, 17, PageLevel::L2).unwrap();
     w.pin(D1, 18, PageLevel::L4).unwrap();
-    for val in [u64::MAX, ADDR_MASK | P, ADDR_MASK | PW | PSE] {
-        assert!(w.update(D1, 16, 0, val).is_err());
-        assert!(w.update(D1, 17, 0, val).is_err());
-        assert!(w.update(D1, 18, 0, val).is_err());
+    use MmError::{BadFlags, BadFrame, NotRam, SuperpageDenied};
+    // (entry, error in the L1, in the L2, in the L4)
+    let cases = [
+        (u64::MAX, BadFlags, BadFlags, BadFlags),
+        (ADDR_MASK | P, NotRam, BadFrame, BadFrame),
+        (ADDR_MASK | PW | PSE, BadFlags, SuperpageDenied, BadFlags),
+    ];
+    for (val, l1, l2, l4) in cases {
+        assert_eq!(w.update(D1, 16, 0, val), Err(l1), "L1 entry {val:#x}");
+        assert_eq!(w.update(D1, 17, 0, val), Err(l2), "L2 entry {val:#x}");
+        assert_eq!(w.update(D1, 18, 0, val), Err(l4), "L4 entry {val:#x}");
     }
     assert_eq!(
         w.update(D1, 17, 0, (ADDR_MASK & !0x1F_FFFF) | P | PSE),

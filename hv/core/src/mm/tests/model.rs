@@ -104,7 +104,7 @@ impl Model {
     pub(super) fn release(&mut self, d: usize, mfn: u64) -> bool {
         let r = self.world.mm.release(DOMS[d], Mfn(mfn));
         if self.pinned.contains(&mfn) || self.bases.values().any(|b| b.0 == mfn) {
-            assert!(r.is_err(), "released a pinned or base frame");
+            assert_eq!(r, Err(MmError::Busy), "released a pinned or base frame");
         }
         if self.held[d].iter().any(|h| h.mfn().0 == mfn) {
             assert!(r.is_err(), "released a frame the hypervisor holds");

@@ -182,11 +182,20 @@ fn storage_must_be_large_enough_and_free() {
     };
     let mut frames = alloc::vec![FrameInfo::FREE; 1024];
     let mut spages = alloc::vec![SpageInfo::FREE; 1];
-    assert!(Mm::new(cfg, &mut frames, &mut spages).is_err());
+    assert_eq!(
+        Mm::new(cfg, &mut frames, &mut spages).err(),
+        Some(MmError::Invalid)
+    );
     let mut spages = alloc::vec![SpageInfo::FREE; 2];
-    assert!(Mm::new(cfg, &mut frames[..1000], &mut spages).is_err());
+    assert_eq!(
+        Mm::new(cfg, &mut frames[..1000], &mut spages).err(),
+        Some(MmError::Invalid)
+    );
     frames[3].set_count(1);
-    assert!(Mm::new(cfg, &mut frames, &mut spages).is_err());
+    assert_eq!(
+        Mm::new(cfg, &mut frames, &mut spages).err(),
+        Some(MmError::Invalid)
+    );
     frames[3] = FrameInfo::FREE;
     assert!(Mm::new(cfg, &mut frames, &mut spages).is_ok());
 }
