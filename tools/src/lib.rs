@@ -8,3 +8,4 @@ pub mod bench_boot;
 pub mod iso;
 pub mod qemu;
 pub mod stats;
+pub mod xlcfg;
