@@ -16,6 +16,7 @@
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
+//! | `runqueue`  | the fair run queue (virtual run time, time slices)                         |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
 //! | `types`     | `Mfn`, `DomId`: names shared by all of the above                          |
 #![cfg_attr(not(test), no_std)]
@@ -32,6 +33,7 @@ pub mod gnttab;
 pub mod image;
 pub mod memmap;
 pub mod mm;
+pub mod runqueue;
 pub mod time;
 pub mod types;
 
