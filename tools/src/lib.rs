@@ -8,4 +8,5 @@ pub mod bench_boot;
 pub mod iso;
 pub mod qemu;
 pub mod stats;
+pub mod up;
 pub mod xlcfg;

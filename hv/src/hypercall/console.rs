@@ -48,7 +48,7 @@ impl Domain {
                 continue;
             }
             if !self.console.mid_line {
-                out.extend_from_slice(alloc::format!("(d{}) ", self.id).as_bytes());
+                out.extend_from_slice(self.console.prefix.as_bytes());
                 self.console.mid_line = true;
             }
             out.push(b);
