@@ -34,8 +34,6 @@ pub enum DomainState {
 
 /// The console's view of a domain's output.
 pub struct ConsoleState {
-    /// Whether the last byte printed for the domain was not a newline.
-    pub mid_line: bool,
     /// What starts each of its lines: `(dN) `, or `(name) ` for a configured domain.
     pub prefix: String,
 }
@@ -44,7 +42,6 @@ impl ConsoleState {
     /// The console of domain `id`, prefixed `(dN) ` until it is given a name.
     pub fn new(id: DomainId) -> Self {
         Self {
-            mid_line: false,
             prefix: alloc::format!("(d{id}) "),
         }
     }
