@@ -26,7 +26,7 @@ impl Hypervisor {
         if !d.is_running() {
             return;
         }
-        let mut ring = PageRing::new(d.console_ring_mfn);
+        let mut ring = PageRing::new(&d.console_ring);
         let mut out = alloc::vec::Vec::new();
         match drain_output(&mut ring, |bytes| out.extend_from_slice(bytes)) {
             Ok(t) => {
@@ -164,7 +164,7 @@ impl Hypervisor {
         let Some(d) = self.domains.get_mut(&id) else {
             return;
         };
-        let mut ring = PageRing::new(d.console_ring_mfn);
+        let mut ring = PageRing::new(&d.console_ring);
         match push_input(&mut ring, bytes) {
             Ok(t) if t.notify || t.bytes > 0 => {
                 let port = d.console_port;

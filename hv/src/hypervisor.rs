@@ -15,6 +15,7 @@ use hv_core::gnttab::GrantTables;
 
 use crate::arch::exit::ExitCode;
 use crate::domain::{Domain, DomainId, DomainRecord};
+use crate::grants::GrantPages;
 use crate::memory::Memory;
 use crate::time::TimeKeeper;
 use crate::toolstack::Toolstack;
@@ -32,6 +33,8 @@ pub struct Hypervisor {
     pub events: EventChannels,
     /// Grant tables of all domains.
     pub grants: GrantTables,
+    /// The grant-table frames, held for the hypervisor to write their entries.
+    pub grant_pages: GrantPages,
     /// Clocks and guest timers.
     pub time: TimeKeeper,
     /// The xenstore server.
@@ -86,6 +89,7 @@ impl Hypervisor {
             domains: BTreeMap::new(),
             events: EventChannels::new(),
             grants: GrantTables::new(),
+            grant_pages: GrantPages::default(),
             time: TimeKeeper::new(tsc_hz),
             store: crate::store::new_store(),
             toolstack: Toolstack::default(),

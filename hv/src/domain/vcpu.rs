@@ -9,6 +9,7 @@ use zerocopy::FromZeros;
 
 use crate::arch::context::ArchState;
 use crate::arch::entry::TrapFrame;
+use crate::vcpu_info::VcpuInfoLoc;
 
 /// Scheduling state of a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +87,8 @@ pub struct Vcpu {
     pub runstate: Runstate,
     /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
     pub runstate_area: u64,
+    /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
+    pub vcpu_info: VcpuInfoLoc,
 }
 
 impl Vcpu {
@@ -111,6 +114,7 @@ impl Vcpu {
                 ..Runstate::default()
             },
             runstate_area: 0,
+            vcpu_info: VcpuInfoLoc::Shared,
         }
     }
 
