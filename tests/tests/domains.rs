@@ -13,10 +13,15 @@ use tools::qemu::{Outcome, RunConfig, RunResult};
 /// Writes one `xl.cfg` per `(name, worker command line, extra lines)` into a fresh
 /// directory and returns the paths.
 fn configs(tag: &str, domains: &[(&str, &str, &str)]) -> Vec<PathBuf> {
+    configs_of("worker", tag, domains)
+}
+
+/// Same for guest `guest`.
+fn configs_of(guest: &str, tag: &str, domains: &[(&str, &str, &str)]) -> Vec<PathBuf> {
     let dir = std::env::temp_dir().join(format!("hv-domains-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let kernel = artifacts().guest("worker");
+    let kernel = artifacts().guest(guest);
     domains
         .iter()
         .map(|(name, cmdline, extra)| {
@@ -157,4 +162,25 @@ fn configs_the_machine_cannot_hold_are_refused_before_boot() {
     );
     let e = tools::up::load_all(&missing, 512).unwrap_err();
     assert!(e.to_string().contains("no such file"), "{e}");
+}
+
+#[test]
+fn two_domains_share_data_through_grants_and_an_event_channel() {
+    // `front` grants `back` a read-only and a writable page and publishes the refs and an
+    // unbound port in xenstore for `back` alone; `back` copies with GNTTABOP_copy both ways,
+    // checks the copies it must not be allowed, and notifies `front` over the channel.
+    let files = configs_of(
+        "pair",
+        "pair",
+        &[("front", "offer peer=2", ""), ("back", "take peer=1", "")],
+    );
+    let r = up(&files, &[]);
+    assert!(r.saw("(back) pair: take: refused as they must be: write to read-only ref -1, ungranted ref -1, frame without grant -8, across a page -10, peer's name readable: false"));
+    assert!(r.saw("(back) pair: take: PASS"));
+    assert!(
+        r.saw("(front) pair: offer: PASS"),
+        "the reply reached the granted page"
+    );
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    all_memory_returned(&r, 2);
 }
