@@ -19,6 +19,10 @@ build:
 run *ARGS:
     {{hvtool}} run "$@"
 
+# Boot several domains from xl.cfg files: just up A.cfg B.cfg [--machine-memory MIB] [--timeout S]
+up *ARGS:
+    {{hvtool}} up "$@"
+
 # Boot any PV kernel: just boot KERNEL [--ramdisk FILE] [--memory MIB] [--superpages] [-- CMDLINE]
 boot KERNEL *ARGS:
     {{hvtool}} boot "$@"

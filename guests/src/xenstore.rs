@@ -21,8 +21,8 @@ use crate::{events, ring, time};
 
 use pv_abi::io::xs_wire::{offsets, XsdSockmsg, XENSTORE_PAYLOAD_MAX, XENSTORE_RING_SIZE};
 pub use pv_abi::io::xs_wire::{
-    XS_DIRECTORY, XS_ERROR, XS_GET_DOMAIN_PATH, XS_MKDIR, XS_READ, XS_RM, XS_TRANSACTION_END,
-    XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XS_WRITE,
+    XS_DIRECTORY, XS_ERROR, XS_GET_DOMAIN_PATH, XS_MKDIR, XS_READ, XS_RM, XS_SET_PERMS,
+    XS_TRANSACTION_END, XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XS_WRITE,
 };
 
 const RING_SIZE: u32 = XENSTORE_RING_SIZE as u32;
@@ -321,6 +321,23 @@ impl Xenstore {
     /// `XS_RM path`.
     pub fn rm(&mut self, tx: u32, path: &str) -> Result<(), XsError> {
         self.request(XS_RM, tx, &[path.as_bytes(), b"\0"])
+            .map(|_| ())
+    }
+
+    /// `XS_SET_PERMS path perm…`: each perm is `<r|w|b|n><domid>`, the first naming the
+    /// owner and what everybody else may do.
+    pub fn set_perms(&mut self, tx: u32, path: &str, perms: &[&str]) -> Result<(), XsError> {
+        let mut parts: [&[u8]; 16] = [b""; 16];
+        if perms.len() > 7 {
+            return Err(XsError::Protocol(XS_SET_PERMS));
+        }
+        parts[0] = path.as_bytes();
+        parts[1] = b"\0";
+        for (i, p) in perms.iter().enumerate() {
+            parts[2 + 2 * i] = p.as_bytes();
+            parts[3 + 2 * i] = b"\0";
+        }
+        self.request(XS_SET_PERMS, tx, &parts[..2 + 2 * perms.len()])
             .map(|_| ())
     }
 

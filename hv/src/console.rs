@@ -3,9 +3,12 @@
 //! Output from a guest — `console_io` writes and its console ring — is printed line by line
 //! with a `(dN) ` prefix, like Xen does. The hypervisor is the console ring's backend: it
 //! drains `out` when the guest notifies it (and on every housekeeping tick, in case it didn't)
-//! and feeds serial input into `in` of the console's owner (the first domain).
+//! and feeds serial input into `in` of the domain with the input focus (at first the first
+//! domain). Three Ctrl-A in a row move the focus on, through every running domain and then to
+//! the hypervisor's debug keys (`hv_core::console_input`).
 
 use hv_core::console::{drain_output, push_input};
+use hv_core::console_input::{self, DebugCommand, DebugKeys, Input, Switcher};
 use hv_core::evtchn::{self, Port};
 
 use crate::arch::serial;
@@ -42,32 +45,127 @@ impl Hypervisor {
         }
     }
 
-    /// Moves pending serial input into the console owner's ring.
+    /// Moves pending serial input to whoever has the input focus.
     pub fn console_input(&mut self) {
         // With no domain to take it, input stays in the UART (and QEMU's backlog) until one
         // exists: nothing typed is lost.
         if !self.domains.values().any(|d| d.is_running()) {
             return;
         }
-        let mut buf = [0u8; 64];
+        let mut typed = [0u8; 64];
         let mut n = 0;
-        while n < buf.len() {
+        while n < typed.len() {
             match serial::try_read() {
                 Some(b) => {
-                    buf[n] = b;
+                    typed[n] = b;
                     n += 1;
                 }
                 None => break,
             }
         }
-        if n == 0 {
+        let mut inputs = alloc::vec::Vec::with_capacity(n);
+        for &b in &typed[..n] {
+            self.input.switcher.feed(b, &mut |i| inputs.push(i));
+        }
+        let mut for_domain = alloc::vec::Vec::with_capacity(n);
+        for i in inputs {
+            match (i, self.input_focus()) {
+                (Input::Switch, focus) => {
+                    self.deliver_input(focus, &for_domain);
+                    for_domain.clear();
+                    self.switch_focus(focus);
+                }
+                (Input::Byte(b), Some(_)) => for_domain.push(b),
+                (Input::Byte(b), None) => {
+                    if let Some(cmd) = self.input.keys.feed(b) {
+                        self.debug_command(cmd);
+                    }
+                }
+            }
+        }
+        let focus = self.input_focus();
+        self.deliver_input(focus, &for_domain);
+    }
+
+    /// The domain with the input focus (`None`: the hypervisor's debug keys). A focused
+    /// domain that stopped running hands the focus to the first running one.
+    fn input_focus(&mut self) -> Option<DomainId> {
+        if let Focus::Domain(id) = self.input.focus {
+            if self.domains.get(&id).is_some_and(|d| d.is_running()) {
+                return Some(id);
+            }
+            let first = self
+                .domains
+                .iter()
+                .find(|(_, d)| d.is_running())
+                .map(|(&id, _)| id);
+            self.input.focus = first.map_or(Focus::Hypervisor, Focus::Domain);
+            return first;
+        }
+        None
+    }
+
+    fn switch_focus(&mut self, from: Option<DomainId>) {
+        let next = self
+            .domains
+            .iter()
+            .filter(|(&id, d)| d.is_running() && from.is_none_or(|f| id > f))
+            .map(|(&id, _)| id)
+            .next();
+        self.input.focus = match (from, next) {
+            (_, Some(id)) => {
+                let name = self.domains.get(&id).map_or("", |d| d.name.as_str());
+                log::info!("serial input to domain {id} ({name}); 3 x Ctrl-A switches");
+                Focus::Domain(id)
+            }
+            (Some(_), None) => {
+                log::info!("serial input to the hypervisor: {}", console_input::HELP);
+                Focus::Hypervisor
+            }
+            (None, None) => Focus::Hypervisor,
+        };
+    }
+
+    fn debug_command(&mut self, cmd: DebugCommand) {
+        match cmd {
+            DebugCommand::List => {
+                log::info!("domains: id name state memory superpages cpu");
+                for d in self.domains.values() {
+                    log::info!(
+                        "  {} {} {} {} MiB{} {} ms",
+                        d.id,
+                        d.name,
+                        d.state_word(),
+                        d.nr_pages / 256,
+                        if d.superpages { " superpages" } else { "" },
+                        d.cpu_ns / 1_000_000
+                    );
+                }
+            }
+            DebugCommand::Destroy(id) => {
+                if self.domains.contains_key(&id) {
+                    log::info!("destroying domain {id} (debug key)");
+                    self.records.remove(&id);
+                    self.destroy_domain(id);
+                } else {
+                    log::info!("no domain {id}");
+                }
+            }
+            DebugCommand::Help | DebugCommand::Unknown => log::info!("{}", console_input::HELP),
+        }
+    }
+
+    /// Puts typed bytes into domain `id`'s console ring.
+    fn deliver_input(&mut self, id: Option<DomainId>, bytes: &[u8]) {
+        let Some(id) = id else { return };
+        if bytes.is_empty() {
             return;
         }
-        let Some((&id, d)) = self.domains.iter_mut().find(|(_, d)| d.is_running()) else {
+        let Some(d) = self.domains.get_mut(&id) else {
             return;
         };
         let mut ring = PageRing::new(&d.console_ring);
-        match push_input(&mut ring, &buf[..n]) {
+        match push_input(&mut ring, bytes) {
             Ok(t) if t.notify || t.bytes > 0 => {
                 let port = d.console_port;
                 self.notify_backend_port(id, port);
@@ -92,6 +190,35 @@ impl Hypervisor {
         );
         if let Ok(n) = r {
             self.kick(n);
+        }
+    }
+}
+
+/// Who gets serial input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// A domain's console.
+    Domain(DomainId),
+    /// The hypervisor's debug keys.
+    Hypervisor,
+}
+
+/// Serial input state: focus, Ctrl-A counting, a debug command being typed.
+#[derive(Debug)]
+pub struct InputState {
+    /// Who gets input.
+    pub focus: Focus,
+    switcher: Switcher,
+    keys: DebugKeys,
+}
+
+impl Default for InputState {
+    fn default() -> Self {
+        Self {
+            // The first domain (ids start at 1).
+            focus: Focus::Domain(1),
+            switcher: Switcher::default(),
+            keys: DebugKeys::default(),
         }
     }
 }

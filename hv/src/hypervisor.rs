@@ -4,7 +4,9 @@
 //! is never contended; it exists so that every path (trap entry, idle loop) reaches the state
 //! the same explicit way. Paths that cannot take it (NMI, fatal errors) never touch the state.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
+
+use hv_core::runqueue::RunQueue;
 
 use spin::Mutex;
 
@@ -12,7 +14,7 @@ use hv_core::evtchn::EventChannels;
 use hv_core::gnttab::GrantTables;
 
 use crate::arch::exit::ExitCode;
-use crate::domain::{Domain, DomainId};
+use crate::domain::{Domain, DomainId, DomainRecord};
 use crate::grants::GrantPages;
 use crate::memory::Memory;
 use crate::time::TimeKeeper;
@@ -41,8 +43,12 @@ pub struct Hypervisor {
     pub toolstack: Toolstack,
     /// The vCPU whose registers are in the top-of-stack frame, if any.
     pub current: Option<VcpuRef>,
-    /// Runnable vCPUs waiting for the CPU.
-    pub run_queue: VecDeque<VcpuRef>,
+    /// Runnable vCPUs waiting for the CPU, fairest first.
+    pub run_queue: RunQueue<VcpuRef>,
+    /// System time at which the current vCPU got the CPU.
+    pub slice_start: u64,
+    /// The current vCPU yielded: it goes behind the others.
+    pub yielding: bool,
     /// Set when the current vCPU should give up the CPU at the next exit.
     pub preempt: bool,
     /// How the machine should stop once the last domain is gone.
@@ -51,6 +57,12 @@ pub struct Hypervisor {
     pub any_crashed: bool,
     /// Whether serial input arrives as an interrupt (else it is polled).
     pub serial_irq: bool,
+    /// How each configured domain was built (for restarts), by its current id.
+    pub records: BTreeMap<DomainId, DomainRecord>,
+    /// The id the next created domain gets.
+    pub next_domain_id: DomainId,
+    /// Serial input focus and debug keys.
+    pub input: crate::console::InputState,
 }
 
 static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
@@ -82,11 +94,16 @@ impl Hypervisor {
             store: crate::store::new_store(),
             toolstack: Toolstack::default(),
             current: None,
-            run_queue: VecDeque::new(),
+            run_queue: RunQueue::default(),
+            slice_start: 0,
+            yielding: false,
             preempt: false,
             outcome: ExitCode::Poweroff,
             any_crashed: false,
             serial_irq: false,
+            records: BTreeMap::new(),
+            next_domain_id: 1,
+            input: crate::console::InputState::default(),
         }
     }
 

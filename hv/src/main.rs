@@ -36,6 +36,7 @@ mod vcpu_info;
 use arch::exit::{exit, ExitCode};
 use arch::{bootinfo, cpu, entry, gdt, idt};
 use hv_core::cmdline::{self, LogLevel};
+use hv_core::domain_config::{self, DomainOptions, DomainPlan};
 
 fn level_filter(level: LogLevel) -> log::LevelFilter {
     match level {
@@ -131,47 +132,35 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
 
     let memory = memory::Memory::new(machine);
     let t_memory = cpu::rdtsc();
-    let Some(kernel_module) = boot.modules().first().copied() else {
-        log::error!("no guest kernel: give it as the first boot module");
-        exit(ExitCode::Refused)
-    };
-    let ramdisk_module = boot.modules().get(1).copied();
-    let guest_cmdline = match &opts.guest_cmdline {
-        Some(c) => alloc::string::String::from(c.as_str()),
-        None => {
-            let m = kernel_module.cmdline.as_str();
-            alloc::string::String::from(m.split_once(' ').map_or("", |(_, rest)| rest))
-        }
-    };
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;
-    let built = {
-        let kernel = arch::phys::module_bytes(kernel_module.range);
-        let ramdisk = ramdisk_module.map(|m| arch::phys::module_bytes(m.range));
-        let spec = domain::builder::DomainSpec {
-            kernel: kernel.bytes(),
-            ramdisk: ramdisk.as_ref().map(|r| r.bytes()),
-            cmdline: &guest_cmdline,
-            memory_bytes: opts.domain_memory,
-            max_memory_bytes: opts.domain_max_memory.unwrap_or(opts.domain_memory),
-            superpages: opts.superpages,
-        };
-        hv.create_domain(1, &spec)
-    };
-    let t_domain = cpu::rdtsc();
-    for m in boot.modules() {
-        hv.memory.release_range(m.range);
+    let plans = domain_plans(&boot, &opts);
+    for (i, plan) in plans.iter().enumerate() {
+        let record = domain::DomainRecord::new(plan, boot.modules());
+        let id = i as domain::DomainId + 1;
+        if let Err(e) = hv.create_configured_domain(id, &record) {
+            let line = boot.modules()[plan.kernel].cmdline.as_str();
+            let kernel = line.split_once(' ').map_or(line, |(path, _)| path);
+            log::error!("cannot boot {kernel}: {}", e.explain(plan.options.memory));
+            log::error!("domain {id} not built: cause={e:?}");
+            exit(if e.is_refusal() {
+                ExitCode::Refused
+            } else {
+                ExitCode::HypervisorFailure
+            })
+        }
+        hv.records.insert(id, record);
     }
-    if let Err(e) = built {
-        let kernel = kernel_module.cmdline.as_str();
-        let kernel = kernel.split_once(' ').map_or(kernel, |(path, _)| path);
-        log::error!("cannot boot {kernel}: {}", e.explain(opts.domain_memory));
-        log::error!("domain 1 not built: cause={e:?}");
-        exit(if e.is_refusal() {
-            ExitCode::Refused
-        } else {
-            ExitCode::HypervisorFailure
-        })
+    hv.next_domain_id = plans.len() as domain::DomainId + 1;
+    let t_domain = cpu::rdtsc();
+    // Modules of domains that restart stay for their rebuilds; the rest is free memory.
+    for (i, m) in boot.modules().iter().enumerate() {
+        let kept = plans
+            .iter()
+            .any(|p| p.options.restarts() && (p.kernel == i || p.ramdisk == Some(i)));
+        if !kept {
+            hv.memory.release_range(m.range);
+        }
     }
     if let Some(after) = opts.shutdown_after_ns {
         let at = hv.time.now() + after;
@@ -179,13 +168,52 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     let ms = |t: u64| (t - t_entry) / (cal.tsc_hz / 1000).max(1);
     log::info!(
-        "boot: +{} ms calibrated, +{} ms frame tables, +{} ms domain 1 built (since hypervisor entry)",
+        "boot: +{} ms calibrated, +{} ms frame tables, +{} ms {} domain(s) built (since hypervisor entry)",
         ms(t_calibrated),
         ms(t_memory),
-        ms(t_domain)
+        ms(t_domain),
+        plans.len()
     );
     hypervisor::install(hv);
     sched::start()
+}
+
+/// The domains to build: from `domain`/`ramdisk`-marked boot modules (`hvtool up`), or the
+/// classic single domain — first module the kernel, second the ramdisk, settings from the
+/// hypervisor command line.
+fn domain_plans(boot: &bootinfo::BootInfo, opts: &cmdline::Options) -> alloc::vec::Vec<DomainPlan> {
+    let lines: alloc::vec::Vec<&str> = boot.modules().iter().map(|m| m.cmdline.as_str()).collect();
+    match domain_config::plan(&lines) {
+        Some(Ok(plans)) if !plans.is_empty() => return plans,
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            log::error!("{e}");
+            exit(ExitCode::Refused)
+        }
+        None => {
+            if !boot.modules().is_empty() {
+                let guest_cmdline = match &opts.guest_cmdline {
+                    Some(c) => alloc::string::String::from(c.as_str()),
+                    None => alloc::string::String::from(
+                        lines[0].split_once(' ').map_or("", |(_, rest)| rest),
+                    ),
+                };
+                let options = DomainOptions::single(
+                    opts.domain_memory,
+                    opts.domain_max_memory.unwrap_or(opts.domain_memory),
+                    opts.superpages,
+                    &guest_cmdline,
+                );
+                return alloc::vec![DomainPlan {
+                    kernel: 0,
+                    ramdisk: (boot.modules().len() > 1).then_some(1),
+                    options,
+                }];
+            }
+        }
+    }
+    log::error!("no guest kernel: give it as the first boot module");
+    exit(ExitCode::Refused)
 }
 
 #[panic_handler]

@@ -7,7 +7,10 @@
 //! CPU idles (`sti; hlt`) until an interrupt makes a vCPU runnable; when the last domain is
 //! gone the machine stops with an exit code summarising how the domains ended.
 //!
-//! Round-robin: a vCPU runs until it blocks, yields, dies, or a timer tick finds others waiting.
+//! Fair sharing (`hv_core::runqueue`): runnable vCPUs wait ordered by virtual run time; the
+//! running one keeps the CPU until it blocks, yields, dies, or its time slice ends while
+//! others wait — the LAPIC timer is armed for the slice's end, so a vCPU spinning with
+//! events masked cannot keep its peers from running. Blocked vCPUs are never picked.
 
 use crate::arch::context;
 use crate::arch::entry::{self, TrapFrame, SYSCALL_VECTOR};
@@ -15,6 +18,10 @@ use crate::arch::exit::{exit, ExitCode};
 use crate::arch::{cpu, idt, lapic};
 use crate::domain::{DomainId, DomainState, RunState};
 use crate::hypervisor::{self, Hypervisor, VcpuRef};
+use hv_core::domain_config::Action;
+
+/// A domain that ends this many times in a row with `restart` is not built again.
+const MAX_RESTARTS: u32 = 16;
 
 /// How often serial input is polled while domains exist, when it has no interrupt.
 const CONSOLE_POLL_NS: u64 = 20_000_000;
@@ -89,7 +96,10 @@ impl Hypervisor {
             v if v == u32::from(idt::vector::TIMER) => {
                 lapic::eoi();
                 self.timer_tick();
-                if !self.run_queue.is_empty() {
+                if self
+                    .run_queue
+                    .should_preempt(self.time.now().saturating_sub(self.slice_start))
+                {
                     self.preempt = true;
                 }
             }
@@ -198,9 +208,15 @@ impl Hypervisor {
             pv_abi::vcpu::RUNSTATE_BLOCKED
         };
         self.set_runstate(cur, state);
-        if runnable && !self.run_queue.contains(&cur) {
-            self.run_queue.push_back(cur);
+        let mut ran = self.time.now().saturating_sub(self.slice_start);
+        if core::mem::take(&mut self.yielding) {
+            // A yield gives way: charge at least a whole slice.
+            ran = ran.max(self.run_queue.slice_ns());
         }
+        if let Some(d) = self.domains.get_mut(&cur.0) {
+            d.cpu_ns += self.time.now().saturating_sub(self.slice_start);
+        }
+        self.run_queue.put_prev(cur, ran, runnable);
     }
 
     /// Loads `next`'s hardware state and time, and returns its registers.
@@ -213,12 +229,13 @@ impl Hypervisor {
             self.time.update_vcpu_time(info);
         }
         self.current = Some(next);
+        self.slice_start = self.time.now();
         self.set_runstate(next, pv_abi::vcpu::RUNSTATE_RUNNING);
         regs
     }
 
     fn pick_next(&mut self) -> Option<VcpuRef> {
-        while let Some(v) = self.run_queue.pop_front() {
+        while let Some(v) = self.run_queue.pick_next() {
             if self.can_run(v) {
                 return Some(v);
             }
@@ -237,7 +254,7 @@ impl Hypervisor {
             self.current = None;
         }
         self.program_timer();
-        if self.domains.is_empty() {
+        if !self.domains.values().any(|d| d.is_running()) {
             let code = if self.any_crashed {
                 ExitCode::Crash
             } else {
@@ -340,8 +357,8 @@ impl Hypervisor {
                 vcpu.poll = None;
             }
         }
-        if self.current != Some(v) && self.can_run(v) && !self.run_queue.contains(&v) {
-            self.run_queue.push_back(v);
+        if self.current != Some(v) && self.can_run(v) && self.run_queue.wake(v, self.current) {
+            self.preempt = true;
         }
     }
 
@@ -349,6 +366,8 @@ impl Hypervisor {
     pub fn start_domain(&mut self, id: DomainId) {
         let n = self.domains.get(&id).map_or(0, |d| d.vcpus.len());
         for i in 0..n {
+            self.run_queue
+                .add((id, i), hv_core::runqueue::NICE_0_WEIGHT);
             self.wake((id, i));
         }
         // Input typed before the domain existed is waiting in the UART.
@@ -370,7 +389,7 @@ impl Hypervisor {
         if let Some(d) = self.domains.get_mut(&id) {
             d.state = DomainState::ShutDown(reason);
         }
-        self.destroy_domain(id);
+        self.end_domain(id, reason);
     }
 
     /// Kills a domain that broke the rules or faulted, with one clear log line.
@@ -380,20 +399,63 @@ impl Hypervisor {
         if let Some(d) = self.domains.get_mut(&id) {
             d.state = DomainState::Crashed(alloc::string::String::from(why));
         }
-        self.destroy_domain(id);
+        self.end_domain(id, pv_abi::sched::SHUTDOWN_CRASH);
+    }
+
+    /// A domain stopped running (`reason` is a `SHUTDOWN_*`, crashes included): do what its
+    /// configuration says — destroy it, keep it stopped, or build it again.
+    fn end_domain(&mut self, id: DomainId, reason: u32) {
+        let action = self
+            .records
+            .get(&id)
+            .map_or(Action::Destroy, |r| r.options.action_for(reason));
+        match action {
+            Action::Destroy => {
+                self.records.remove(&id);
+                self.destroy_domain(id);
+            }
+            Action::Preserve => {
+                log::info!("domain {id} preserved: stopped, its memory kept");
+                self.stop_vcpus(id);
+            }
+            Action::Restart => {
+                let Some(mut record) = self.records.remove(&id) else {
+                    return;
+                };
+                self.destroy_domain(id);
+                record.restarts += 1;
+                if record.restarts > MAX_RESTARTS {
+                    log::error!(
+                        "{:?} ended {} times in a row; not restarting it again",
+                        record.options.name,
+                        record.restarts
+                    );
+                    return;
+                }
+                self.restart_domain(record);
+            }
+        }
+    }
+
+    /// Takes a domain's vCPUs off the CPU and out of the run queue.
+    fn stop_vcpus(&mut self, id: DomainId) {
+        let n = self.domains.get(&id).map_or(0, |d| d.vcpus.len());
+        for i in 0..n {
+            self.run_queue.remove((id, i));
+        }
+        if self.current.is_some_and(|v| v.0 == id) {
+            self.current = None;
+        }
     }
 
     /// Frees everything a dead domain held. The CPU leaves its address space first.
-    fn destroy_domain(&mut self, id: DomainId) {
+    pub fn destroy_domain(&mut self, id: DomainId) {
         context::load_cr3(self.memory.page_tables.l4());
+        self.stop_vcpus(id);
         let Some(mut d) = self.domains.remove(&id) else {
             return;
         };
         let grant_pages = self.grant_pages.remove_domain(id);
-        self.run_queue.retain(|v| v.0 != id);
-        if self.current.is_some_and(|v| v.0 == id) {
-            self.current = None;
-        }
         d.flush_console();
         let ev = hv_core::evtchn::DomId(id);
         let _ = self.events.destroy_domain(ev);

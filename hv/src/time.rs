@@ -103,6 +103,11 @@ impl Hypervisor {
         if let Some(tick) = self.housekeeping_deadline(now) {
             next = Some(next.map_or(tick, |n| n.min(tick)));
         }
+        // The running vCPU's slice ends while others wait.
+        if self.current.is_some() && !self.run_queue.is_empty() {
+            let end = self.slice_start + self.run_queue.slice_ns();
+            next = Some(next.map_or(end, |n| n.min(end)));
+        }
         match next {
             Some(deadline) => lapic::arm_timer_ns(deadline.saturating_sub(now).max(1_000)),
             None => lapic::arm_timer_ns(0),

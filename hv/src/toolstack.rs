@@ -78,6 +78,41 @@ impl Hypervisor {
         Ok(())
     }
 
+    /// Creates domain `id` from its configuration record (boot modules and settings).
+    pub fn create_configured_domain(
+        &mut self,
+        id: DomainId,
+        record: &crate::domain::DomainRecord,
+    ) -> Result<(), BuildError> {
+        let kernel = crate::arch::phys::module_bytes(record.kernel);
+        let ramdisk = record.ramdisk.map(crate::arch::phys::module_bytes);
+        let o = &record.options;
+        let spec = DomainSpec {
+            kernel: kernel.bytes(),
+            ramdisk: ramdisk.as_ref().map(|r| r.bytes()),
+            cmdline: &o.cmdline,
+            memory_bytes: o.memory,
+            max_memory_bytes: o.max_memory,
+            superpages: o.superpages,
+            name: &o.name,
+        };
+        self.create_domain(id, &spec)
+    }
+
+    /// Builds the domain of `record` again under a fresh id (its old one ended with a
+    /// `restart` action).
+    pub fn restart_domain(&mut self, record: crate::domain::DomainRecord) {
+        let id = self.next_domain_id;
+        self.next_domain_id = self.next_domain_id.wrapping_add(1).max(1);
+        log::info!("restarting {:?} as domain {id}", record.options.name);
+        match self.create_configured_domain(id, &record) {
+            Ok(()) => {
+                self.records.insert(id, record);
+            }
+            Err(e) => log::error!("cannot restart {:?}: {e:?}", record.options.name),
+        }
+    }
+
     /// Asks every domain to shut down at system time `at`.
     pub fn request_shutdown_at(&mut self, at: u64) {
         self.toolstack.shutdown_at = Some(at);

@@ -11,31 +11,40 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use crate::artifacts::scratch_dir;
+use crate::qemu::BootModule;
 
 /// Quotes a word for grub.cfg (single quotes, no expansion inside).
 fn grub_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// The grub.cfg that boots `/boot/hv` with `cmdline` and `nr_modules` modules.
-pub fn grub_cfg(cmdline: &str, module_names: &[String]) -> String {
+/// The grub.cfg that boots `/boot/hv` with `cmdline` and modules `(file name, arguments)`.
+pub fn grub_cfg(cmdline: &str, modules: &[(String, String)]) -> String {
     let mut cfg = String::from(
         "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\n\
          terminal_input serial\nterminal_output serial\nmenuentry \"hv\" {\n",
     );
     let words: Vec<String> = cmdline.split_whitespace().map(grub_quote).collect();
     let _ = writeln!(cfg, "  multiboot2 /boot/hv {}", words.join(" "));
-    for name in module_names {
-        let _ = writeln!(cfg, "  module2 /boot/{name} {name}");
+    for (name, args) in modules {
+        let mut line = format!("  module2 /boot/{name} {name}");
+        for w in args.split_whitespace() {
+            line.push(' ');
+            line.push_str(&grub_quote(w));
+        }
+        let _ = writeln!(cfg, "{line}");
     }
     cfg.push_str("  boot\n}\n");
     cfg
 }
 
-fn input_hash(hv: &Path, cmdline: &str, modules: &[PathBuf]) -> Result<u64> {
+fn input_hash(hv: &Path, cmdline: &str, modules: &[BootModule]) -> Result<u64> {
     let mut h = DefaultHasher::new();
     cmdline.hash(&mut h);
-    for p in std::iter::once(hv).chain(modules.iter().map(PathBuf::as_path)) {
+    for m in modules {
+        m.args.hash(&mut h);
+    }
+    for p in std::iter::once(hv).chain(modules.iter().map(|m| m.path.as_path())) {
         let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
         p.hash(&mut h);
         meta.len().hash(&mut h);
@@ -45,7 +54,7 @@ fn input_hash(hv: &Path, cmdline: &str, modules: &[PathBuf]) -> Result<u64> {
 }
 
 /// Builds (or reuses) an ISO booting `hv` with `cmdline` and `modules`; returns its path.
-pub fn make_iso(hv: &Path, cmdline: &str, modules: &[PathBuf]) -> Result<PathBuf> {
+pub fn make_iso(hv: &Path, cmdline: &str, modules: &[BootModule]) -> Result<PathBuf> {
     let key = input_hash(hv, cmdline, modules)?;
     let out = scratch_dir().join(format!("boot-{key:016x}.iso"));
     if out.exists() {
@@ -58,8 +67,9 @@ pub fn make_iso(hv: &Path, cmdline: &str, modules: &[PathBuf]) -> Result<PathBuf
     let mut names = Vec::new();
     for (i, m) in modules.iter().enumerate() {
         let name = format!("mod{i}");
-        std::fs::copy(m, boot.join(&name)).with_context(|| format!("copying {}", m.display()))?;
-        names.push(name);
+        std::fs::copy(&m.path, boot.join(&name))
+            .with_context(|| format!("copying {}", m.path.display()))?;
+        names.push((name, m.args.clone()));
     }
     std::fs::write(boot.join("grub/grub.cfg"), grub_cfg(cmdline, &names))?;
     let tmp = out.with_extension(format!("tmp{}", std::process::id()));
@@ -86,8 +96,14 @@ mod tests {
 
     #[test]
     fn cfg_quotes_words_and_lists_modules() {
-        let cfg = grub_cfg("log=debug -- it's ok", &["mod0".into(), "mod1".into()]);
+        let mods = [
+            ("mod0".to_string(), "domain name=a -- x".to_string()),
+            ("mod1".to_string(), String::new()),
+        ];
+        let cfg = grub_cfg("log=debug -- it's ok", &mods);
         assert!(cfg.contains("multiboot2 /boot/hv 'log=debug' '--' 'it'\\''s' 'ok'"));
-        assert!(cfg.contains("module2 /boot/mod0 mod0\n  module2 /boot/mod1 mod1"));
+        assert!(cfg.contains(
+            "module2 /boot/mod0 mod0 'domain' 'name=a' '--' 'x'\n  module2 /boot/mod1 mod1\n"
+        ));
     }
 }

@@ -9,3 +9,5 @@ pub mod iso;
 pub mod qemu;
 pub mod stats;
 pub mod status;
+pub mod up;
+pub mod xlcfg;

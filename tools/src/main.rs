@@ -3,6 +3,7 @@
 //! ```text
 //! hvtool run   [--guest NAME|FILE] [--iso] [--memory MIB] [--superpages] [--log LEVEL] [-- CMDLINE]
 //! hvtool boot  KERNEL [--ramdisk FILE] [--memory MIB] [--superpages] [-- CMDLINE]
+//! hvtool up    A.cfg [B.cfg …] [--machine-memory MIB] [--iso] [--log LEVEL]
 //! hvtool build
 //! hvtool bench-boot      [--guest NAME|FILE] [--marker TEXT] [--runs N]
 //! hvtool bench-superpage [--memory MIB]
@@ -97,6 +98,29 @@ enum Cmd {
     BenchSuperpage {
         #[command(flatten)]
         opts: BootOpts,
+    },
+    /// Boot several domains from xl.cfg files side by side (console on this terminal;
+    /// 3 x Ctrl-A moves the input to the next domain, then to the debug keys).
+    Up {
+        /// Domain configuration files (xl.cfg syntax).
+        #[arg(required = true)]
+        configs: Vec<PathBuf>,
+        /// Machine memory in MiB; the domains' maxmem must fit in it.
+        #[arg(long, default_value_t = tools::up::DEFAULT_MACHINE_MIB)]
+        machine_memory: u64,
+        /// Hypervisor log level (error, warn, info, debug, trace).
+        #[arg(long, default_value = "info")]
+        log: String,
+        /// Boot through a GRUB multiboot2 ISO instead of QEMU -kernel.
+        #[arg(long)]
+        iso: bool,
+        /// Extra hypervisor options (repeatable), e.g. --hv-opt shutdown_after=5s.
+        #[arg(long = "hv-opt")]
+        hv_opts: Vec<String>,
+        /// Capture the console (print it) instead of attaching this terminal, and stop
+        /// after this many seconds.
+        #[arg(long)]
+        timeout: Option<u64>,
     },
     /// Boot any PV kernel with the serial console on this terminal (input too).
     Boot {
@@ -287,6 +311,43 @@ fn run(cli: Cli) -> Result<i32> {
             }
             println!("{}", b.result_line);
             0
+        }
+        Cmd::Up {
+            configs,
+            machine_memory,
+            log,
+            iso,
+            hv_opts,
+            timeout,
+        } => {
+            let (set, warnings) = tools::up::load_all(&configs, machine_memory)?;
+            for w in &warnings {
+                eprintln!("hvtool: warning: {w}");
+            }
+            let a = artifacts::build()?;
+            let mut cfg = RunConfig::new(a.hv(), set[0].config.kernel.clone());
+            cfg.modules = tools::up::modules(&set);
+            cfg.hv_args = vec![format!("log={log}")];
+            cfg.hv_args.extend(hv_opts);
+            cfg.machine_mib = u32::try_from(machine_memory)?;
+            cfg.method = if iso {
+                BootMethod::Iso
+            } else {
+                BootMethod::Kernel
+            };
+            match timeout {
+                Some(s) => {
+                    cfg.console = Console::Capture { echo: true };
+                    cfg.timeout = Duration::from_secs(s);
+                }
+                None => {
+                    cfg.console = Console::Terminal;
+                    cfg.timeout = Duration::from_secs(u64::MAX / 4);
+                    eprintln!("hvtool: {} domain(s) (Ctrl-A X quits QEMU)", set.len());
+                }
+            }
+            let r = qemu::run(&cfg)?;
+            report(r.outcome, r.elapsed)
         }
         Cmd::Boot {
             kernel,

@@ -64,6 +64,18 @@ pub struct RunConfig {
     /// Scripted console input: when the output shows the first text (a line or a pending
     /// prompt), type the second; in order.
     pub input: Vec<(String, String)>,
+    /// Boot modules with their command lines, used instead of `guest` and `ramdisk` when
+    /// not empty (several domains: `hvtool up`).
+    pub modules: Vec<BootModule>,
+}
+
+/// A boot module and the words after its file name on its command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootModule {
+    /// The file.
+    pub path: PathBuf,
+    /// Its arguments (`domain name=… …` or `ramdisk`).
+    pub args: String,
 }
 
 /// Types scripted input into QEMU's serial port when its trigger appears.
@@ -103,6 +115,7 @@ impl RunConfig {
             console: Console::Capture { echo: false },
             stop_at: None,
             input: Vec::new(),
+            modules: Vec::new(),
         }
     }
 
@@ -236,6 +249,28 @@ fn escape_initrd(s: &str) -> String {
     s.replace(',', ",,")
 }
 
+/// The modules `cfg` boots: its explicit list, or the guest and optional ramdisk. Images
+/// this workspace built are booted debug-stripped.
+fn boot_modules(cfg: &RunConfig) -> Vec<BootModule> {
+    let plain = |p: &PathBuf| BootModule {
+        path: p.clone(),
+        args: String::new(),
+    };
+    let list = if cfg.modules.is_empty() {
+        std::iter::once(plain(&cfg.guest))
+            .chain(cfg.ramdisk.as_ref().map(plain))
+            .collect()
+    } else {
+        cfg.modules.clone()
+    };
+    list.into_iter()
+        .map(|m| BootModule {
+            path: crate::artifacts::stripped(&m.path),
+            args: m.args,
+        })
+        .collect()
+}
+
 /// Builds the QEMU command for `cfg`.
 pub fn command(cfg: &RunConfig) -> Result<Command> {
     let mut cmd = Command::new(qemu_binary());
@@ -259,20 +294,21 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
         Console::Capture { .. } => cmd.args(["-serial", "stdio", "-monitor", "none"]),
     };
     let hv = crate::artifacts::stripped(&cfg.hv);
-    let guest = crate::artifacts::stripped(&cfg.guest);
+    let modules = boot_modules(cfg);
     match cfg.method {
         BootMethod::Kernel => {
-            let mut modules = vec![escape_initrd(&guest.to_string_lossy())];
-            if let Some(r) = &cfg.ramdisk {
-                modules.push(escape_initrd(&r.to_string_lossy()));
-            }
+            let list: Vec<String> = modules
+                .iter()
+                .map(|m| {
+                    let line = format!("{} {}", m.path.to_string_lossy(), m.args);
+                    escape_initrd(line.trim_end())
+                })
+                .collect();
             cmd.arg("-kernel").arg(&hv);
             cmd.args(["-append", &cfg.cmdline()]);
-            cmd.args(["-initrd", &modules.join(",")]);
+            cmd.args(["-initrd", &list.join(",")]);
         }
         BootMethod::Iso => {
-            let mut modules = vec![guest];
-            modules.extend(cfg.ramdisk.clone());
             let iso = iso::make_iso(&hv, &cfg.cmdline(), &modules)?;
             cmd.arg("-cdrom").arg(iso);
         }

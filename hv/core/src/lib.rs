@@ -9,13 +9,16 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `buddy`     | the machine-frame allocator (power-of-two orders)                         |
 //! | `cmdline`   | the hypervisor command line                                               |
+//! | `domain_config` | which boot modules make which domains, with their settings           |
 //! | `memmap`    | physical memory map arithmetic (free = RAM − reserved)                    |
 //! | `mm`        | frame table, page types, spage table, PV page-table validation            |
 //! | `image`     | guest ELF + Xen notes, start-of-day layout, bootstrap page tables         |
 //! | `evtchn`    | 2-level event channels                                                    |
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
+//! | `console_input` | serial input focus (3 x Ctrl-A) and the debug keys                     |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
+//! | `runqueue`  | the fair run queue (virtual run time, time slices)                         |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
 //! | `types`     | `Mfn`, `DomId`: names shared by all of the above                          |
 #![cfg_attr(not(test), no_std)]
@@ -26,12 +29,15 @@ extern crate alloc;
 pub mod buddy;
 pub mod cmdline;
 pub mod console;
+pub mod console_input;
 pub mod cpuid;
+pub mod domain_config;
 pub mod evtchn;
 pub mod gnttab;
 pub mod image;
 pub mod memmap;
 pub mod mm;
+pub mod runqueue;
 pub mod time;
 pub mod types;
 

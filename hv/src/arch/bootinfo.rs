@@ -51,11 +51,11 @@ pub struct Module {
     /// Where it lies in machine memory.
     pub range: Range,
     /// Its command line (for GRUB `module2 FILE ARGS…`, the path and the arguments).
-    pub cmdline: FixedStr<256>,
+    pub cmdline: FixedStr<512>,
 }
 
 const MAX_RAM: usize = 64;
-const MAX_MODULES: usize = 8;
+const MAX_MODULES: usize = 16;
 
 /// What the boot loader told us.
 pub struct BootInfo {

@@ -281,7 +281,8 @@ pub fn alloc_static_table<T: ZeroValid>(
 /// A read-only view of a boot module the loader placed in reserved memory.
 pub fn module_bytes(range: hv_core::memmap::Range) -> BorrowedBytes {
     // SAFETY: boot modules lie in memory `mem::init` reserved (never in the frame allocator)
-    // and nothing writes them until they are released after the domain is built, which
-    // happens after this view is dropped.
+    // and nothing writes them until they are released after the domains are built, which
+    // happens after this view is dropped; modules of domains that restart are never
+    // released, so a view made for a rebuild reads them intact.
     unsafe { BorrowedBytes::new(range.start, range.end) }
 }

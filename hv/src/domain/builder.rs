@@ -41,6 +41,8 @@ pub struct DomainSpec<'a> {
     pub max_memory_bytes: u64,
     /// Allow 2 MiB superpages (populate with order-9 extents).
     pub superpages: bool,
+    /// The domain's name; empty: the kernel's GUEST_OS note names it.
+    pub name: &'a str,
 }
 
 /// The guest ends of the hypervisor's backends, written into start_info.
@@ -163,7 +165,12 @@ pub fn build(
     match fill(memory, dom, spec, ports, &image, &layout, nr_pages) {
         Ok(mut d) => {
             d.max_pages = max_pages;
-            d.name = String::from(notes.guest_os.as_str().unwrap_or("guest"));
+            d.name = if spec.name.is_empty() {
+                String::from(notes.guest_os.as_str().unwrap_or("guest"))
+            } else {
+                d.console.prefix = alloc::format!("({}) ", spec.name);
+                String::from(spec.name)
+            };
             Ok(d)
         }
         Err(e) => {
@@ -306,6 +313,8 @@ fn fill(
         store_ring,
         store_port: ports.store,
         vm_assist: 0,
-        console: ConsoleState::default(),
+        console: ConsoleState::new(dom.0),
+        superpages: spec.superpages,
+        cpu_ns: 0,
     })
 }

@@ -13,6 +13,9 @@ pub mod vcpu;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use hv_core::domain_config::{DomainOptions, DomainPlan};
+use hv_core::memmap::Range;
+
 pub use vcpu::{PollState, RunState, Vcpu};
 
 use crate::guest_page::GuestPage;
@@ -33,10 +36,44 @@ pub enum DomainState {
 }
 
 /// The console's view of a domain's output.
-#[derive(Default)]
 pub struct ConsoleState {
-    /// Whether the last byte printed for the domain was not a newline.
-    pub mid_line: bool,
+    /// What starts each of its lines: `(dN) `, or `(name) ` for a configured domain.
+    pub prefix: String,
+}
+
+impl ConsoleState {
+    /// The console of domain `id`, prefixed `(dN) ` until it is given a name.
+    pub fn new(id: DomainId) -> Self {
+        Self {
+            prefix: alloc::format!("(d{id}) "),
+        }
+    }
+}
+
+/// How a domain was configured: its settings and the boot modules it is built from, kept
+/// so that it can be built again (`on_reboot = "restart"` and friends).
+#[derive(Clone, Debug)]
+pub struct DomainRecord {
+    /// Settings.
+    pub options: DomainOptions,
+    /// The kernel module's bytes.
+    pub kernel: Range,
+    /// The ramdisk module's bytes.
+    pub ramdisk: Option<Range>,
+    /// How often it ended with `restart` in a row.
+    pub restarts: u32,
+}
+
+impl DomainRecord {
+    /// The record of `plan` over the loader's `modules`.
+    pub fn new(plan: &DomainPlan, modules: &[crate::arch::bootinfo::Module]) -> Self {
+        Self {
+            options: plan.options.clone(),
+            kernel: modules[plan.kernel].range,
+            ramdisk: plan.ramdisk.map(|i| modules[i].range),
+            restarts: 0,
+        }
+    }
 }
 
 /// A PV domain.
@@ -67,12 +104,25 @@ pub struct Domain {
     pub vm_assist: u64,
     /// console_io line assembly.
     pub console: ConsoleState,
+    /// Built with superpages allowed.
+    pub superpages: bool,
+    /// CPU time its vCPUs have had, ns.
+    pub cpu_ns: u64,
 }
 
 impl Domain {
     /// Whether the domain is still alive.
     pub fn is_running(&self) -> bool {
         self.state == DomainState::Running
+    }
+
+    /// One word for its state (debug keys).
+    pub fn state_word(&self) -> &'static str {
+        match self.state {
+            DomainState::Running => "running",
+            DomainState::ShutDown(_) => "shut-down",
+            DomainState::Crashed(_) => "crashed",
+        }
     }
 
     /// Gives back every page the hypervisor holds for the domain (before its memory is torn

@@ -1,6 +1,6 @@
 //! `console_io`: a guest writing to (or reading from) the hypervisor console.
 //!
-//! Output is printed line by line with a `(dN) ` prefix, like Xen; non-printable bytes other
+//! Output is printed line by line with a `(dN) ` (or `(name) `) prefix, like Xen; non-printable bytes other
 //! than tab and ESC (terminal control sequences, e.g. PV GRUB's menu) are dropped. Reads return 0 bytes (console input goes to the console ring).
 
 use pv_abi::errno;
@@ -8,6 +8,7 @@ use pv_abi::xen::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 
 use super::{Call, Ret};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::domain::Domain;
 
@@ -38,22 +39,32 @@ pub fn console_io(call: &mut Call) -> Ret {
     }
 }
 
+/// The domain whose line is open on the serial port (0: none). Another domain's output
+/// first ends that line, so lines of different domains never run together; the interrupted
+/// domain's next bytes start a fresh, prefixed line.
+static OPEN_LINE: AtomicU16 = AtomicU16::new(0);
+
 impl Domain {
-    /// Feeds guest console bytes to the serial port as they come, with a `(dN) ` prefix at the
-    /// start of every line (partial lines such as prompts show at once).
+    /// Feeds guest console bytes to the serial port as they come, with the domain's prefix
+    /// (`(dN) ` or `(name) `) at the start of every line (partial lines such as prompts show
+    /// at once).
     pub fn console_output(&mut self, bytes: &[u8]) {
         let mut out = Vec::with_capacity(bytes.len() + 16);
         for &b in bytes {
             if !matches!(b, b'\n' | b'\t' | 0x1b | 0x20..=0x7e) {
                 continue;
             }
-            if !self.console.mid_line {
-                out.extend_from_slice(alloc::format!("(d{}) ", self.id).as_bytes());
-                self.console.mid_line = true;
+            let open = OPEN_LINE.load(Ordering::Relaxed);
+            if open != self.id {
+                if open != 0 {
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(self.console.prefix.as_bytes());
+                OPEN_LINE.store(self.id, Ordering::Relaxed);
             }
             out.push(b);
             if b == b'\n' {
-                self.console.mid_line = false;
+                OPEN_LINE.store(0, Ordering::Relaxed);
             }
         }
         crate::arch::serial::write_bytes(&out);
@@ -61,9 +72,9 @@ impl Domain {
 
     /// Ends a partial line (when the domain goes away).
     pub fn flush_console(&mut self) {
-        if self.console.mid_line {
+        if OPEN_LINE.load(Ordering::Relaxed) == self.id {
             crate::arch::serial::write_bytes(b"\n");
-            self.console.mid_line = false;
+            OPEN_LINE.store(0, Ordering::Relaxed);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `grant_table_op(cmd, uop, count)`: table setup and queries for grant tables v1.
 //!
-//! Map/unmap/copy (backends mapping other domains' grants) are not offered yet: there are no
-//! backend domains, the hypervisor itself being the only backend.
+//! `copy` moves bytes between domains through grants (`gnttab_copy`); map/unmap (a domain
+//! mapping another's granted page into its page tables) are not offered yet.
 
 use hv_core::gnttab::GnttabError;
 use pv_abi::errno;
@@ -97,6 +97,7 @@ pub fn grant_table_op(call: &mut Call) -> Ret {
             }
             Ret::Value(0)
         }
+        GNTTABOP_COPY => super::gnttab_copy::copy(call, uop, count),
         GNTTABOP_SET_VERSION => {
             let v: GnttabSetVersion = match call.guest().read_obj(uop) {
                 Ok(v) => v,

@@ -8,6 +8,7 @@
 mod console;
 mod evtchn;
 mod gnttab;
+mod gnttab_copy;
 mod memory_op;
 mod mmu;
 mod multicall;

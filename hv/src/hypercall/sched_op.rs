@@ -78,6 +78,7 @@ fn op(
     match cmd {
         SCHEDOP_YIELD => {
             call.hv.preempt = true;
+            call.hv.yielding = true;
             Ret::Value(0)
         }
         SCHEDOP_BLOCK => block(call),

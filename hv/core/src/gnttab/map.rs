@@ -254,7 +254,7 @@ impl GrantTables {
 
 /// Sets `GTF_reading` (and `GTF_writing` unless `readonly`) in the entry, checking type and
 /// domain on the first pin (Xen's `_set_status_v1`).
-fn set_status(
+pub(super) fn set_status(
     entries: &mut impl GrantEntryAccess,
     mfn: Mfn,
     offset: usize,

@@ -12,12 +12,14 @@
 //! | `types`  | `Mfn`, `GrantRef`, `GrantHandle`, the platform traits                 |
 //! | `table`  | lifecycle, `setup_table`, `query_size`, `set_version`, `get_version`  |
 //! | `map`    | `map_grant_ref`, `unmap_grant_ref`: pins, entry flags, handles        |
+//! | `copy`   | `copy`: the grant checks of each side, short-lived status bits        |
 //! | `error`  | `GnttabError`, its `GNTST_*` status and errno                         |
 //!
 //! Only version 1 exists here: `set_version(2)` is refused with `-ENOSYS`, the answer Xen
-//! gives when v2 is disabled, which Linux takes as "stay on v1". Not implemented: `copy`,
+//! gives when v2 is disabled, which Linux takes as "stay on v1". Not implemented:
 //! `transfer`, `unmap_and_replace`, `swap_grant_ref`, status frames.
 
+mod copy;
 mod error;
 mod map;
 mod table;

@@ -475,3 +475,80 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn copy_acquires_only_what_the_entry_grants_and_release_clears_it() {
+    let (gt, _, mut mem) = setup();
+    let t1 = gt.frames(D1).unwrap().to_vec();
+    // D1 grants frame 0x77 to D2, read-only as ref 5 and writable as ref 6.
+    mem.grant(&t1, 5, GTF_PERMIT_ACCESS | GTF_READONLY, 2, 0x77);
+    mem.grant(&t1, 6, GTF_PERMIT_ACCESS, 2, 0x78);
+    // Reading a read-only grant: allowed, GTF_reading while it lasts.
+    assert_eq!(
+        gt.acquire_for_copy(D2, D1, GrantRef(5), false, &mut mem),
+        Ok(0x77)
+    );
+    assert_eq!(mem.flags(&t1, 5) & GTF_READING, GTF_READING);
+    gt.release_for_copy(D1, GrantRef(5), false, &mut mem);
+    assert_eq!(mem.flags(&t1, 5), GTF_PERMIT_ACCESS | GTF_READONLY);
+    // Writing it: refused, flags untouched.
+    assert_eq!(
+        gt.acquire_for_copy(D2, D1, GrantRef(5), true, &mut mem),
+        Err(GnttabError::AccessDenied)
+    );
+    assert_eq!(mem.flags(&t1, 5), GTF_PERMIT_ACCESS | GTF_READONLY);
+    // A writable grant as destination: reading and writing shown, then cleared.
+    assert_eq!(
+        gt.acquire_for_copy(D2, D1, GrantRef(6), true, &mut mem),
+        Ok(0x78)
+    );
+    assert_eq!(
+        mem.flags(&t1, 6),
+        GTF_PERMIT_ACCESS | GTF_READING | GTF_WRITING
+    );
+    gt.release_for_copy(D1, GrantRef(6), true, &mut mem);
+    assert_eq!(mem.flags(&t1, 6), GTF_PERMIT_ACCESS);
+    // Another domain, a revoked (zeroed) entry, a ref beyond the table, no such granter.
+    assert_eq!(
+        gt.acquire_for_copy(DomId(3), D1, GrantRef(6), false, &mut mem),
+        Err(GnttabError::AccessDenied)
+    );
+    mem.grant(&t1, 6, 0, 0, 0);
+    assert_eq!(
+        gt.acquire_for_copy(D2, D1, GrantRef(6), false, &mut mem),
+        Err(GnttabError::AccessDenied)
+    );
+    assert_eq!(
+        gt.acquire_for_copy(D2, D1, GrantRef(1 << 20), false, &mut mem),
+        Err(GnttabError::BadGrantRef)
+    );
+    assert_eq!(
+        gt.acquire_for_copy(D2, DomId(9), GrantRef(0), false, &mut mem),
+        Err(GnttabError::NoSuchDomain)
+    );
+}
+
+#[test]
+fn copy_keeps_the_flags_a_mapping_pin_needs() {
+    let (mut gt, _, mut mem) = setup();
+    let t1 = gt.frames(D1).unwrap().to_vec();
+    mem.grant(&t1, 7, GTF_PERMIT_ACCESS, 2, 0x99);
+    let m = gt
+        .map_grant_ref(
+            D2,
+            D1,
+            GrantRef(7),
+            GNTMAP_HOST_MAP | GNTMAP_READONLY,
+            &mut mem,
+        )
+        .unwrap();
+    assert_eq!(
+        gt.acquire_for_copy(D2, D1, GrantRef(7), true, &mut mem),
+        Ok(0x99)
+    );
+    gt.release_for_copy(D1, GrantRef(7), true, &mut mem);
+    // The read-only mapping still pins it: reading stays, writing goes.
+    assert_eq!(mem.flags(&t1, 7), GTF_PERMIT_ACCESS | GTF_READING);
+    gt.unmap_grant_ref(D2, m.handle, &mut mem).unwrap();
+    assert_eq!(mem.flags(&t1, 7), GTF_PERMIT_ACCESS);
+}

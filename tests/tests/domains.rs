@@ -1,0 +1,186 @@
+//! Many domains at once, from `xl.cfg` files (`hvtool up`): they share the CPU fairly, a
+//! crashing or hostile one does not stop the others, `on_reboot = "restart"` rebuilds a
+//! domain, and every domain's memory comes back at the end.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{artifacts, run};
+use tools::qemu::{Outcome, RunConfig, RunResult};
+
+/// Writes one `xl.cfg` per `(name, worker command line, extra lines)` into a fresh
+/// directory and returns the paths.
+fn configs(tag: &str, domains: &[(&str, &str, &str)]) -> Vec<PathBuf> {
+    configs_of("worker", tag, domains)
+}
+
+/// Same for guest `guest`.
+fn configs_of(guest: &str, tag: &str, domains: &[(&str, &str, &str)]) -> Vec<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("hv-domains-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kernel = artifacts().guest(guest);
+    domains
+        .iter()
+        .map(|(name, cmdline, extra)| {
+            let p = dir.join(format!("{name}.cfg"));
+            let text = format!(
+                "# {name}\nname = \"{name}\"\ntype = \"pv\"\nkernel = \"{}\"\nmemory = 16\n\
+                 extra = \"{cmdline}\"\n{extra}\n",
+                kernel.display()
+            );
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn up(files: &[PathBuf], hv_opts: &[&str]) -> RunResult {
+    let (set, _) = tools::up::load_all(files, 512).expect("configs load");
+    let mut cfg = RunConfig::new(artifacts().hv(), set[0].config.kernel.clone());
+    cfg.modules = tools::up::modules(&set);
+    cfg.hv_args = vec!["log=info".into()];
+    cfg.hv_args.extend(hv_opts.iter().map(|s| s.to_string()));
+    cfg.machine_mib = 512;
+    cfg.timeout = Duration::from_secs(90);
+    run(&cfg)
+}
+
+fn count(r: &RunResult, needle: &str) -> usize {
+    r.lines.iter().filter(|l| l.text.contains(needle)).count()
+}
+
+/// Every domain built was torn down with its frames returned.
+fn all_memory_returned(r: &RunResult, domains: usize) {
+    assert_eq!(count(r, " frames returned"), domains, "teardowns");
+    assert!(!r.saw("teardown failed"));
+    assert!(r.saw("no domains left"));
+}
+
+#[test]
+fn two_spinners_with_events_masked_share_the_cpu() {
+    let files = configs("spin", &[("spin-a", "spin", ""), ("spin-b", "spin", "")]);
+    // Neither ever yields: only time slices let both run. Both are destroyed 5 s after
+    // the shutdown request they cannot see.
+    let r = up(&files, &["shutdown_after=2s"]);
+    // Progress before the shutdown request (2 s in): both must have had the CPU. Without
+    // time slices the first spinner keeps it until the toolstack's own timer fires.
+    let request = r
+        .lines
+        .iter()
+        .position(|l| l.text.contains("asking domain 1 to shut down"))
+        .expect("shutdown request");
+    let before = |who: &str| {
+        r.lines[..request]
+            .iter()
+            .filter(|l| l.text.contains(&format!("({who}) worker: spinning ")))
+            .count()
+    };
+    let (a, b) = (before("spin-a"), before("spin-b"));
+    assert!(
+        a >= 2 && b >= 2,
+        "progress lines in the first 2 s: spin-a {a}, spin-b {b}"
+    );
+    assert!(r.saw("did not shut down within 5 s"));
+    assert_eq!(r.outcome, Outcome::Crash);
+    all_memory_returned(&r, 2);
+}
+
+#[test]
+fn hostile_and_crashing_domains_do_not_stop_the_others() {
+    let files = configs(
+        "mixed",
+        &[
+            ("w1", "ticks=10", ""),
+            ("w2", "ticks=10", ""),
+            ("spinner", "spin", ""),
+            ("flooder", "flood", ""),
+            ("crasher", "crash", ""),
+        ],
+    );
+    let r = up(&files, &["shutdown_after=4s"]);
+    for w in ["w1", "w2"] {
+        assert!(
+            r.saw(&format!("({w}) worker: tick 10/10")),
+            "{w} did not finish"
+        );
+        let done = r
+            .lines
+            .iter()
+            .find_map(|l| {
+                let t = l
+                    .text
+                    .strip_prefix(&format!("({w}) worker: done, 10 ticks in "))?;
+                t.strip_suffix(" ms")?.parse::<u64>().ok()
+            })
+            .expect("done line");
+        // 10 sleeps of 20 ms: timers keep firing on time despite the spinner and flooder
+        // (generous bound for a loaded TCG host).
+        assert!(done < 2000, "{w} took {done} ms for 200 ms of sleeps");
+    }
+    assert!(r.saw("(crasher) worker: crashing on purpose"));
+    assert!(r.saw("domain 5 shut down: crash"), "the crasher ends alone");
+    assert!(r.saw("(flooder) worker: flooding"));
+    assert!(
+        count(&r, "did not shut down within 5 s") == 2,
+        "spinner and flooder destroyed"
+    );
+    assert_eq!(r.outcome, Outcome::Crash);
+    all_memory_returned(&r, 5);
+}
+
+#[test]
+fn on_reboot_restart_builds_the_domain_again() {
+    let files = configs(
+        "restart",
+        &[("phoenix", "reboot-below=4", "on_reboot = \"restart\"")],
+    );
+    let r = up(&files, &[]);
+    // Domain 1 reboots, comes back as 2, 3, then 4 powers off.
+    for id in 2..=4 {
+        assert!(
+            r.saw(&format!("restarting \"phoenix\" as domain {id}")),
+            "restart {id}"
+        );
+    }
+    assert!(r.saw("(phoenix) worker: domain Some(4)"));
+    assert!(!r.saw("restarting \"phoenix\" as domain 5"));
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    all_memory_returned(&r, 4);
+}
+
+#[test]
+fn configs_the_machine_cannot_hold_are_refused_before_boot() {
+    let files = configs("big", &[("big", "ticks=1", "maxmem = 4096")]);
+    let e = tools::up::load_all(&files, 512).unwrap_err();
+    assert!(e.to_string().contains("4096 MiB"), "{e}");
+    let missing = configs(
+        "missing",
+        &[("m", "ticks=1", "ramdisk = \"/nonexistent.img\"")],
+    );
+    let e = tools::up::load_all(&missing, 512).unwrap_err();
+    assert!(e.to_string().contains("no such file"), "{e}");
+}
+
+#[test]
+fn two_domains_share_data_through_grants_and_an_event_channel() {
+    // `front` grants `back` a read-only and a writable page and publishes the refs and an
+    // unbound port in xenstore for `back` alone; `back` copies with GNTTABOP_copy both ways,
+    // checks the copies it must not be allowed, and notifies `front` over the channel.
+    let files = configs_of(
+        "pair",
+        "pair",
+        &[("front", "offer peer=2", ""), ("back", "take peer=1", "")],
+    );
+    let r = up(&files, &[]);
+    assert!(r.saw("(back) pair: take: refused as they must be: write to read-only ref -1, ungranted ref -1, frame without grant -8, across a page -10, peer's name readable: false"));
+    assert!(r.saw("(back) pair: take: PASS"));
+    assert!(
+        r.saw("(front) pair: offer: PASS"),
+        "the reply reached the granted page"
+    );
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    all_memory_returned(&r, 2);
+}
