@@ -1,11 +1,9 @@
 //! Exceptions raised by a guest (in ring 3).
 //!
-//! In order: emulate what the PV ABI says the hypervisor emulates (segment-base MSRs on #GP, forced-emulation CPUID on #UD, `int $n` allowed by the guest's trap table on #GP,
+//! In order: emulate what the PV ABI says the hypervisor emulates (privileged instructions on #GP, forced-emulation CPUID on #UD, `int $n` allowed by the guest's trap table on #GP,
 //! lazy FPU on #NM); otherwise bounce the exception to the guest's handler with Xen's frame
 //! (page faults put cr2 in `vcpu_info.arch.cr2`). A guest with no handler for it is crashed —
 //! alone, with a log line naming the exception, error code, rip and (for #PF) cr2.
-
-use hv_core::cpuid::Policy;
 
 use crate::arch::cpu;
 use crate::arch::entry::TrapFrame;
@@ -130,11 +128,7 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
             }
         }
         INVALID_OPCODE => {
-            let policy = Policy {
-                expose_pse: false,
-                version: crate::hypercall::XEN_VERSION_NUMBER,
-            };
-            if emulate::invalid_opcode(hv, cur, frame, policy) == Emulated::No {
+            if emulate::invalid_opcode(hv, cur, frame) == Emulated::No {
                 deliver(hv, cur, frame, vector, None, 0);
             }
         }

@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 15] = [
+const FEATURES: [&str; 16] = [
     "traps",
     "iret",
     "callbacks",
@@ -17,6 +17,7 @@ const FEATURES: [&str; 15] = [
     "fpu_taskswitch",
     "cpuid-emulation",
     "msr-emulation",
+    "privileged-instructions",
     "time",
     "timers",
     "block-yield-poll",

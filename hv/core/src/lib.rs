@@ -16,6 +16,7 @@
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
+//! | `emulate`   | decoding of the instructions PV guests fault on (privileged ops, page-table writes) |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
 //! | `types`     | `Mfn`, `DomId`: names shared by all of the above                          |
 #![cfg_attr(not(test), no_std)]
@@ -27,6 +28,7 @@ pub mod buddy;
 pub mod cmdline;
 pub mod console;
 pub mod cpuid;
+pub mod emulate;
 pub mod evtchn;
 pub mod gnttab;
 pub mod image;

@@ -4,6 +4,7 @@
 
 use alloc::boxed::Box;
 
+use hv_core::emulate::control::PvControl;
 use pv_abi::xen::TrapInfo;
 use zerocopy::FromZeros;
 
@@ -86,6 +87,8 @@ pub struct Vcpu {
     pub runstate: Runstate,
     /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
     pub runstate_area: u64,
+    /// The guest's own CR4 bits and its I/O privilege level (emulated instructions).
+    pub pv_control: PvControl,
 }
 
 impl Vcpu {
@@ -111,6 +114,7 @@ impl Vcpu {
                 ..Runstate::default()
             },
             runstate_area: 0,
+            pv_control: PvControl::default(),
         }
     }
 
