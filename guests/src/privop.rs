@@ -116,9 +116,13 @@ pub fn set_iopl(iopl: u32) -> i64 {
     }
 }
 
-/// The fault a probe took ([`crate::traps::last`]).
-fn fault() -> traps::TrapRecord {
-    traps::last()
+/// `Ok(value)` if the probe did not fault, else the fault it took ([`crate::traps::last`]).
+fn outcome<T>(ok: bool, value: T) -> Result<T, traps::TrapRecord> {
+    if ok {
+        Ok(value)
+    } else {
+        Err(traps::last())
+    }
 }
 
 /// `mov %rsi, (%rdi)`: a plain 8-byte store.
@@ -127,11 +131,7 @@ fn fault() -> traps::TrapRecord {
 /// `va` must be mapped and hold no Rust object (the store may succeed).
 pub unsafe fn store(va: u64, value: u64) -> Result<(), traps::TrapRecord> {
     let ok = probe!("mov %rsi, (%rdi)"; in("rdi") va, in("rsi") value);
-    if ok {
-        Ok(())
-    } else {
-        Err(fault())
-    }
+    outcome(ok, ())
 }
 
 /// `xchg %rax, (%rdi)`; the old value.
@@ -141,11 +141,7 @@ pub unsafe fn store(va: u64, value: u64) -> Result<(), traps::TrapRecord> {
 pub unsafe fn xchg(va: u64, value: u64) -> Result<u64, traps::TrapRecord> {
     let old: u64;
     let ok = probe!("xchg %rax, (%rdi)"; in("rdi") va, inout("rax") value => old);
-    if ok {
-        Ok(old)
-    } else {
-        Err(fault())
-    }
+    outcome(ok, old)
 }
 
 /// `lock cmpxchg %rsi, (%rdi)` with rax = `expected`; (ZF, rax afterwards).
@@ -158,11 +154,7 @@ pub unsafe fn cmpxchg(va: u64, expected: u64, new: u64) -> Result<(bool, u64), t
         in("rsi") new,
         inout("rax") expected => rax,
         inout("cl") 0u8 => zf);
-    if ok {
-        Ok((zf != 0, rax))
-    } else {
-        Err(fault())
-    }
+    outcome(ok, (zf != 0, rax))
 }
 
 /// `lock btrq $1, (%rdi)` (clears RW of a PTE, as `clear_bit`); CF (the old bit).
@@ -173,11 +165,7 @@ pub unsafe fn lock_btr_rw(va: u64) -> Result<bool, traps::TrapRecord> {
     let cf: u8;
     let ok = probe!("lock btrq $1, (%rdi)", "setc %cl"; in("rdi") va,
         inout("cl") 0u8 => cf);
-    if ok {
-        Ok(cf != 0)
-    } else {
-        Err(fault())
-    }
+    outcome(ok, cf != 0)
 }
 
 /// `lock btr %rsi, (%rdi)` with a register bit number (may select another qword).
@@ -189,11 +177,7 @@ pub unsafe fn lock_btr(va: u64, bit: i64) -> Result<bool, traps::TrapRecord> {
     let ok = probe!("lock btr %rsi, (%rdi)", "setc %cl"; in("rdi") va,
         in("rsi") bit,
         inout("cl") 0u8 => cf);
-    if ok {
-        Ok(cf != 0)
-    } else {
-        Err(fault())
-    }
+    outcome(ok, cf != 0)
 }
 
 /// `lock orb $2, (%rdi)` (sets RW in the low byte, as `set_bit`).
@@ -202,11 +186,7 @@ pub unsafe fn lock_btr(va: u64, bit: i64) -> Result<bool, traps::TrapRecord> {
 /// As [`store`].
 pub unsafe fn lock_orb_rw(va: u64) -> Result<(), traps::TrapRecord> {
     let ok = probe!("lock orb $2, (%rdi)"; in("rdi") va);
-    if ok {
-        Ok(())
-    } else {
-        Err(fault())
-    }
+    outcome(ok, ())
 }
 
 /// `lock andb $0xfe, (%rdi)` (clears PRESENT in the low byte).
@@ -215,9 +195,5 @@ pub unsafe fn lock_orb_rw(va: u64) -> Result<(), traps::TrapRecord> {
 /// As [`store`].
 pub unsafe fn lock_andb_present(va: u64) -> Result<(), traps::TrapRecord> {
     let ok = probe!("lock andb $0xfe, (%rdi)"; in("rdi") va);
-    if ok {
-        Ok(())
-    } else {
-        Err(fault())
-    }
+    outcome(ok, ())
 }

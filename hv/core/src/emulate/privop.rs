@@ -123,23 +123,22 @@ pub fn decode_privileged(bytes: &[u8], regs: &GuestRegs) -> Result<Decoded, Deco
             value: (regs.gpr[RDX] << 32) | (regs.gpr[RAX] & 0xFFFF_FFFF),
         },
         _ => match insn.mnemonic() {
-            Mnemonic::In => {
-                let size = gpr_operand(insn.op0_register())
-                    .ok_or(DecodeError::Unsupported)?
-                    .size;
-                PrivOp::PortIn {
-                    port: port(&insn, 1, regs),
-                    size,
-                }
-            }
-            Mnemonic::Out => {
-                let size = gpr_operand(insn.op1_register())
-                    .ok_or(DecodeError::Unsupported)?
-                    .size;
-                PrivOp::PortOut {
-                    port: port(&insn, 0, regs),
-                    size,
-                    value: (regs.gpr[RAX] & size_mask(size)) as u32,
+            Mnemonic::In | Mnemonic::Out => {
+                // in al|ax|eax, port / out port, al|ax|eax
+                let (data, port_operand) = match insn.mnemonic() {
+                    Mnemonic::In => (insn.op0_register(), 1),
+                    _ => (insn.op1_register(), 0),
+                };
+                let size = gpr_operand(data).ok_or(DecodeError::Unsupported)?.size;
+                let port = port(&insn, port_operand, regs);
+                if insn.mnemonic() == Mnemonic::In {
+                    PrivOp::PortIn { port, size }
+                } else {
+                    PrivOp::PortOut {
+                        port,
+                        size,
+                        value: (regs.gpr[RAX] & size_mask(size)) as u32,
+                    }
                 }
             }
             Mnemonic::Insb

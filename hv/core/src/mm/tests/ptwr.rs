@@ -104,3 +104,50 @@ fn ptwr_write_rechecks_the_table_type() {
 
 /// Cache-disable bit (PCD): not allowed in an unprivileged domain's L1 entry.
 const PCD_BIT: u64 = 1 << 4;
+
+#[test]
+fn l2_writes_take_the_superpage_path_with_its_accounting() {
+    let mut w = tree();
+    let t =
+        w.mm.ptwr_target(D1, Mfn(16), L2_VA + 8 * 100, &w.mem)
+            .unwrap();
+    assert_eq!((t.level, t.slot), (PageLevel::L2, 100));
+    // A huge PMD written directly (as huge_ptep_get_and_clear's xchg would clear it):
+    // one spage reference, no per-frame state.
+    w.mm.ptwr_write(D1, t, pte(D1_SUPER, PW | PSE), &mut w.mem)
+        .unwrap();
+    let s = w.spage(D1_SUPER);
+    assert_eq!(
+        (s.spage_type(), s.type_count(), s.map_count()),
+        (SpageType::Superpage, 1, 1)
+    );
+    // Write-protecting it (lock and on the PMD) keeps the mapping, drops the writable type.
+    w.mm.ptwr_write(D1, t, pte(D1_SUPER, P | PSE), &mut w.mem)
+        .unwrap();
+    let s = w.spage(D1_SUPER);
+    assert_eq!((s.type_count(), s.map_count()), (0, 1));
+    // A PSE entry over the extent holding our page tables is refused, as by mmu_update.
+    assert!(w
+        .mm
+        .ptwr_write(D1, t, pte(0, PW | PSE), &mut w.mem)
+        .is_err());
+    w.mm.ptwr_write(D1, t, 0, &mut w.mem).unwrap();
+    assert_eq!(w.spage(D1_SUPER).map_count(), 0);
+    w.check();
+}
+
+#[test]
+fn l2_pse_from_a_domain_without_superpages_is_refused() {
+    let mut w = World::new();
+    let va = 0x0000_7F12_3456_7000u64;
+    w.chain(64, 65, 66, 67, va);
+    w.poke(67, slot(va, 12), pte(66, P));
+    w.pin(D2, 64, PageLevel::L4).unwrap();
+    let t = w.mm.ptwr_target(D2, Mfn(64), va + 8 * 3, &w.mem).unwrap();
+    assert_eq!(t.level, PageLevel::L2);
+    assert_eq!(
+        w.mm.ptwr_write(D2, t, pte(D2_SUPER, P | PSE), &mut w.mem),
+        Err(MmError::BadFlags)
+    );
+    w.check();
+}
