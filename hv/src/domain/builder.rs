@@ -265,6 +265,7 @@ fn fill(
         store_ring_mfn,
         store_port: ports.store,
         vm_assist: 0,
+        pit: Default::default(),
         console: ConsoleState::default(),
     })
 }
