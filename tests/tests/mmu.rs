@@ -15,6 +15,9 @@ use tools::qemu::{Outcome, RunResult};
 const COMMON_CASES: [&str; 24] = [
     "build-own-tables",
     "4k-rw-map",
+    "ptwr-off-by-default",
+    "ptwr-l1-writes",
+    "ptwr-attacks",
     "writable-l1",
     "writable-l2",
     "writable-l3",

@@ -17,6 +17,7 @@ const FEATURES: [&str; 16] = [
     "fpu_taskswitch",
     "cpuid-emulation",
     "msr-emulation",
+    "privileged-instructions",
     "time",
     "timers",
     "block-yield-poll",

@@ -2,7 +2,8 @@
 //! 2 MiB superpages, and tries the known attacks on a PV MMU (writable page-table mappings,
 //! XSA-148 PSE/RW flips, XSA-167 absurd frame numbers, superpage/page-table confusion,
 //! releasing frames under a live superpage, linear page-table count overflow, and forging
-//! page-table entries or a use-after-free through the rings the hypervisor writes).
+//! page-table entries or a use-after-free through the rings the hypervisor writes), and
+//! writes to its read-only page tables emulated by the hypervisor (writable page tables).
 //!
 //! One line per case: `mmu_test: <case>: PASS|FAIL (<what was sent: got X, want Y; ...>)`,
 //! expectations following Xen; then `mmu_test: N/M passed` and poweroff (all passed) or
@@ -22,6 +23,8 @@ mod held_frames;
 mod memory;
 #[path = "mmu_test/pagetables.rs"]
 mod pagetables;
+#[path = "mmu_test/ptwr.rs"]
+mod ptwr;
 #[path = "mmu_test/report.rs"]
 mod report;
 #[path = "mmu_test/superpages.rs"]
@@ -64,6 +67,13 @@ fn guest_main(si: &'static StartInfo) -> ! {
     let mut report = Report::new();
     pagetables::build_own_tables(&mut env, &mut report);
     pagetables::map_4k(&mut env, &mut report);
+    if ptwr::setup(&env) {
+        ptwr::off_by_default(&mut env, &mut report);
+        ptwr::l1_writes(&mut env, &mut report);
+        ptwr::attacks(&mut env, &mut report);
+    } else {
+        println!("mmu_test: ptwr: FAIL (trap table or shared_info setup failed)");
+    }
     pagetables::writable_tables(&mut env, &mut report);
     pagetables::l4_hypervisor_slots(&mut env, &mut report);
     pagetables::self_map_pins(&mut env, &mut report);

@@ -210,6 +210,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     report.verdict("fpu_taskswitch", cpu::fpu_taskswitch());
     report.verdict("cpuid-emulation", cpu::cpuid());
     report.verdict("msr-emulation", cpu::msr());
+    report.verdict("privileged-instructions", cpu::privileged());
     report.verdict("time", clock::time(&ctx));
     report.verdict("timers", clock::timers(&ctx));
     report.verdict("block-yield-poll", clock::block_yield_poll(&ctx));

@@ -19,6 +19,7 @@
 //! | `console_input` | serial input focus (3 x Ctrl-A) and the debug keys                     |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
 //! | `runqueue`  | the fair run queue (virtual run time, time slices)                         |
+//! | `emulate`   | decoding of the instructions PV guests fault on (privileged ops, page-table writes) |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
 //! | `types`     | `Mfn`, `DomId`: names shared by all of the above                          |
 #![cfg_attr(not(test), no_std)]
@@ -32,6 +33,7 @@ pub mod console;
 pub mod console_input;
 pub mod cpuid;
 pub mod domain_config;
+pub mod emulate;
 pub mod evtchn;
 pub mod gnttab;
 pub mod image;

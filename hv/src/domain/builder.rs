@@ -316,5 +316,6 @@ fn fill(
         console: ConsoleState::new(dom.0),
         superpages: spec.superpages,
         cpu_ns: 0,
+        pit: Default::default(),
     })
 }

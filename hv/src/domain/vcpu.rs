@@ -4,6 +4,7 @@
 
 use alloc::boxed::Box;
 
+use hv_core::emulate::control::PvControl;
 use pv_abi::xen::TrapInfo;
 use zerocopy::FromZeros;
 
@@ -89,6 +90,8 @@ pub struct Vcpu {
     pub runstate_area: u64,
     /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
     pub vcpu_info: VcpuInfoLoc,
+    /// The guest's own CR4 bits and its I/O privilege level (emulated instructions).
+    pub pv_control: PvControl,
 }
 
 impl Vcpu {
@@ -115,6 +118,7 @@ impl Vcpu {
             },
             runstate_area: 0,
             vcpu_info: VcpuInfoLoc::Shared,
+            pv_control: PvControl::default(),
         }
     }
 

@@ -13,6 +13,7 @@ mod model_ops;
 mod model_step;
 mod ops;
 mod pde_rules;
+mod ptwr;
 mod safety;
 mod superpage;
 mod walk;
