@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 16] = [
+const FEATURES: [&str; 17] = [
     "traps",
     "iret",
     "callbacks",
