@@ -38,6 +38,11 @@ fn configs_of(guest: &str, tag: &str, domains: &[(&str, &str, &str)]) -> Vec<Pat
 }
 
 fn up(files: &[PathBuf], hv_opts: &[&str]) -> RunResult {
+    up_typing(files, hv_opts, Vec::new())
+}
+
+/// Same, typing `input` (trigger text, what to type) on the serial line.
+fn up_typing(files: &[PathBuf], hv_opts: &[&str], input: Vec<(String, String)>) -> RunResult {
     let (set, _) = tools::up::load_all(files, 512).expect("configs load");
     let mut cfg = RunConfig::new(artifacts().hv(), set[0].config.kernel.clone());
     cfg.modules = tools::up::modules(&set);
@@ -45,6 +50,7 @@ fn up(files: &[PathBuf], hv_opts: &[&str]) -> RunResult {
     cfg.hv_args.extend(hv_opts.iter().map(|s| s.to_string()));
     cfg.machine_mib = 512;
     cfg.timeout = Duration::from_secs(90);
+    cfg.input = input;
     run(&cfg)
 }
 
@@ -181,6 +187,45 @@ fn two_domains_share_data_through_grants_and_an_event_channel() {
         r.saw("(front) pair: offer: PASS"),
         "the reply reached the granted page"
     );
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    all_memory_returned(&r, 2);
+}
+
+#[test]
+fn serial_input_switches_between_domains_and_debug_keys_list_and_destroy() {
+    let files = configs(
+        "keys",
+        &[("first", "ticks=150", ""), ("second", "ticks=150", "")],
+    );
+    let ctrl_a3 = "\u{1}\u{1}\u{1}".to_string();
+    let r = up_typing(
+        &files,
+        &[],
+        vec![
+            ("(second) worker: tick 2/150".into(), ctrl_a3.clone()),
+            ("serial input to domain 2 (second)".into(), ctrl_a3),
+            ("serial input to the hypervisor".into(), "l".into()),
+            (
+                "domains: id name state memory superpages cpu".into(),
+                "d2\r".into(),
+            ),
+        ],
+    );
+    assert!(r.saw("serial input to domain 2 (second); 3 x Ctrl-A switches"));
+    assert!(
+        r.saw("(HV) INFO    1 first running 16 MiB"),
+        "the list names domain 1"
+    );
+    assert!(
+        r.saw("(HV) INFO    2 second running 16 MiB"),
+        "the list names domain 2"
+    );
+    assert!(r.saw("destroying domain 2 (debug key)"));
+    assert!(
+        !r.saw("(second) worker: done"),
+        "domain 2 was destroyed before it finished"
+    );
+    assert!(r.saw("(first) worker: done"), "domain 1 went on");
     assert_eq!(r.outcome, Outcome::Poweroff);
     all_memory_returned(&r, 2);
 }

@@ -31,12 +31,22 @@ pub enum Action {
 }
 
 impl Action {
-    fn parse(s: &str) -> Option<Self> {
+    /// The action named by its `xl.cfg` word.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "destroy" => Some(Action::Destroy),
             "restart" => Some(Action::Restart),
             "preserve" => Some(Action::Preserve),
             _ => None,
+        }
+    }
+
+    /// Its `xl.cfg` word (also used on the module command line).
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Destroy => "destroy",
+            Action::Restart => "restart",
+            Action::Preserve => "preserve",
         }
     }
 }

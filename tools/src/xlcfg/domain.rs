@@ -18,27 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::syntax::{Setting, Value};
 
-/// What to do when a domain powers off, reboots or crashes (`xl.cfg(5)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Destroy the domain.
-    Destroy,
-    /// Destroy it and build it again from the same configuration.
-    Restart,
-    /// Keep it (and its memory) for inspection, not running.
-    Preserve,
-}
-
-impl Action {
-    /// The word used in `xl.cfg` and on the hypervisor command line.
-    pub fn word(self) -> &'static str {
-        match self {
-            Action::Destroy => "destroy",
-            Action::Restart => "restart",
-            Action::Preserve => "preserve",
-        }
-    }
-}
+pub use hv_core::domain_config::Action;
 
 /// A checked domain configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,14 +101,13 @@ fn number(s: &Setting) -> Result<u64, KeyError> {
 }
 
 fn action(s: &Setting) -> Result<Action, KeyError> {
-    match string(s)? {
-        "destroy" => Ok(Action::Destroy),
-        "restart" => Ok(Action::Restart),
-        "preserve" => Ok(Action::Preserve),
-        other => Err(err(
+    let word = string(s)?;
+    match Action::parse(word) {
+        Some(a) => Ok(a),
+        None => Err(err(
             s,
             format!(
-                "\"{other}\" is not supported here: use \"destroy\", \"restart\" or \"preserve\""
+                "\"{word}\" is not supported here: use \"destroy\", \"restart\" or \"preserve\""
             ),
         )),
     }
