@@ -5,6 +5,9 @@
 pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;
+pub mod bench_hotpaths;
+pub mod debian;
 pub mod iso;
 pub mod qemu;
 pub mod stats;
+pub mod xen;
