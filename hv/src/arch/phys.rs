@@ -7,7 +7,8 @@
 //! Soundness: these functions are safe because they never touch memory that Rust code reaches
 //! through references. The hypervisor registers every such range (its image, its heap, the
 //! frame table…) with [`protect`], and every access checks that it stays clear of them and
-//! inside the mapped limit; a violation is a hypervisor bug and panics (the machine stops with
+//! inside the mapped limit (a bitmap of 2 MiB regions touched by protected ranges lets
+//! accesses elsewhere skip the range loop); a violation is a hypervisor bug and panics (the machine stops with
 //! a report). All accesses are volatile: the memory may be shared with a guest.
 
 use core::ptr;
@@ -25,9 +26,55 @@ static PROTECTED: [(AtomicU64, AtomicU64); MAX_PROTECTED] =
     [const { (AtomicU64::new(0), AtomicU64::new(0)) }; MAX_PROTECTED];
 static NR_PROTECTED: AtomicUsize = AtomicUsize::new(0);
 
+/// Machine memory covered by the coarse map below: the first 64 GiB.
+const COARSE_LIMIT: u64 = 64 << 30;
+/// Granule of the coarse map: 2 MiB.
+const COARSE_SHIFT: u32 = 21;
+/// One bit per 2 MiB region below [`COARSE_LIMIT`]: set if a protected range touches it.
+/// Accesses that stay in clear regions (nearly all guest frames) skip the range loop.
+static COARSE: [AtomicU64; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64] =
+    [const { AtomicU64::new(0) }; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64];
+
+/// Sets the coarse bits of every region `[start, end)` touches (or all of them beyond the
+/// coarse limit, which then always takes the exact check).
+fn mark_coarse(start: u64, end: u64) {
+    if start >= end {
+        return;
+    }
+    let first = start >> COARSE_SHIFT;
+    let last = ((end - 1) >> COARSE_SHIFT).min((COARSE_LIMIT >> COARSE_SHIFT) - 1);
+    for region in first..=last {
+        COARSE[(region / 64) as usize].fetch_or(1 << (region % 64), Ordering::SeqCst);
+    }
+}
+
+/// Whether `[ma, end)` lies in regions no protected range touches (below the coarse limit).
+fn coarse_clear(ma: u64, end: u64) -> bool {
+    if end > COARSE_LIMIT || ma >= end {
+        return false;
+    }
+    let (first, last) = (ma >> COARSE_SHIFT, (end - 1) >> COARSE_SHIFT);
+    (first..=last).all(|region| {
+        COARSE[(region / 64) as usize].load(Ordering::Relaxed) & (1 << (region % 64)) == 0
+    })
+}
+
+/// Rebuilds the coarse map from the registry (after a range was removed).
+fn rebuild_coarse() {
+    for word in &COARSE {
+        word.store(0, Ordering::SeqCst);
+    }
+    let n = NR_PROTECTED.load(Ordering::SeqCst).min(MAX_PROTECTED);
+    for (s, e) in &PROTECTED[..n] {
+        mark_coarse(s.load(Ordering::SeqCst), e.load(Ordering::SeqCst));
+    }
+}
+
 /// Declares `[start, end)` as hypervisor-private: later `phys` accesses to it panic.
 /// Returns the registry slot (for [`unprotect`]).
 pub fn protect(start: u64, end: u64) -> usize {
+    // Coarse bits first: a concurrent check must never see the range unprotected.
+    mark_coarse(start, end);
     // Reuse a cleared slot first.
     let n = NR_PROTECTED.load(Ordering::SeqCst);
     for (i, (s, e)) in PROTECTED[..n].iter().enumerate() {
@@ -48,6 +95,7 @@ pub fn protect(start: u64, end: u64) -> usize {
 fn unprotect(slot: usize) {
     PROTECTED[slot].0.store(0, Ordering::SeqCst);
     PROTECTED[slot].1.store(0, Ordering::SeqCst);
+    rebuild_coarse();
 }
 
 /// Read-only view of a range of machine memory that nothing else writes, such as a boot
@@ -101,6 +149,9 @@ fn checked(ma: u64, len: usize) -> *mut u8 {
         end <= mapped_limit(),
         "phys access {ma:#x}+{len:#x} beyond the direct map"
     );
+    if coarse_clear(ma, end) {
+        return (DIRECTMAP_BASE + ma) as *mut u8;
+    }
     let n = NR_PROTECTED.load(Ordering::Relaxed).min(MAX_PROTECTED);
     for (s, e) in &PROTECTED[..n] {
         let (s, e) = (s.load(Ordering::Relaxed), e.load(Ordering::Relaxed));
