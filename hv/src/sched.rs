@@ -98,7 +98,11 @@ impl Hypervisor {
                 self.console_input();
             }
             v if v == u32::from(idt::vector::SPURIOUS) => {}
-            v if v < 32 => crate::guest_traps::exception(self, cur, frame),
+            v if v < 32 => {
+                crate::guest_traps::exception(self, cur, frame);
+                // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
+                self.timers_untouched = true;
+            }
             v => log::warn!("unexpected interrupt vector {v:#x} from guest"),
         }
         self.schedule(frame)
@@ -116,9 +120,14 @@ impl Hypervisor {
     /// After an exit has been handled: resume, switch or idle.
     fn schedule(&mut self, frame: &mut TrapFrame) -> Next {
         let preempt = core::mem::take(&mut self.preempt);
+        let timers_untouched = core::mem::take(&mut self.timers_untouched);
         if let Some(cur) = self.current {
             if self.can_run(cur) && !preempt && self.prepare_return(cur, frame) {
-                self.program_timer();
+                // The timer as last programmed still covers every deadline (an armed one that
+                // has not fired is not later than any; a disarmed one had none to cover).
+                if !timers_untouched {
+                    self.program_timer();
+                }
                 return Next::Resume;
             }
             if self.current == Some(cur) {

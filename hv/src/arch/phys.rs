@@ -7,7 +7,7 @@
 //! Soundness: these functions are safe because they never touch memory that Rust code reaches
 //! through references. The hypervisor registers every such range (its image, its heap, the
 //! frame table…) with [`protect`], and every access checks that it stays clear of them and
-//! inside the mapped limit (a bitmap of 2 MiB regions touched by protected ranges lets
+//! inside the mapped limit (a bitmap of the pages protected ranges touch lets
 //! accesses elsewhere skip the range loop); a violation is a hypervisor bug and panics (the machine stops with
 //! a report). All accesses are volatile: the memory may be shared with a guest.
 
@@ -26,12 +26,13 @@ static PROTECTED: [(AtomicU64, AtomicU64); MAX_PROTECTED] =
     [const { (AtomicU64::new(0), AtomicU64::new(0)) }; MAX_PROTECTED];
 static NR_PROTECTED: AtomicUsize = AtomicUsize::new(0);
 
-/// Machine memory covered by the coarse map below: the first 64 GiB.
-const COARSE_LIMIT: u64 = 64 << 30;
-/// Granule of the coarse map: 2 MiB.
-const COARSE_SHIFT: u32 = 21;
-/// One bit per 2 MiB region below [`COARSE_LIMIT`]: set if a protected range touches it.
-/// Accesses that stay in clear regions (nearly all guest frames) skip the range loop.
+/// Machine memory covered by the page map below: the first 16 GiB (beyond it every access
+/// takes the exact check).
+const COARSE_LIMIT: u64 = 16 << 30;
+/// Granule of the page map: 4 KiB.
+const COARSE_SHIFT: u32 = 12;
+/// One bit per 4 KiB page below [`COARSE_LIMIT`] (512 KiB): set if a protected range touches
+/// it. Accesses that stay in clear pages (guest frames, shared pages) skip the range loop.
 static COARSE: [AtomicU64; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64] =
     [const { AtomicU64::new(0) }; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64];
 
