@@ -87,9 +87,12 @@ pub fn bounce(
         frame.rsp
     } & !15;
 
-    let saved_mask = u64::from(bits.set_upcall_mask(v.1 as u32, false) != 0);
-    // Restore, then apply the bounce's own masking.
-    bits.set_upcall_mask(v.1 as u32, saved_mask != 0 || b.mask_events);
+    // The mask as it was, then the bounce's own masking (one write when it masks).
+    let saved_mask = if b.mask_events {
+        u64::from(bits.set_upcall_mask(v.1 as u32, true) != 0)
+    } else {
+        u64::from(bits.upcall_mask(v.1 as u32))
+    };
     let rflags =
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 

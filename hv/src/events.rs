@@ -57,6 +57,13 @@ impl SharedInfoBits {
         phys::read_u64(self.ma + vcpu_info_offset(vcpu)) & 0xFF != 0
     }
 
+    /// Whether an upcall is due for `vcpu`: `evtchn_upcall_pending` set and
+    /// `evtchn_upcall_mask` clear (both bytes from one read of their word).
+    pub fn upcall_due(&self, vcpu: u32) -> bool {
+        let word = phys::read_u64(self.ma + vcpu_info_offset(vcpu));
+        word & 0xFF != 0 && word & 0xFF00 == 0
+    }
+
     /// Sets `evtchn_upcall_mask` of `vcpu` to `masked`; returns the old mask byte.
     pub fn set_upcall_mask(&self, vcpu: u32, masked: bool) -> u8 {
         let at = self.ma + vcpu_info_offset(vcpu);

@@ -171,7 +171,7 @@ impl Hypervisor {
         let handler = d.vcpus[v.1].callbacks.event;
         let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
         let id = v.1 as u32;
-        if handler == 0 || !bits.upcall_pending(id) || bits.upcall_mask(id) {
+        if handler == 0 || !bits.upcall_due(id) {
             return;
         }
         let b = crate::bounce::Bounce {
