@@ -143,6 +143,21 @@ pub fn mapped_limit() -> u64 {
     MAPPED_LIMIT.load(Ordering::Relaxed)
 }
 
+/// [`checked`] for one aligned 8-byte word (page-table entries, shared-page fields): the
+/// common case — below the page map's limit, in a page no protected range touches — is
+/// decided with one bit test; everything else takes the full check.
+#[inline(always)]
+fn checked_word(ma: u64) -> *mut u8 {
+    let page = ma >> COARSE_SHIFT;
+    if ma < COARSE_LIMIT
+        && ma + 8 <= mapped_limit()
+        && COARSE[(page / 64) as usize].load(Ordering::Relaxed) & (1 << (page % 64)) == 0
+    {
+        return (DIRECTMAP_BASE + ma) as *mut u8;
+    }
+    checked(ma, 8)
+}
+
 /// Checks an access of `len` bytes at `ma` and returns its direct-map pointer.
 fn checked(ma: u64, len: usize) -> *mut u8 {
     let end = ma.checked_add(len as u64).expect("phys access wraps");
@@ -167,7 +182,7 @@ fn checked(ma: u64, len: usize) -> *mut u8 {
 /// Reads the 8-byte-aligned u64 at machine address `ma`.
 pub fn read_u64(ma: u64) -> u64 {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const u64;
+    let p = checked_word(ma) as *const u64;
     // SAFETY: `checked` guarantees the address is direct-mapped and not Rust-owned memory.
     unsafe { ptr::read_volatile(p) }
 }
@@ -175,7 +190,7 @@ pub fn read_u64(ma: u64) -> u64 {
 /// Writes the 8-byte-aligned u64 at machine address `ma`.
 pub fn write_u64(ma: u64, value: u64) {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *mut u64;
+    let p = checked_word(ma) as *mut u64;
     // SAFETY: as for `read_u64`.
     unsafe { ptr::write_volatile(p, value) }
 }
@@ -183,7 +198,7 @@ pub fn write_u64(ma: u64, value: u64) {
 /// Atomically compares-and-exchanges the u64 at `ma` (for entries the CPU may update).
 pub fn cmpxchg_u64(ma: u64, old: u64, new: u64) -> Result<u64, u64> {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const AtomicU64;
+    let p = checked_word(ma) as *const AtomicU64;
     // SAFETY: aligned, direct-mapped, not Rust-owned; AtomicU64 has u64's layout.
     unsafe { &*p }.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
 }
@@ -191,7 +206,7 @@ pub fn cmpxchg_u64(ma: u64, old: u64, new: u64) -> Result<u64, u64> {
 /// Atomically ORs `bits` into the u64 at `ma`, returning the previous value.
 pub fn fetch_or_u64(ma: u64, bits: u64) -> u64 {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const AtomicU64;
+    let p = checked_word(ma) as *const AtomicU64;
     // SAFETY: as for `cmpxchg_u64`.
     unsafe { &*p }.fetch_or(bits, Ordering::SeqCst)
 }
@@ -199,7 +214,7 @@ pub fn fetch_or_u64(ma: u64, bits: u64) -> u64 {
 /// Atomically ANDs `bits` into the u64 at `ma`, returning the previous value.
 pub fn fetch_and_u64(ma: u64, bits: u64) -> u64 {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const AtomicU64;
+    let p = checked_word(ma) as *const AtomicU64;
     // SAFETY: as for `cmpxchg_u64`.
     unsafe { &*p }.fetch_and(bits, Ordering::SeqCst)
 }
