@@ -47,6 +47,17 @@ fn for_each_elem<T: FromBytes + IntoBytes + Copy>(
     chunk: usize,
     mut each: impl FnMut(&mut Call, u64, T) -> Result<(), i64>,
 ) -> Result<(), Stop> {
+    if count <= 1 || chunk <= 1 {
+        // Singles (the common `set_pte` batch of one, and every mmuext_op): no buffer.
+        for i in 0..count {
+            let elem = call
+                .guest()
+                .read_elem(va, i)
+                .map_err(|_| Stop::FaultAt(i))?;
+            each(call, i, elem).map_err(Stop::Failed)?;
+        }
+        return Ok(());
+    }
     let size = core::mem::size_of::<T>() as u64;
     let mut buf = [T::new_zeroed(); CHUNK];
     let mut start = 0;
