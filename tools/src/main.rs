@@ -95,8 +95,8 @@ enum Cmd {
     /// hypervisor (superpages on) and as Xen's dom0, each side's best figure per path; ends
     /// with `RESULT ours_P=N xen_P=N ... worst_ratio=R`.
     BenchHotpaths {
-        /// Boots per side (interleaved).
-        #[arg(long, default_value_t = 3)]
+        /// Boots per side (interleaved; Xen's runs are bimodal under load, so several).
+        #[arg(long, default_value_t = 5)]
         runs: usize,
         #[command(flatten)]
         opts: BootOpts,
