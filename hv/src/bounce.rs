@@ -14,6 +14,7 @@
 //! cleared.
 
 use pv_abi::arch_x86::{FLAT_KERNEL_CS, FLAT_KERNEL_SS};
+use zerocopy::IntoBytes;
 
 use crate::arch::context;
 use crate::arch::entry::TrapFrame;
@@ -76,11 +77,13 @@ pub fn bounce(
     };
     let from_user = !d.vcpus[v.1].kernel_mode;
     let kernel_sp = d.vcpus[v.1].kernel_sp;
-    // Read the mask, then apply the bounce's own masking.
+    // The mask as it was, then the bounce's own masking (one write when it masks).
     let saved_mask = d.vcpu_info(v.1).map_or(0, |info| {
-        let saved = u64::from(info.set_upcall_mask(false) != 0);
-        info.set_upcall_mask(saved != 0 || b.mask_events);
-        saved
+        if b.mask_events {
+            u64::from(info.set_upcall_mask(true) != 0)
+        } else {
+            u64::from(info.upcall_mask())
+        }
     });
     let mut saved_cs = frame.cs;
     let rsp = if from_user {
@@ -110,11 +113,13 @@ pub fn bounce(
     push(rflags);
     push(frame.rsp);
     push(frame.ss);
-    let bytes: alloc::vec::Vec<u8> = words[..n].iter().flat_map(|w| w.to_le_bytes()).collect();
+    // The frame's bytes straight from the stack array (little-endian words): no heap
+    // allocation on the exception and event paths.
+    let bytes = words[..n].as_bytes();
     let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
 
     let root = hv.domains.get(&v.0).map_or(0, |d| d.vcpus[v.1].kernel_root);
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).write(new_rsp, &bytes)?;
+    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).write(new_rsp, bytes)?;
 
     frame.rip = b.handler;
     frame.cs = u64::from(FLAT_KERNEL_CS);

@@ -51,6 +51,10 @@ pub struct Hypervisor {
     pub yielding: bool,
     /// Set when the current vCPU should give up the CPU at the next exit.
     pub preempt: bool,
+    /// The exit being handled changed no timer deadline (a hypercall of
+    /// [`crate::hypercall::timer_neutral`]): resuming the same vCPU may keep the LAPIC timer
+    /// as armed (deadlines only moved later, so at worst it ticks early).
+    pub timers_untouched: bool,
     /// How the machine should stop once the last domain is gone.
     pub outcome: ExitCode,
     /// Whether any domain crashed.
@@ -98,6 +102,7 @@ impl Hypervisor {
             slice_start: 0,
             yielding: false,
             preempt: false,
+            timers_untouched: false,
             outcome: ExitCode::Poweroff,
             any_crashed: false,
             serial_irq: false,

@@ -91,6 +91,7 @@ impl Hypervisor {
             );
             exit(ExitCode::HypervisorFailure)
         };
+        let queued = self.run_queue.len();
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
             v if v == u32::from(idt::vector::TIMER) => {
@@ -108,8 +109,17 @@ impl Hypervisor {
                 self.console_input();
             }
             v if v == u32::from(idt::vector::SPURIOUS) => {}
-            v if v < 32 => crate::guest_traps::exception(self, cur, frame),
+            v if v < 32 => {
+                crate::guest_traps::exception(self, cur, frame);
+                // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
+                self.timers_untouched = true;
+            }
             v => log::warn!("unexpected interrupt vector {v:#x} from guest"),
+        }
+        // A vCPU that joined the run queue (an event woke it) brings the running one's
+        // slice end as a deadline.
+        if self.run_queue.len() > queued {
+            self.timers_untouched = false;
         }
         self.schedule(frame)
     }
@@ -126,9 +136,14 @@ impl Hypervisor {
     /// After an exit has been handled: resume, switch or idle.
     fn schedule(&mut self, frame: &mut TrapFrame) -> Next {
         let preempt = core::mem::take(&mut self.preempt);
+        let timers_untouched = core::mem::take(&mut self.timers_untouched);
         if let Some(cur) = self.current {
             if self.can_run(cur) && !preempt && self.prepare_return(cur, frame) {
-                self.program_timer();
+                // The timer as last programmed still covers every deadline (an armed one that
+                // has not fired is not later than any; a disarmed one had none to cover).
+                if !timers_untouched {
+                    self.program_timer();
+                }
                 return Next::Resume;
             }
             if self.current == Some(cur) {
@@ -173,7 +188,7 @@ impl Hypervisor {
         let Some(info) = d.vcpu_info(v.1) else {
             return;
         };
-        if handler == 0 || !info.upcall_pending() || info.upcall_mask() {
+        if handler == 0 || !info.upcall_due() {
             return;
         }
         let b = crate::bounce::Bounce {
@@ -269,6 +284,8 @@ impl Hypervisor {
     /// Timer work: expire guest timers and poll timeouts, drain console rings, read serial
     /// input, run due toolstack actions.
     pub fn timer_tick(&mut self) {
+        // The one-shot timer has fired (or may have, when idle): `program_timer` must re-arm.
+        self.time.armed = None;
         self.expire_timers();
         self.expire_polls();
         let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();

@@ -62,6 +62,13 @@ impl<'a> VcpuInfo<'a> {
         self.page.read_u64(self.base) & 0xFF00 != 0
     }
 
+    /// Whether an upcall is due: `evtchn_upcall_pending` set and `evtchn_upcall_mask` clear
+    /// (both bytes from one read of their word).
+    pub fn upcall_due(&self) -> bool {
+        let word = self.page.read_u64(self.base);
+        word & 0xFF != 0 && word & 0xFF00 == 0
+    }
+
     /// Sets `evtchn_upcall_mask` to `masked`; returns the old mask byte.
     pub fn set_upcall_mask(&self, masked: bool) -> u8 {
         let old = match masked {

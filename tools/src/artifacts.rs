@@ -85,10 +85,12 @@ pub fn existing() -> Artifacts {
 /// itself when the file is not an ELF `objcopy` understands, and when `objcopy` is not
 /// installed (with a loud warning saying to install binutils).
 ///
-/// Only files this workspace built (under the target directory) are stripped: other kernels
+/// Only files this workspace built (under the target directory's bare-metal output) are stripped: other kernels
 /// may carry data outside their loadable segments (PV GRUB keeps its modules there).
 pub fn stripped(elf: &Path) -> PathBuf {
-    let built_here = match (elf.canonicalize(), target_dir().canonicalize()) {
+    // Only cargo's bare-metal output: caches under the target directory (Xen from Debian)
+    // must be booted as they are.
+    let built_here = match (elf.canonicalize(), target_dir().join(TARGET).canonicalize()) {
         (Ok(e), Ok(t)) => e.starts_with(t),
         _ => false,
     };

@@ -5,9 +5,12 @@
 pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;
+pub mod bench_hotpaths;
+pub mod debian;
 pub mod iso;
 pub mod qemu;
 pub mod stats;
 pub mod status;
 pub mod up;
+pub mod xen;
 pub mod xlcfg;

@@ -7,6 +7,7 @@
 //! hvtool build
 //! hvtool bench-boot      [--guest NAME|FILE] [--marker TEXT] [--runs N]
 //! hvtool bench-superpage [--memory MIB]
+//! hvtool bench-hotpaths  [--runs N]
 //! ```
 //!
 //! Every way a run can end has its own exit status ([`tools::status::Status`], listed by
@@ -122,6 +123,16 @@ enum Cmd {
         #[arg(long)]
         timeout: Option<u64>,
     },
+    /// Hot paths against Xen 4.17: the `bench_hotpaths` guest booted alternately under this
+    /// hypervisor (superpages on) and as Xen's dom0, each side's best figure per path; ends
+    /// with `RESULT ours_P=N xen_P=N ... worst_ratio=R`.
+    BenchHotpaths {
+        /// Boots per side (interleaved; Xen's runs are bimodal under load, so several).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[command(flatten)]
+        opts: BootOpts,
+    },
     /// Boot any PV kernel with the serial console on this terminal (input too).
     Boot {
         /// The PV kernel (ELF).
@@ -174,6 +185,43 @@ fn report(outcome: Outcome, elapsed: Duration) -> i32 {
         elapsed.as_secs_f64()
     );
     status
+}
+
+/// Runs `bench-hotpaths`: `runs` boots per side, interleaved, then the table and RESULT.
+fn bench_hotpaths(ours: &RunConfig, xen: &tools::xen::XenBoot, runs: usize) -> Result<()> {
+    use tools::bench_hotpaths::{best, ratio, report, run_ours, run_xen, PATHS};
+    let (mut ours_runs, mut xen_runs) = (Vec::new(), Vec::new());
+    let brief = |f: &tools::bench_hotpaths::Figures| {
+        let v = |i: usize| f[i].map_or("na".into(), |c: u64| c.to_string());
+        format!(
+            "null {} mmu1 {} mmu512 {} evtchn {}",
+            v(0),
+            v(2),
+            v(4),
+            v(8)
+        )
+    };
+    for i in 1..=runs {
+        let o = run_ours(ours)?;
+        println!("run {i}/{runs} ours: {}", brief(&o));
+        ours_runs.push(o);
+        let x = run_xen(xen)?;
+        println!("run {i}/{runs} xen : {}", brief(&x));
+        xen_runs.push(x);
+    }
+    let (o, x) = (best(&ours_runs), best(&xen_runs));
+    println!(
+        "median cycles per path (rdtsc in the guest), best of {runs} runs per side: this machine \
+         is shared and noisy (QEMU TCG), so compare best runs and rerun before trusting a ratio"
+    );
+    let (table, result) = report(&o, &x);
+    print!("{table}");
+    let mmu512 = PATHS.iter().position(|p| *p == "mmu512").unwrap_or(0);
+    if let Some(r) = ratio(o[mmu512], x[mmu512]) {
+        println!("per-entry mmu_update cost in a 512 batch: {r:.2} x Xen's (goal <= 0.80)");
+    }
+    println!("{result}");
+    Ok(())
 }
 
 /// Stops with a usage error (status 2) saying `msg`.
@@ -348,6 +396,22 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let r = qemu::run(&cfg)?;
             report(r.outcome, r.elapsed)
+        }
+        Cmd::BenchHotpaths { runs, mut opts } => {
+            let a = artifacts::build()?;
+            opts.superpages = true;
+            let kernel = a.guest(tools::bench_hotpaths::HOTPATHS_GUEST);
+            let ours = config(
+                a.hv(),
+                kernel.clone(),
+                None,
+                &opts,
+                Console::Capture { echo: false },
+            );
+            let mut xen = tools::xen::XenBoot::new(tools::xen::xen_elf()?, kernel);
+            xen.dom0_mib = opts.memory;
+            bench_hotpaths(&ours, &xen, runs.max(1))?;
+            0
         }
         Cmd::Boot {
             kernel,

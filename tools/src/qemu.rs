@@ -24,6 +24,10 @@ pub enum BootMethod {
     Kernel,
     /// A GRUB rescue ISO with `multiboot2` / `module2` lines.
     Iso,
+    /// Multiboot1 like `Kernel`, for a hypervisor that takes its guest's command line from
+    /// the module string (Xen): `-append` gets `hv_args` only, the first `-initrd` module is
+    /// `guest guest_cmdline` (see `crate::xen`).
+    KernelModuleCmdline,
 }
 
 /// Where the serial port goes.
@@ -306,6 +310,30 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
                 .collect();
             cmd.arg("-kernel").arg(&hv);
             cmd.args(["-append", &cfg.cmdline()]);
+            cmd.args(["-initrd", &list.join(",")]);
+        }
+        BootMethod::KernelModuleCmdline => {
+            let list: Vec<String> = modules
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let mut line = m.path.to_string_lossy().into_owned();
+                    match (i, &cfg.guest_cmdline) {
+                        (0, Some(c)) => {
+                            line.push(' ');
+                            line.push_str(c);
+                        }
+                        _ if !m.args.is_empty() => {
+                            line.push(' ');
+                            line.push_str(&m.args);
+                        }
+                        _ => {}
+                    }
+                    escape_initrd(&line)
+                })
+                .collect();
+            cmd.arg("-kernel").arg(&hv);
+            cmd.args(["-append", &cfg.hv_args.join(" ")]);
             cmd.args(["-initrd", &list.join(",")]);
         }
         BootMethod::Iso => {

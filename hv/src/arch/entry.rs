@@ -12,7 +12,8 @@
 //!
 //! An entry from ring 3 always builds its frame at the top of the per-CPU stack, so "the frame
 //! at the top" *is* the running vCPU's register state: handlers read and write it, a context
-//! switch swaps its contents, and the common exit path pops it and `iretq`s. SYSCALL (which
+//! switch swaps its contents, and the common exit path pops it and `iretq`s (or `sysretq`s
+//! when that restores the same state: see `restore_all`). SYSCALL (which
 //! does not switch stacks) switches to the same stack and builds the same frame, with vector
 //! [`SYSCALL_VECTOR`]. Entries from ring 0 (interrupts while idle, hypervisor faults) build
 //! their frame wherever the stack is.
@@ -54,6 +55,13 @@ pub struct TrapFrame {
 }
 
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == 168);
+// The offsets `restore_all` reads.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(TrapFrame, r11) == 48 && offset_of!(TrapFrame, rcx) == 88);
+    assert!(offset_of!(TrapFrame, rip) == 128 && offset_of!(TrapFrame, cs) == 136);
+    assert!(offset_of!(TrapFrame, rflags) == 144 && offset_of!(TrapFrame, ss) == 160);
+};
 
 impl TrapFrame {
     /// Whether the frame was saved from ring 3 (a guest).
@@ -77,6 +85,24 @@ static mut SYSCALL_SAVED_RSP: u64 = 0;
 
 global_asm!(
     r#"
+    .macro POP_GPRS
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rax
+    pop %rcx
+    pop %rdx
+    pop %rsi
+    pop %rdi
+    .endm
+
     .section .text
     .balign 16
     .global idt_stubs
@@ -133,26 +159,38 @@ common_entry:
     add $8, %rsp
     .global restore_all
 restore_all:
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %rbp
-    pop %rbx
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rax
-    pop %rcx
-    pop %rdx
-    pop %rsi
-    pop %rdi
+    /* SYSRET when it restores exactly what IRETQ would: a flat 64-bit ring-3 frame whose
+       rcx/r11 already equal rip/rflags (every hypercall return), rip canonical (SYSRET
+       with a non-canonical rcx faults in ring 0 on the guest's stack), RF clear (SYSRET
+       drops it). NMI, #DF and #MC use IST stacks, so the window with the guest rsp loaded
+       in ring 0 is safe. rax is scratch here: it is restored from the frame below. */
+    cmpq ${cs64}, 136(%rsp)
+    jne 2f
+    cmpq ${ds}, 160(%rsp)
+    jne 2f
+    mov 144(%rsp), %rax
+    cmp 48(%rsp), %rax
+    jne 2f
+    bt $16, %rax
+    jc 2f
+    mov 128(%rsp), %rax
+    cmp 88(%rsp), %rax
+    jne 2f
+    sar $47, %rax
+    inc %rax
+    cmp $1, %rax
+    ja 2f
+    POP_GPRS
+    add $8, %rsp
+    mov 24(%rsp), %rsp
+    sysretq
+2:  POP_GPRS
     add $8, %rsp
     iretq
     "#,
     ds = const gdt::FLAT_RING3_DS,
     cs = const gdt::FLAT_RING3_CS64,
+    cs64 = const gdt::FLAT_RING3_CS64,
     syscall_vector = const SYSCALL_VECTOR,
     options(att_syntax)
 );

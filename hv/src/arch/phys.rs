@@ -7,7 +7,8 @@
 //! Soundness: these functions are safe because they never touch memory that Rust code reaches
 //! through references. The hypervisor registers every such range (its image, its heap, the
 //! frame table…) with [`protect`], and every access checks that it stays clear of them and
-//! inside the mapped limit; a violation is a hypervisor bug and panics (the machine stops with
+//! inside the mapped limit (a bitmap of the pages protected ranges touch lets
+//! accesses elsewhere skip the range loop); a violation is a hypervisor bug and panics (the machine stops with
 //! a report). All accesses are volatile: the memory may be shared with a guest.
 
 use core::ptr;
@@ -25,9 +26,56 @@ static PROTECTED: [(AtomicU64, AtomicU64); MAX_PROTECTED] =
     [const { (AtomicU64::new(0), AtomicU64::new(0)) }; MAX_PROTECTED];
 static NR_PROTECTED: AtomicUsize = AtomicUsize::new(0);
 
+/// Machine memory covered by the page map below: the first 16 GiB (beyond it every access
+/// takes the exact check).
+const COARSE_LIMIT: u64 = 16 << 30;
+/// Granule of the page map: 4 KiB.
+const COARSE_SHIFT: u32 = 12;
+/// One bit per 4 KiB page below [`COARSE_LIMIT`] (512 KiB): set if a protected range touches
+/// it. Accesses that stay in clear pages (guest frames, shared pages) skip the range loop.
+static COARSE: [AtomicU64; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64] =
+    [const { AtomicU64::new(0) }; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64];
+
+/// Sets the coarse bits of every region `[start, end)` touches (or all of them beyond the
+/// coarse limit, which then always takes the exact check).
+fn mark_coarse(start: u64, end: u64) {
+    if start >= end {
+        return;
+    }
+    let first = start >> COARSE_SHIFT;
+    let last = ((end - 1) >> COARSE_SHIFT).min((COARSE_LIMIT >> COARSE_SHIFT) - 1);
+    for region in first..=last {
+        COARSE[(region / 64) as usize].fetch_or(1 << (region % 64), Ordering::SeqCst);
+    }
+}
+
+/// Whether `[ma, end)` lies in regions no protected range touches (below the coarse limit).
+fn coarse_clear(ma: u64, end: u64) -> bool {
+    if end > COARSE_LIMIT || ma >= end {
+        return false;
+    }
+    let (first, last) = (ma >> COARSE_SHIFT, (end - 1) >> COARSE_SHIFT);
+    (first..=last).all(|region| {
+        COARSE[(region / 64) as usize].load(Ordering::Relaxed) & (1 << (region % 64)) == 0
+    })
+}
+
+/// Rebuilds the coarse map from the registry (after a range was removed).
+fn rebuild_coarse() {
+    for word in &COARSE {
+        word.store(0, Ordering::SeqCst);
+    }
+    let n = NR_PROTECTED.load(Ordering::SeqCst).min(MAX_PROTECTED);
+    for (s, e) in &PROTECTED[..n] {
+        mark_coarse(s.load(Ordering::SeqCst), e.load(Ordering::SeqCst));
+    }
+}
+
 /// Declares `[start, end)` as hypervisor-private: later `phys` accesses to it panic.
 /// Returns the registry slot (for [`unprotect`]).
 pub fn protect(start: u64, end: u64) -> usize {
+    // Coarse bits first: a concurrent check must never see the range unprotected.
+    mark_coarse(start, end);
     // Reuse a cleared slot first.
     let n = NR_PROTECTED.load(Ordering::SeqCst);
     for (i, (s, e)) in PROTECTED[..n].iter().enumerate() {
@@ -48,6 +96,7 @@ pub fn protect(start: u64, end: u64) -> usize {
 fn unprotect(slot: usize) {
     PROTECTED[slot].0.store(0, Ordering::SeqCst);
     PROTECTED[slot].1.store(0, Ordering::SeqCst);
+    rebuild_coarse();
 }
 
 /// Read-only view of a range of machine memory that nothing else writes, such as a boot
@@ -94,6 +143,21 @@ pub fn mapped_limit() -> u64 {
     MAPPED_LIMIT.load(Ordering::Relaxed)
 }
 
+/// [`checked`] for one aligned 8-byte word (page-table entries, shared-page fields): the
+/// common case — below the page map's limit, in a page no protected range touches — is
+/// decided with one bit test; everything else takes the full check.
+#[inline(always)]
+fn checked_word(ma: u64) -> *mut u8 {
+    let page = ma >> COARSE_SHIFT;
+    if ma < COARSE_LIMIT
+        && ma + 8 <= mapped_limit()
+        && COARSE[(page / 64) as usize].load(Ordering::Relaxed) & (1 << (page % 64)) == 0
+    {
+        return (DIRECTMAP_BASE + ma) as *mut u8;
+    }
+    checked(ma, 8)
+}
+
 /// Checks an access of `len` bytes at `ma` and returns its direct-map pointer.
 fn checked(ma: u64, len: usize) -> *mut u8 {
     let end = ma.checked_add(len as u64).expect("phys access wraps");
@@ -101,6 +165,9 @@ fn checked(ma: u64, len: usize) -> *mut u8 {
         end <= mapped_limit(),
         "phys access {ma:#x}+{len:#x} beyond the direct map"
     );
+    if coarse_clear(ma, end) {
+        return (DIRECTMAP_BASE + ma) as *mut u8;
+    }
     let n = NR_PROTECTED.load(Ordering::Relaxed).min(MAX_PROTECTED);
     for (s, e) in &PROTECTED[..n] {
         let (s, e) = (s.load(Ordering::Relaxed), e.load(Ordering::Relaxed));
@@ -115,7 +182,7 @@ fn checked(ma: u64, len: usize) -> *mut u8 {
 /// Reads the 8-byte-aligned u64 at machine address `ma`.
 pub fn read_u64(ma: u64) -> u64 {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const u64;
+    let p = checked_word(ma) as *const u64;
     // SAFETY: `checked` guarantees the address is direct-mapped and not Rust-owned memory.
     unsafe { ptr::read_volatile(p) }
 }
@@ -123,7 +190,7 @@ pub fn read_u64(ma: u64) -> u64 {
 /// Writes the 8-byte-aligned u64 at machine address `ma`.
 pub fn write_u64(ma: u64, value: u64) {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *mut u64;
+    let p = checked_word(ma) as *mut u64;
     // SAFETY: as for `read_u64`.
     unsafe { ptr::write_volatile(p, value) }
 }
@@ -131,7 +198,7 @@ pub fn write_u64(ma: u64, value: u64) {
 /// Atomically compares-and-exchanges the u64 at `ma` (for entries the CPU may update).
 pub fn cmpxchg_u64(ma: u64, old: u64, new: u64) -> Result<u64, u64> {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const AtomicU64;
+    let p = checked_word(ma) as *const AtomicU64;
     // SAFETY: aligned, direct-mapped, not Rust-owned; AtomicU64 has u64's layout.
     unsafe { &*p }.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
 }
@@ -139,7 +206,7 @@ pub fn cmpxchg_u64(ma: u64, old: u64, new: u64) -> Result<u64, u64> {
 /// Atomically ORs `bits` into the u64 at `ma`, returning the previous value.
 pub fn fetch_or_u64(ma: u64, bits: u64) -> u64 {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const AtomicU64;
+    let p = checked_word(ma) as *const AtomicU64;
     // SAFETY: as for `cmpxchg_u64`.
     unsafe { &*p }.fetch_or(bits, Ordering::SeqCst)
 }
@@ -147,7 +214,7 @@ pub fn fetch_or_u64(ma: u64, bits: u64) -> u64 {
 /// Atomically ANDs `bits` into the u64 at `ma`, returning the previous value.
 pub fn fetch_and_u64(ma: u64, bits: u64) -> u64 {
     assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked(ma, 8) as *const AtomicU64;
+    let p = checked_word(ma) as *const AtomicU64;
     // SAFETY: as for `cmpxchg_u64`.
     unsafe { &*p }.fetch_and(bits, Ordering::SeqCst)
 }

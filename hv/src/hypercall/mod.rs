@@ -107,11 +107,33 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     let mut call = Call { hv, who, args };
     if number == nr::IRET {
         let _ = pv::iret(&mut call, frame);
+        call.hv.timers_untouched = timer_neutral(number);
         return;
     }
     if let Ret::Value(v) = call_one(&mut call, number) {
         frame.rax = v as u64;
     }
+    call.hv.timers_untouched = timer_neutral(number);
+}
+
+/// Whether hypercall `number` can never make a timer deadline earlier (no guest timer,
+/// poll timeout or toolstack action is set by it; waking a vCPU only removes deadlines).
+/// The scheduler then skips recomputing the LAPIC timer on the way back.
+pub fn timer_neutral(number: u64) -> bool {
+    matches!(
+        number,
+        nr::XEN_VERSION
+            | nr::IRET
+            | nr::MMU_UPDATE
+            | nr::MMUEXT_OP
+            | nr::UPDATE_VA_MAPPING
+            | nr::CONSOLE_IO
+            | nr::EVENT_CHANNEL_OP
+            | nr::GRANT_TABLE_OP
+            | nr::FPU_TASKSWITCH
+            | nr::SET_SEGMENT_BASE
+            | nr::STACK_SWITCH
+    )
 }
 
 /// Runs hypercall `number` for `call`.

@@ -9,10 +9,36 @@
 use super::error::MmError;
 use super::memory::FrameMemory;
 use super::pte::{
-    adjust, disallow_mask, entry_mfn, is_guest_l4_slot, is_present, HYPERVISOR_L4_FIRST, PSE,
+    adjust, disallow_mask, entry_mfn, is_guest_l4_slot, is_present, HYPERVISOR_L4_FIRST, PRESENT,
+    PSE,
 };
 use super::types::{DomId, Mfn, PageLevel, ENTRIES_PER_TABLE};
 use super::Mm;
+
+/// A copy of one table, cache-line aligned so a platform can copy it in whole lines.
+#[repr(C, align(64))]
+struct TableSnapshot([u64; ENTRIES_PER_TABLE]);
+
+/// Entries looked at together when skipping absent ones.
+const GROUP: usize = 8;
+
+impl TableSnapshot {
+    /// The present entries with their slots, in slot order. Groups of [`GROUP`] entries
+    /// with no PRESENT bit among them are skipped with one test (most of a fresh table).
+    fn present(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.0
+            .chunks_exact(GROUP)
+            .enumerate()
+            .filter(|(_, group)| group.iter().fold(0, |acc, e| acc | e) & PRESENT != 0)
+            .flat_map(|(g, group)| {
+                group
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, &e)| (g * GROUP + k, e))
+                    .filter(|&(_, e)| is_present(e))
+            })
+    }
+}
 
 /// Whether slot `slot` of a `level` table is the guest's (all but L4 slots 256..=271).
 pub(crate) fn is_guest_slot(level: PageLevel, slot: usize) -> bool {
@@ -32,18 +58,18 @@ impl Mm<'_> {
         mem: &mut M,
     ) -> Result<(), MmError> {
         let dom = self.frame(mfn)?.owner().ok_or(MmError::NotOwner)?;
-        for slot in 0..ENTRIES_PER_TABLE {
+        // One snapshot of the table: the frame is typed and not writable by the guest, so
+        // its entries cannot change under us; only we write it below.
+        let mut snapshot = TableSnapshot([0; ENTRIES_PER_TABLE]);
+        mem.read_table(mfn, &mut snapshot.0);
+        let entries = &snapshot.0;
+        for (slot, entry) in snapshot.present() {
             if !is_guest_slot(level, slot) {
-                continue;
-            }
-            let entry = mem.read_entry(mfn, slot);
-            if !is_present(entry) {
                 continue;
             }
             if let Err(e) = self.get_page_from_entry(level, dom, mfn, entry, mem) {
                 for undo in (0..slot).filter(|&s| is_guest_slot(level, s)) {
-                    let taken = mem.read_entry(mfn, undo);
-                    self.put_page_from_entry(level, mfn, taken, mem);
+                    self.put_page_from_entry(level, mfn, entries[undo], mem);
                 }
                 return Err(e);
             }
@@ -65,9 +91,10 @@ impl Mm<'_> {
     /// Pre: the frame's last type reference is being dropped (`validated` already cleared).
     /// Post: no entry of the table holds a reference.
     pub(crate) fn demote<M: FrameMemory>(&mut self, mfn: Mfn, level: PageLevel, mem: &mut M) {
-        for slot in 0..ENTRIES_PER_TABLE {
+        let mut snapshot = TableSnapshot([0; ENTRIES_PER_TABLE]);
+        mem.read_table(mfn, &mut snapshot.0);
+        for (slot, entry) in snapshot.present() {
             if is_guest_slot(level, slot) {
-                let entry = mem.read_entry(mfn, slot);
                 self.put_page_from_entry(level, mfn, entry, mem);
             }
         }
@@ -116,5 +143,32 @@ impl Mm<'_> {
             _ if target == table => {}
             _ => self.put_page_and_type(target, Some(table), mem),
         }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+
+    #[test]
+    fn present_yields_exactly_the_present_entries_in_order() {
+        let mut t = TableSnapshot([0; ENTRIES_PER_TABLE]);
+        // Absent but non-zero entries, a present one at each group edge, a full group.
+        t.0[3] = 0x1000;
+        for slot in [0, 7, 8, 15, 255, 504, 511] {
+            t.0[slot] = (slot as u64) << 12 | PRESENT;
+        }
+        for slot in 64..72 {
+            t.0[slot] = (slot as u64) << 12 | PRESENT | 2;
+        }
+        let got: alloc::vec::Vec<(usize, u64)> = t.present().collect();
+        let want: alloc::vec::Vec<(usize, u64)> =
+            t.0.iter()
+                .enumerate()
+                .filter(|(_, &e)| is_present(e))
+                .map(|(i, &e)| (i, e))
+                .collect();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 15);
     }
 }
