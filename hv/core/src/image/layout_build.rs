@@ -166,4 +166,26 @@ impl StartOfDayLayout {
             first_free_pfn: alloc.next_pfn,
         })
     }
+
+    /// The fewest pages with which [`StartOfDayLayout::new`] fits `kernel` and an initrd of
+    /// `ramdisk_len` bytes (what a domain refused with `OutOfMemory` needs at least), or
+    /// `None` if it fits no domain below 1 TiB (or fails for another reason).
+    pub fn min_pages(kernel: KernelPlacement, ramdisk_len: u64) -> Option<u64> {
+        const LIMIT: u64 = 1 << 28;
+        let fits = |n| Self::new(kernel, n, ramdisk_len).is_ok();
+        if !fits(LIMIT) {
+            return None;
+        }
+        // More pages never make a fitting layout fail (the p2m grows by one page per 512).
+        let (mut low, mut high) = (0u64, LIMIT);
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if fits(mid) {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        Some(high)
+    }
 }
