@@ -94,7 +94,14 @@ pub fn stripped(elf: &Path) -> PathBuf {
     let Ok(meta) = std::fs::metadata(elf) else {
         return elf.to_path_buf();
     };
-    if !built_here {
+    // Only ELF files built here have debug info to strip (not a downloaded bzImage).
+    let is_elf = std::fs::File::open(elf)
+        .and_then(|mut f| {
+            let mut magic = [0u8; 4];
+            std::io::Read::read_exact(&mut f, &mut magic).map(|()| magic == *b"\x7fELF")
+        })
+        .unwrap_or(false);
+    if !built_here || !is_elf {
         return elf.to_path_buf();
     }
     let stamp = meta

@@ -5,6 +5,8 @@
 pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;
+pub mod cpio;
 pub mod iso;
+pub mod linux;
 pub mod qemu;
 pub mod stats;

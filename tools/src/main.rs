@@ -6,6 +6,8 @@
 //! hvtool build
 //! hvtool bench-boot      [--guest NAME|FILE] [--marker TEXT] [--runs N]
 //! hvtool bench-superpage [--memory MIB]
+//! hvtool initramfs [--busybox FILE] [--out FILE]
+//! hvtool fetch-linux
 //! ```
 //!
 //! The exit status is the guest's: 0 poweroff, 1 crash, 2 reboot, 3 hypervisor failure,
@@ -90,6 +92,17 @@ enum Cmd {
         #[command(flatten)]
         opts: BootOpts,
     },
+    /// Build the Linux test initramfs (busybox, tests/linux/init, the static checks).
+    Initramfs {
+        /// A static busybox (default: Debian's busybox-static, fetched and cached).
+        #[arg(long)]
+        busybox: Option<PathBuf>,
+        /// Where to write it (default: target/linux/initramfs.cpio.gz).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Fetch (or find cached) Debian's current kernel and busybox; print their paths.
+    FetchLinux,
     /// Boot any PV kernel with the serial console on this terminal (input too).
     Boot {
         /// The PV kernel (ELF).
@@ -218,6 +231,22 @@ fn main() -> Result<()> {
                 );
             }
             println!("{}", b.result_line);
+            0
+        }
+        Cmd::Initramfs { busybox, out } => {
+            let busybox = match busybox {
+                Some(b) => b,
+                None => tools::linux::busybox()?,
+            };
+            let out = out
+                .unwrap_or_else(|| tools::artifacts::target_dir().join("linux/initramfs.cpio.gz"));
+            tools::linux::build_initramfs(&busybox, &out)?;
+            println!("{}", out.display());
+            0
+        }
+        Cmd::FetchLinux => {
+            println!("{}", tools::linux::debian_kernel()?.display());
+            println!("{}", tools::linux::busybox()?.display());
             0
         }
         Cmd::Boot {

@@ -127,6 +127,40 @@ impl From<MemoryError> for BuildError {
     }
 }
 
+/// Milliseconds spent in each phase of a build, for the log.
+struct PhaseTimer {
+    tsc_per_ms: u64,
+    last: u64,
+    phases: Vec<(&'static str, u64)>,
+}
+
+impl PhaseTimer {
+    fn new(tsc_hz: u64) -> Self {
+        Self {
+            tsc_per_ms: (tsc_hz / 1000).max(1),
+            last: crate::arch::cpu::rdtsc(),
+            phases: Vec::new(),
+        }
+    }
+
+    /// Ends the phase called `name`.
+    fn mark(&mut self, name: &'static str) {
+        let now = crate::arch::cpu::rdtsc();
+        self.phases
+            .push((name, now.saturating_sub(self.last) / self.tsc_per_ms));
+        self.last = now;
+    }
+}
+
+impl core::fmt::Display for PhaseTimer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, (name, ms)) in self.phases.iter().enumerate() {
+            write!(f, "{}{name} {ms} ms", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes `data` at byte `offset` of the domain's pseudo-physical memory.
 fn write_pseudo_phys(p2m: &[u64], offset: u64, data: &[u8]) {
     let mut done = 0usize;
@@ -212,7 +246,9 @@ fn fill(
     layout: &StartOfDayLayout,
     nr_pages: u64,
 ) -> Result<Domain, BuildError> {
+    let mut phases = PhaseTimer::new(spec.tsc_hz);
     let p2m = memory.populate(dom, nr_pages, spec.superpages)?;
+    phases.mark("populate");
     let virt_base = layout.virt_base;
 
     // Kernel segments (frames are zeroed by allocation, so only file bytes are copied).
@@ -220,6 +256,7 @@ fn fill(
         let bytes = seg.file_bytes(kernel).unwrap_or(&[]);
         write_pseudo_phys(&p2m, seg.dest_va - virt_base, bytes);
     }
+    phases.mark("kernel");
     if let (Some(r), Some(place)) = (spec.ramdisk, &layout.ramdisk) {
         let frames = match place {
             RamdiskPlacement::Mapped { frames, .. } | RamdiskPlacement::Unmapped { frames } => {
@@ -228,6 +265,7 @@ fn fill(
         };
         write_pseudo_phys(&p2m, frames.pfn * PAGE_SIZE, r);
     }
+    phases.mark("ramdisk");
     // The p2m list the guest reads (mfn_list).
     let list_pfn = match layout.p2m {
         P2mPlacement::Mapped { frames } => frames.pfn,
@@ -236,6 +274,7 @@ fn fill(
     let list: Vec<u8> = p2m.iter().flat_map(|m| m.to_le_bytes()).collect();
     write_pseudo_phys(&p2m, list_pfn * PAGE_SIZE, &list);
 
+    phases.mark("p2m");
     // Bootstrap page tables.
     let mut pt_error = None;
     for_each_bootstrap_pte(
@@ -280,6 +319,7 @@ fn fill(
         write_pseudo_phys(&p2m, pfn * PAGE_SIZE, &page);
     }
 
+    phases.mark("tables");
     // Type the bootstrap tables: pin the L4 (validates everything below) and make it the
     // kernel root of vCPU 0, as the toolstack does before starting the guest.
     let l4 = p2m[layout.pt_base_pfn() as usize];
@@ -296,6 +336,8 @@ fn fill(
         crate::arch::cpu::flush_tlb();
     }
 
+    phases.mark("pin");
+    log::info!("d{}: built in {}", dom.0, phases);
     let boot = BootVcpuState::new(layout, image.notes().entry, l4);
     let regs = TrapFrame {
         rip: boot.rip,

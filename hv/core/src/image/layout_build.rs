@@ -169,15 +169,17 @@ impl StartOfDayLayout {
 
     /// The fewest pages with which [`StartOfDayLayout::new`] fits `kernel` and an initrd of
     /// `ramdisk_len` bytes (what a domain refused with `OutOfMemory` needs at least), or
-    /// `None` if it fits no domain below 1 TiB (or fails for another reason).
+    /// `None` if it fits no domain up to 64 GiB (or fails for another reason).
     pub fn min_pages(kernel: KernelPlacement, ramdisk_len: u64) -> Option<u64> {
-        const LIMIT: u64 = 1 << 28;
+        const LIMIT: u64 = 1 << 24;
         let fits = |n| Self::new(kernel, n, ramdisk_len).is_ok();
-        if !fits(LIMIT) {
-            return None;
+        // Double up to a size that fits, then bisect: more pages never make a fitting layout
+        // fail below the limit (the p2m grows by one page per 512).
+        let mut high = 1u64;
+        while !fits(high) {
+            high = high.checked_mul(2).filter(|&h| h <= LIMIT)?;
         }
-        // More pages never make a fitting layout fail (the p2m grows by one page per 512).
-        let (mut low, mut high) = (0u64, LIMIT);
+        let mut low = high / 2;
         while high - low > 1 {
             let mid = low + (high - low) / 2;
             if fits(mid) {
