@@ -14,6 +14,8 @@ use hv_core::mm::{
     DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmConfig, MmError, SpageInfo,
 };
 
+use zerocopy::IntoBytes;
+
 use crate::arch::paging::{pte, HvPageTables, M2P_BASE};
 use crate::arch::phys;
 use crate::mem::{MachineMemory, PAGE_SIZE};
@@ -39,6 +41,10 @@ impl FrameMemory for DirectMapMemory {
 
     fn copy_frame(&mut self, dst: Mfn, src: Mfn) {
         phys::copy_frame(dst.0 * PAGE_SIZE, src.0 * PAGE_SIZE);
+    }
+
+    fn read_table(&self, mfn: Mfn, out: &mut [u64; 512]) {
+        phys::read_bytes(mfn.0 * PAGE_SIZE, out.as_mut_bytes());
     }
 }
 

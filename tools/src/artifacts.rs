@@ -84,24 +84,19 @@ pub fn existing() -> Artifacts {
 /// through BIOS calls) that is slow for a file that is mostly DWARF. Falls back to `elf`
 /// itself when `objcopy` is unavailable or the file is not an ELF it understands.
 ///
-/// Only files this workspace built (under the target directory) are stripped: other kernels
+/// Only files this workspace built (under the target directory's bare-metal output) are stripped: other kernels
 /// may carry data outside their loadable segments (PV GRUB keeps its modules there).
 pub fn stripped(elf: &Path) -> PathBuf {
-    let built_here = match (elf.canonicalize(), target_dir().canonicalize()) {
+    // Only cargo's bare-metal output: caches under the target directory (Xen from Debian)
+    // must be booted as they are.
+    let built_here = match (elf.canonicalize(), target_dir().join(TARGET).canonicalize()) {
         (Ok(e), Ok(t)) => e.starts_with(t),
         _ => false,
     };
     let Ok(meta) = std::fs::metadata(elf) else {
         return elf.to_path_buf();
     };
-    // Only ELF files built here have debug info to strip (not a downloaded bzImage).
-    let is_elf = std::fs::File::open(elf)
-        .and_then(|mut f| {
-            let mut magic = [0u8; 4];
-            std::io::Read::read_exact(&mut f, &mut magic).map(|()| magic == *b"\x7fELF")
-        })
-        .unwrap_or(false);
-    if !built_here || !is_elf {
+    if !built_here {
         return elf.to_path_buf();
     }
     let stamp = meta
