@@ -1,9 +1,8 @@
 //! Debian's Linux kernel and busybox for the Linux tests and `bench-linux`, and the test
 //! initramfs.
 //!
-//! Packages are fetched with `apt-get download` and unpacked with `dpkg -x` into
-//! `target/linux/<package>_<version>/` (kept across runs; a new version gets a new directory).
-//! The kernel package is the one `linux-image-amd64` depends on in the apt candidate (on
+//! Packages are fetched and cached by `crate::debian` (`apt-get download` + `dpkg -x` into
+//! `target/debian/<package>/<version>/`; a new version gets a new directory). The kernel package is the one `linux-image-amd64` depends on in the apt candidate (on
 //! bookworm: `linux-image-6.1.0-N-amd64` from bookworm-security, not backports).
 //!
 //! The initramfs (cpio newc, gzip): busybox and its applet links, `tests/linux/init` as
@@ -16,6 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::artifacts::{target_dir, workspace_root};
 use crate::cpio::Cpio;
+use crate::debian;
 
 /// The meta-package whose dependency names the current kernel package.
 pub const KERNEL_META_PACKAGE: &str = "linux-image-amd64";
@@ -44,14 +44,6 @@ pub fn kernel_package_from_depends(depends: &str) -> Option<String> {
     })
 }
 
-/// The candidate version from `apt-cache policy` output.
-pub fn candidate_from_policy(policy: &str) -> Option<String> {
-    policy.lines().find_map(|l| {
-        let v = l.trim().strip_prefix("Candidate:")?.trim();
-        (v != "(none)" && !v.is_empty()).then(|| v.to_string())
-    })
-}
-
 /// The kernel image package of the apt candidate, e.g. `linux-image-6.1.0-57-amd64`.
 pub fn kernel_package() -> Result<String> {
     let depends = output(Command::new("apt-cache").args(["depends", KERNEL_META_PACKAGE]))?;
@@ -63,42 +55,10 @@ fn cache_root() -> PathBuf {
     target_dir().join("linux")
 }
 
-/// Fetches `package` (the apt candidate) and unpacks it; returns the unpacked root. A cached
-/// copy of the same version is reused.
-pub fn fetch_package(package: &str) -> Result<PathBuf> {
-    let policy = output(Command::new("apt-cache").args(["policy", package]))?;
-    let version = candidate_from_policy(&policy)
-        .with_context(|| format!("apt has no candidate for {package} (apt-get update?)"))?;
-    let key = format!("{package}_{}", version.replace(':', "%3a"));
-    let root = cache_root().join(&key);
-    if root.join(".complete").exists() {
-        return Ok(root);
-    }
-    let download = cache_root().join("debs");
-    std::fs::create_dir_all(&download)?;
-    output(Command::new("apt-get").current_dir(&download).args([
-        "download",
-        "-q",
-        &format!("{package}={version}"),
-    ]))?;
-    let deb = std::fs::read_dir(&download)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            name.starts_with(&format!("{package}_")) && name.ends_with(".deb")
-        })
-        .with_context(|| format!("apt-get download left no {package} .deb"))?;
-    let _ = std::fs::remove_dir_all(&root);
-    output(Command::new("dpkg").arg("-x").arg(&deb).arg(&root))?;
-    std::fs::write(root.join(".complete"), &version)?;
-    let _ = std::fs::remove_file(&deb);
-    Ok(root)
-}
-
 /// Debian's current kernel bzImage (`/boot/vmlinuz-*` of the kernel package).
 pub fn debian_kernel() -> Result<PathBuf> {
     let package = kernel_package()?;
-    let root = fetch_package(&package)?;
+    let root = debian::unpacked(&package)?;
     let boot = root.join("boot");
     std::fs::read_dir(&boot)
         .with_context(|| format!("{} has no /boot", package))?
@@ -112,7 +72,7 @@ pub fn debian_kernel() -> Result<PathBuf> {
 
 /// Debian's static busybox.
 pub fn busybox() -> Result<PathBuf> {
-    let root = fetch_package(BUSYBOX_PACKAGE)?;
+    let root = debian::unpacked(BUSYBOX_PACKAGE)?;
     let path = root.join("bin/busybox");
     if !path.exists() {
         bail!("{BUSYBOX_PACKAGE} ships no bin/busybox");
@@ -188,15 +148,5 @@ mod tests {
             Some("linux-image-6.1.0-57-amd64")
         );
         assert_eq!(kernel_package_from_depends("linux-image-amd64\n"), None);
-    }
-
-    #[test]
-    fn candidate_version_is_read_from_policy() {
-        let policy = "busybox-static:\n  Installed: (none)\n  Candidate: 1:1.35.0-4+deb12u1+b1\n";
-        assert_eq!(
-            candidate_from_policy(policy).as_deref(),
-            Some("1:1.35.0-4+deb12u1+b1")
-        );
-        assert_eq!(candidate_from_policy("x:\n  Candidate: (none)\n"), None);
     }
 }
