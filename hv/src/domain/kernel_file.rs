@@ -30,8 +30,8 @@ pub enum KernelFileError {
     BzImage(BzImageError),
     /// The payload did not decompress.
     Decompress(DecompressError),
-    /// The payload states an absurd size.
-    TooLarge {
+    /// The payload states an impossible size (0, or above 1 GiB).
+    BadSize {
         /// Bytes stated.
         bytes: u64,
     },
@@ -54,12 +54,10 @@ impl core::fmt::Display for KernelFileError {
             }
             Self::BzImage(e) => write!(f, "unusable bzImage: {e:?}"),
             Self::Decompress(e) => write!(f, "bzImage payload: {e}"),
-            Self::TooLarge { bytes } => {
-                write!(
-                    f,
-                    "bzImage payload states {bytes} bytes, more than a kernel can be"
-                )
-            }
+            Self::BadSize { bytes } => write!(
+                f,
+                "bzImage payload states an impossible kernel size of {bytes} bytes"
+            ),
             Self::NoMemory { bytes } => write!(
                 f,
                 "no {} MiB of contiguous machine memory free to decompress the kernel into",
@@ -107,7 +105,7 @@ pub fn unpack<'a>(
     let payload = bzimage_payload(file).map_err(KernelFileError::BzImage)?;
     let size = stated_size(payload.data).map_err(KernelFileError::Decompress)?;
     if size == 0 || size > MAX_KERNEL_BYTES {
-        return Err(KernelFileError::TooLarge { bytes: size });
+        return Err(KernelFileError::BadSize { bytes: size });
     }
     let dict_size = dictionary_size(&payload).map_err(KernelFileError::Decompress)?;
     let no_memory = |bytes| KernelFileError::NoMemory { bytes };
