@@ -40,6 +40,13 @@ pub fn forkexec_rate(line: &str) -> Option<f64> {
     rate.trim_end_matches("/s").parse().ok()
 }
 
+/// The hypervisor's own timing lines (decompression, build phases, boot).
+pub fn timing_lines(r: &RunResult) -> impl Iterator<Item = &str> {
+    r.lines.iter().map(|l| l.text.as_str()).filter(|t| {
+        t.contains("kernel: bzImage") || t.contains(": built in") || t.contains("boot: +")
+    })
+}
+
 /// The figures of one run's serial log.
 pub fn figures(r: &RunResult) -> Figures {
     Figures {
@@ -70,7 +77,8 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 pub fn run_ours(hv: &Path, kernel: &Path, initramfs: &Path) -> Result<RunResult> {
     let mut cfg = RunConfig::new(hv.to_path_buf(), kernel.to_path_buf());
     cfg.ramdisk = Some(initramfs.to_path_buf());
-    cfg.hv_args = vec!["log=warn".into(), format!("mem={GUEST_MIB}M")];
+    // Info level: the loader's decompression and build-phase timings are shown too.
+    cfg.hv_args = vec!["log=info".into(), format!("mem={GUEST_MIB}M")];
     cfg.guest_cmdline = Some(format!("console=hvc0 {CMDLINE}"));
     cfg.machine_mib = GUEST_MIB + 256;
     cfg.timeout = TIMEOUT;

@@ -186,6 +186,9 @@ fn bench_linux() -> Result<()> {
         match r {
             Ok(r) => {
                 let f = figures(r);
+                for line in tools::bench_linux::timing_lines(r) {
+                    println!("{name}: {line}");
+                }
                 println!(
                     "{name}: {:?} after {:.2} s, {f:?}",
                     r.outcome,
