@@ -31,9 +31,16 @@ pub struct TimeKeeper {
     /// emulation), so it is skipped when the armed time is still ahead and not later than
     /// the wanted one (an early tick only re-arms).
     pub armed: Option<u64>,
+    /// The calibrated TSC frequency.
+    tsc_hz: u64,
 }
 
 impl TimeKeeper {
+    /// The calibrated TSC frequency.
+    pub fn tsc_hz(&self) -> u64 {
+        self.tsc_hz
+    }
+
     /// Starts the system clock now, with the calibrated TSC frequency.
     pub fn new(tsc_hz: u64) -> Self {
         let scale =
@@ -50,6 +57,7 @@ impl TimeKeeper {
             wallclock,
             timers: TimerQueue::new(),
             armed: None,
+            tsc_hz,
         }
     }
 

@@ -95,6 +95,7 @@ impl Hypervisor {
             max_memory_bytes: o.max_memory,
             superpages: o.superpages,
             name: &o.name,
+            tsc_hz: self.time.tsc_hz(),
         };
         self.create_domain(id, &spec)
     }

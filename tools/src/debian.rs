@@ -1,11 +1,12 @@
 //! Debian packages as build inputs: download one with `apt-get download` (no root needed),
-//! unpack it with `dpkg -x`, and keep the result in a cache under the target directory, so
-//! a fresh clone fetches it once and later runs reuse it.
+//! unpack it with `dpkg -x`, and keep the result in a cache under the target directory, keyed
+//! by the apt candidate's version, so a fresh clone fetches it once, later runs reuse it, and
+//! a new version (a security update) is fetched again.
 //!
 //! ```text
-//!   target/debian/<package>/<file>.deb        what apt-get downloaded
-//!   target/debian/<package>/root/...          dpkg -x of it (the package's file tree)
-//!   target/debian/<package>/.unpacked         written last: the tree is complete
+//!   target/debian/<package>/<version>/<file>.deb   what apt-get downloaded
+//!   target/debian/<package>/<version>/root/...     dpkg -x of it (the package's file tree)
+//!   target/debian/<package>/<version>/.unpacked    written last: the tree is complete
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,26 @@ pub fn cache_dir(package: &str) -> PathBuf {
     target_dir().join("debian").join(package)
 }
 
-/// The unpacked file tree of `package` (downloaded and unpacked on first use).
+/// The candidate version from `apt-cache policy` output.
+pub fn candidate_from_policy(policy: &str) -> Option<String> {
+    policy.lines().find_map(|l| {
+        let v = l.trim().strip_prefix("Candidate:")?.trim();
+        (v != "(none)" && !v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// The version of `package` apt would install (`apt-cache policy`).
+pub fn candidate(package: &str) -> Result<String> {
+    let out = Command::new("apt-cache")
+        .args(["policy", package])
+        .output()
+        .context("starting apt-cache")?;
+    candidate_from_policy(&String::from_utf8_lossy(&out.stdout)).with_context(|| {
+        format!("apt has no candidate for {package} (run apt-get update, or is it in the sources?)")
+    })
+}
+
+/// The unpacked file tree of `package`'s apt candidate (downloaded and unpacked on first use).
 ///
 /// Fails with a message naming the command when `apt-get` or `dpkg` is missing or the
 /// package is not in the configured archives.
@@ -32,7 +52,8 @@ pub fn unpacked(package: &str) -> Result<PathBuf> {
     {
         bail!("{package:?} is not a Debian package name");
     }
-    let dir = cache_dir(package);
+    let version = candidate(package)?;
+    let dir = cache_dir(package).join(version.replace(':', "%3a"));
     let root = dir.join("root");
     let stamp = dir.join(".unpacked");
     if stamp.exists() {
@@ -44,7 +65,7 @@ pub fn unpacked(package: &str) -> Result<PathBuf> {
         None => {
             eprintln!("fetching Debian package {package} (apt-get download) ...");
             run(Command::new("apt-get")
-                .args(["download", "-q", package])
+                .args(["download", "-q", &format!("{package}={version}")])
                 .current_dir(&dir))
             .with_context(|| format!("apt-get download {package} (is it in the apt sources?)"))?;
             find_deb(&dir)?.with_context(|| format!("apt-get download {package} left no .deb"))?
@@ -93,4 +114,19 @@ pub fn gunzip(src: &Path, dst: &Path) -> Result<()> {
     }
     std::fs::rename(&tmp, dst).with_context(|| format!("writing {}", dst.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidate_version_is_read_from_policy() {
+        let policy = "busybox-static:\n  Installed: (none)\n  Candidate: 1:1.35.0-4+deb12u1+b1\n";
+        assert_eq!(
+            candidate_from_policy(policy).as_deref(),
+            Some("1:1.35.0-4+deb12u1+b1")
+        );
+        assert_eq!(candidate_from_policy("x:\n  Candidate: (none)\n"), None);
+    }
 }

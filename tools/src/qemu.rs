@@ -28,6 +28,9 @@ pub enum BootMethod {
     /// the module string (Xen): `-append` gets `hv_args` only, the first `-initrd` module is
     /// `guest guest_cmdline` (see `crate::xen`).
     KernelModuleCmdline,
+    /// No hypervisor: QEMU boots the guest itself (`-kernel guest -append guest_cmdline
+    /// -initrd ramdisk`), e.g. a Linux bzImage natively, for comparison (`hv` is unused).
+    Native,
 }
 
 /// Where the serial port goes.
@@ -335,6 +338,13 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
             cmd.arg("-kernel").arg(&hv);
             cmd.args(["-append", &cfg.hv_args.join(" ")]);
             cmd.args(["-initrd", &list.join(",")]);
+        }
+        BootMethod::Native => {
+            cmd.arg("-kernel").arg(&cfg.guest);
+            cmd.args(["-append", cfg.guest_cmdline.as_deref().unwrap_or("")]);
+            if let Some(r) = &cfg.ramdisk {
+                cmd.arg("-initrd").arg(r);
+            }
         }
         BootMethod::Iso => {
             let iso = iso::make_iso(&hv, &cfg.cmdline(), &modules)?;

@@ -4,7 +4,7 @@
 //! ```text
 //!   xen_elf():  $XEN_ELF, or the cache:
 //!     apt-get download xen-hypervisor-4.17-amd64 → dpkg -x → boot/xen-4.17-amd64.gz
-//!     → gunzip → target/debian/xen-hypervisor-4.17-amd64/xen-4.17.elf
+//!     → gunzip → target/debian/xen-hypervisor-4.17-amd64/<version>/xen-4.17.elf
 //!   run():  qemu -kernel xen.elf -append "console=com1 dom0_mem=.. <extra>"
 //!                -initrd "kernel <kernel cmdline>,<modules...>"          (multiboot1)
 //! ```
@@ -37,11 +37,11 @@ pub fn xen_elf() -> Result<PathBuf> {
         }
         return Ok(p);
     }
-    let elf = debian::cache_dir(XEN_PACKAGE).join("xen-4.17.elf");
+    let root = debian::unpacked(XEN_PACKAGE)?;
+    let elf = root.with_file_name("xen-4.17.elf");
     if elf.exists() {
         return Ok(elf);
     }
-    let root = debian::unpacked(XEN_PACKAGE)?;
     let gz = root.join(XEN_GZ);
     if !gz.exists() {
         bail!("{XEN_PACKAGE} has no {XEN_GZ}");

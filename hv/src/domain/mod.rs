@@ -10,6 +10,7 @@
 use hv_core::emulate::pit::Pit2;
 
 pub mod builder;
+pub mod kernel_file;
 pub mod vcpu;
 
 use alloc::string::String;
