@@ -16,8 +16,10 @@
 
 use core::arch::global_asm;
 
-/// Size of the boot stack, which remains the hypervisor's stack for the whole run.
-pub const BOOT_STACK_SIZE: usize = 64 * 1024;
+/// Size of the boot stack, which remains the hypervisor's stack for the whole run. The
+/// kernel decompressor (`hv_core::image::decompress`, XZ state built on the stack before it
+/// is boxed) needs well over 64 KiB at opt-level 3: a smaller stack overflowed silently.
+pub const BOOT_STACK_SIZE: usize = 256 * 1024;
 
 global_asm!(
     r#"

@@ -70,7 +70,8 @@ impl TrapFrame {
     }
 }
 
-const CPU_STACK_SIZE: usize = 64 * 1024;
+/// The trap stack: domains are built here too when they restart (decompressor included).
+const CPU_STACK_SIZE: usize = 256 * 1024;
 
 #[repr(C, align(16))]
 struct CpuStack([u8; CPU_STACK_SIZE]);
