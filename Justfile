@@ -57,8 +57,7 @@ bench-boot *ARGS:
 bench-superpage *ARGS:
     {{hvtool}} bench-superpage "$@"
 
-# Hot paths against Xen 4.17 (fetched and cached on first use), best of several interleaved
-# runs per side; last line RESULT ours_X=N xen_X=N ... worst_ratio=R.
+# Hot paths vs Xen 4.17 (fetched once), best of interleaved runs per side; RESULT line last.
 bench-hotpaths *ARGS:
     {{hvtool}} bench-hotpaths "$@"
 
