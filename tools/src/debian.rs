@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!   target/debian/<package>/<version>/<file>.deb   what apt-get downloaded
-//!   target/debian/<package>/<version>/root/...     dpkg -x of it (the package's file tree)
+//!   target/debian/<package>/<version>/tree/...     dpkg -x of it (the package's file tree)
 //!   target/debian/<package>/<version>/.unpacked    written last: the tree is complete
 //! ```
 
@@ -54,7 +54,7 @@ pub fn unpacked(package: &str) -> Result<PathBuf> {
     }
     let version = candidate(package)?;
     let dir = cache_dir(package).join(version.replace(':', "%3a"));
-    let root = dir.join("root");
+    let root = dir.join("tree");
     let stamp = dir.join(".unpacked");
     if stamp.exists() {
         return Ok(root);
