@@ -30,10 +30,10 @@ fn too_little_memory_for_the_kernel_is_refused_with_what_to_do() {
     cfg.hv_args = vec!["log=info".into(), "mem=1M".into()];
     let r = run(&cfg);
     assert!(
-        r.saw("1 MiB is too small for this kernel (with its ramdisk, if any): give the domain more memory"),
+        r.saw("1 MiB is too small for this kernel: it needs at least 4 MiB (give the domain more memory"),
         "no sentence about the memory size"
     );
-    assert!(r.saw("cause=Layout(OutOfMemory)"));
+    assert!(r.saw("cause=TooSmall { have: 1048576, need: Some(4194304), with_ramdisk: false }"));
     assert_eq!(r.outcome, Outcome::Refused);
 }
 
