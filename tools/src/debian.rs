@@ -56,7 +56,7 @@ pub fn unpacked(package: &str) -> Result<PathBuf> {
     let dir = cache_dir(package).join(version.replace(':', "%3a"));
     let root = dir.join("tree");
     let stamp = dir.join(".unpacked");
-    if stamp.exists() {
+    if stamp.exists() && root.is_dir() {
         return Ok(root);
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
