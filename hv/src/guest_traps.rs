@@ -75,6 +75,13 @@ pub fn deliver(
         hv.crash_domain(cur.0, &why);
         return;
     };
+    log::trace!(
+        "d{}: bounce {} (error code {:#x}) at rip {:#x} cr2 {cr2:#x}",
+        cur.0,
+        exception_name(vector),
+        error_code.unwrap_or(0),
+        frame.rip
+    );
     if vector == PAGE_FAULT {
         if let Some(bits) = hv.shared_info(cur.0) {
             bits.set_cr2(cur.1 as u32, cr2);

@@ -208,6 +208,7 @@ impl Hypervisor {
         let shared_info = d.shared_info_mfn;
         let v = &mut d.vcpus[next.1];
         v.arch.restore();
+        v.descriptors.load();
         let regs = v.regs;
         self.time.update_vcpu_time(shared_info, next.1 as u32);
         self.current = Some(next);

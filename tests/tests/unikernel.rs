@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 15] = [
+const FEATURES: [&str; 20] = [
     "traps",
     "iret",
     "callbacks",
@@ -17,6 +17,11 @@ const FEATURES: [&str; 15] = [
     "fpu_taskswitch",
     "cpuid-emulation",
     "msr-emulation",
+    "set_gdt",
+    "update_descriptor",
+    "ldt",
+    "user-selectors",
+    "vcpu-misc",
     "time",
     "timers",
     "block-yield-poll",

@@ -16,6 +16,8 @@
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
+//! | `debugreg`  | `set_debugreg`/`get_debugreg` checks                                       |
+//! | `descriptor`| GDT/LDT descriptor validation (Xen's `check_descriptor`), selector checks  |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
 //! | `types`     | `Mfn`, `DomId`: names shared by all of the above                          |
 #![cfg_attr(not(test), no_std)]
@@ -27,6 +29,8 @@ pub mod buddy;
 pub mod cmdline;
 pub mod console;
 pub mod cpuid;
+pub mod debugreg;
+pub mod descriptor;
 pub mod evtchn;
 pub mod gnttab;
 pub mod image;

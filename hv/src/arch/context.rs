@@ -150,17 +150,30 @@ pub fn load_cr3(l4_ma: u64) {
     }
 }
 
-/// Loads the guest-user GS selector (`SEGBASE_GS_USER_SEL`): only the null selector and the
-/// flat ring-3 data selector exist for guests, so anything else is refused. Loading it resets
-/// the user GS base to 0, as on Xen.
-pub fn load_user_gs_selector(selector: u16) -> Result<(), ()> {
-    if selector != 0 && selector != 0xe02b {
-        return Err(());
+/// Loads the guest-user GS selector (`SEGBASE_GS_USER_SEL`), as Xen does: a non-null
+/// selector gets RPL 3; one the CPU could not load (absent, not data or readable code, DPL
+/// below 3) becomes the null selector instead of faulting. The null selector is loaded after
+/// the flat data selector, so the user GS base is 0 also on CPUs (AMD) whose null loads keep
+/// the old base. The user GS base becomes the descriptor's. Returns the selector loaded.
+pub fn load_user_gs_selector(selector: u16) -> u16 {
+    let mut sel = if selector > 3 { selector | 3 } else { 0 };
+    if sel != 0 && !super::gdt::user_selector_ok(sel, hv_core::descriptor::SelectorUse::Data) {
+        sel = 0;
     }
-    // SAFETY: both selectors are valid (null, or a present DPL-3 data descriptor in our GDT),
-    // so the load cannot fault; swapgs brackets it so only the user (shadow) base changes.
+    let flat = super::gdt::FLAT_RING3_DS;
+    // SAFETY: `sel` is null or a present data (or readable code) descriptor with DPL 3 in the
+    // loaded GDT/LDT, and `flat` is the hypervisor's DPL-3 data descriptor, so neither load
+    // can fault; swapgs brackets them so only the user (shadow) GS base changes.
     unsafe {
-        core::arch::asm!("swapgs", "mov gs, {0:x}", "swapgs", in(reg) selector, options(nostack, preserves_flags));
+        core::arch::asm!(
+            "swapgs",
+            "mov gs, {flat:x}",
+            "mov gs, {sel:x}",
+            "swapgs",
+            flat = in(reg) flat,
+            sel = in(reg) sel,
+            options(nostack, preserves_flags),
+        );
     }
-    Ok(())
+    sel
 }

@@ -34,6 +34,10 @@ pub struct Callbacks {
     pub syscall_masks: bool,
     /// NMI callback.
     pub nmi: u64,
+    /// 32-bit `syscall` from a compat user process (recorded; 32-bit user mode is not run).
+    pub syscall32: u64,
+    /// 32-bit `sysenter` from a compat user process (recorded; 32-bit user mode is not run).
+    pub sysenter: u64,
 }
 
 /// A vCPU sleeping in `SCHEDOP_poll`.
@@ -78,14 +82,20 @@ pub struct Vcpu {
     pub callbacks: Callbacks,
     /// Scheduling state.
     pub state: RunState,
-    /// LDT set with `MMUEXT_SET_LDT`: (linear base, entries).
-    pub ldt: (u64, u32),
+    /// GDT and LDT (`set_gdt`, `MMUEXT_SET_LDT`).
+    pub descriptors: crate::descriptors::DescriptorTables,
     /// Set while blocked in `SCHEDOP_poll`.
     pub poll: Option<PollState>,
     /// Runstate accounting.
     pub runstate: Runstate,
     /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
     pub runstate_area: u64,
+    /// Virtual I/O privilege level 0-3 (`PHYSDEVOP_set_iopl`): port I/O emulation allows
+    /// the guest kernel's port accesses when it is ≥ 1 (Xen's `iopl_ok`).
+    pub iopl: u8,
+    /// Debug registers DR0-DR7 as the guest set them (`set_debugreg`; 4 and 5 unused).
+    /// Recorded and read back; not loaded into the CPU yet.
+    pub debugreg: [u64; 8],
 }
 
 impl Vcpu {
@@ -104,13 +114,15 @@ impl Vcpu {
             traps: Box::new([TrapInfo::new_zeroed(); 256]),
             callbacks: Callbacks::default(),
             state: RunState::Runnable,
-            ldt: (0, 0),
+            descriptors: Default::default(),
             poll: None,
             runstate: Runstate {
                 state: pv_abi::vcpu::RUNSTATE_RUNNABLE,
                 ..Runstate::default()
             },
             runstate_area: 0,
+            iopl: 0,
+            debugreg: hv_core::debugreg::INITIAL,
         }
     }
 

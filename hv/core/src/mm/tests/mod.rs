@@ -13,5 +13,6 @@ mod model_step;
 mod ops;
 mod pde_rules;
 mod safety;
+mod segdesc;
 mod superpage;
 mod walk;
