@@ -19,6 +19,7 @@ pub mod events;
 pub mod gnttab;
 pub mod hypercall;
 pub mod mm;
+pub mod privop;
 pub mod ring;
 pub mod sse;
 pub mod time;

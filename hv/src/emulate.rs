@@ -1,15 +1,26 @@
-//! Emulation of the privileged instructions a PV kernel executes in ring 3.
+//! Emulation of the privileged instructions a PV kernel executes in ring 3, the platform half:
+//! fetch the faulting instruction, hand bytes and registers to `hv_core::emulate`, apply the
+//! decoded operation, commit registers. As Xen's `pv/emul-priv-op.c`, for the guest kernel:
 //!
-//! * `wrmsr` / `rdmsr` of the segment-base MSRs (FS, GS, shadow GS) — Linux's `startup_xen`
-//!   and Mini-OS's `arch_init_events` write GS_BASE before any hypercall;
-//! * CPUID behind Xen's forced-emulation prefix `ud2; .ascii "xen"; cpuid` (raised as #UD),
-//!   answered with the PV CPUID policy (`hv_core::cpuid`).
+//! * `mov` from CR0 (TS = the virtual TS), CR3 (the kernel root) and CR4 (Xen's PV view);
+//!   `mov` to CR0 (only TS may change: `fpu_taskswitch`) and CR4 (guest bits kept, never
+//!   faults); `clts`;
+//! * port I/O (`in`/`out`, imm8 or dx, 1/2/4 bytes) once `physdev_op(SET_IOPL)` raised the
+//!   vCPU's iopl to its virtual CPL — reads give all ones, writes are dropped (no port is
+//!   ever granted to a domain); string I/O is not emulated;
+//! * `wbinvd`/`invd`: ignored (Xen ignores them for domains without cache-flush rights);
+//! * `wrmsr`/`rdmsr` of the segment-base MSRs (FS, GS, shadow GS), `rdmsr` of EFER and TSC;
+//! * CPUID behind Xen's forced-emulation prefix `ud2; .ascii "xen"; cpuid` (raised as #UD).
 //!
-//! Only guest-kernel mode may use them; anything else — `hlt`, `cli`, port I/O, other MSRs — is
-//! bounced back to the guest as the #GP it raised, as Xen does for PV kernels.
+//! Anything else — `hlt`, `cli`, other MSRs (Linux uses the `_safe` accessors), user-mode
+//! callers without iopl 3 — is bounced back to the guest as the #GP it raised.
 
 use hv_core::cpuid::{guest_cpuid, Policy};
+use hv_core::emulate::control::{self, Cr4Policy};
+use hv_core::emulate::privop::{decode_privileged, port_in_destination, PrivOp};
+use hv_core::emulate::{GuestRegs, MAX_INSTRUCTION_LEN};
 use hv_core::mm::pte::is_canonical;
+use pv_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL;
 
 use crate::arch::entry::TrapFrame;
 use crate::arch::{context, cpu};
@@ -34,79 +45,175 @@ pub enum Emulated {
     No,
 }
 
-fn fetch(hv: &Hypervisor, v: VcpuRef, rip: u64, buf: &mut [u8]) -> bool {
+/// The CPUID policy PV guests see (forced-emulation CPUID, and which CR4 bits they may set).
+pub fn cpuid_policy() -> Policy {
+    Policy {
+        expose_pse: false,
+        version: crate::hypercall::XEN_VERSION_NUMBER,
+    }
+}
+
+/// Reads up to `buf.len()` instruction bytes at `rip` in the vCPU's current address space,
+/// page by page; returns how many could be read (a short count means the rest is unmapped).
+pub fn fetch(hv: &Hypervisor, v: VcpuRef, rip: u64, buf: &mut [u8]) -> usize {
     let Some(d) = hv.domains.get(&v.0) else {
+        return 0;
+    };
+    let memory = GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(d.vcpus[v.1].current_root()));
+    let mut done = 0;
+    while done < buf.len() {
+        let Some(at) = rip.checked_add(done as u64) else {
+            break;
+        };
+        let in_page = (4096 - (at & 0xFFF)) as usize;
+        let n = in_page.min(buf.len() - done);
+        if memory.read(at, &mut buf[done..done + n]).is_err() {
+            break;
+        }
+        done += n;
+    }
+    done
+}
+
+/// The registers of `frame` (plus the live FS/GS bases) as the core's emulator sees them.
+pub fn guest_regs(frame: &TrapFrame) -> GuestRegs {
+    let (fs_base, gs_base, _) = context::segment_bases();
+    GuestRegs {
+        gpr: [
+            frame.rax, frame.rcx, frame.rdx, frame.rbx, frame.rsp, frame.rbp, frame.rsi, frame.rdi,
+            frame.r8, frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+        ],
+        rip: frame.rip,
+        rflags: frame.rflags,
+        fs_base,
+        gs_base,
+    }
+}
+
+/// Writes the emulator's registers back into `frame` (segment bases are not changed here).
+pub fn commit_regs(frame: &mut TrapFrame, regs: &GuestRegs) {
+    let g = &regs.gpr;
+    [
+        frame.rax, frame.rcx, frame.rdx, frame.rbx, frame.rsp, frame.rbp, frame.rsi, frame.rdi,
+    ] = [g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]];
+    [
+        frame.r8, frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+    ] = [g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]];
+    frame.rip = regs.rip;
+    frame.rflags = regs.rflags;
+}
+
+/// The CR4 bits the CPUID policy lets a guest control.
+fn cr4_policy() -> Cr4Policy {
+    let [_, _, c1, d1] = guest_cpuid(cpuid_policy(), 1, 0, cpu::cpuid(1, 0));
+    let [_, b7, _, _] = guest_cpuid(cpuid_policy(), 7, 0, cpu::cpuid(7, 0));
+    Cr4Policy {
+        tsc: d1 & (1 << 4) != 0,
+        de: d1 & (1 << 2) != 0,
+        fsgsbase: b7 & 1 != 0,
+        xsave: c1 & (1 << 26) != 0,
+    }
+}
+
+/// Applies `op` for vCPU `v`, updating `regs`; `false` if it must fault instead.
+fn apply(hv: &mut Hypervisor, v: VcpuRef, op: PrivOp, regs: &mut GuestRegs) -> bool {
+    let Some(d) = hv.domain(v.0) else {
         return false;
     };
-    let root = d.vcpus[v.1].current_root();
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root))
-        .read(rip, buf)
-        .is_ok()
-}
-
-fn kernel_mode(hv: &Hypervisor, v: VcpuRef) -> bool {
-    hv.domains
-        .get(&v.0)
-        .is_some_and(|d| d.vcpus[v.1].kernel_mode)
-}
-
-/// A #GP from guest `v`: emulate `wrmsr` / `rdmsr` of a segment-base MSR if that is what
-/// faulted.
-pub fn general_protection(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame) -> Emulated {
-    if !kernel_mode(hv, v) {
-        return Emulated::No;
-    }
-    let mut insn = [0u8; 2];
-    if !fetch(hv, v, frame.rip, &mut insn) || insn[0] != 0x0F {
-        return Emulated::No;
-    }
-    let msr = frame.rcx as u32;
-    let value = (frame.rdx << 32) | (frame.rax & 0xFFFF_FFFF);
-    match insn[1] {
-        // wrmsr
-        0x30 => match msr {
-            MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if !is_canonical(value) => {
-                return Emulated::No
+    let architectural_iopl = d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0;
+    let vcpu = &mut d.vcpus[v.1];
+    let kernel = vcpu.kernel_mode;
+    match op {
+        PrivOp::PortIn { size, .. } => {
+            if !control::io_allowed(kernel, &vcpu.pv_control, architectural_iopl) {
+                return false;
             }
+            regs.write(port_in_destination(size), control::unbacked_port_read(size));
+            return true;
+        }
+        PrivOp::PortOut { .. } => {
+            return control::io_allowed(kernel, &vcpu.pv_control, architectural_iopl);
+        }
+        _ if !kernel => return false,
+        _ => {}
+    }
+    match op {
+        PrivOp::ReadCr { cr, dst } => {
+            let value = match cr {
+                0 => control::guest_cr0(cpu::read_cr0(), vcpu.arch.virtual_ts),
+                3 => vcpu.kernel_root << 12,
+                4 => control::guest_cr4(cpu::read_cr4(), &vcpu.pv_control),
+                _ => return false,
+            };
+            regs.write(dst, value);
+        }
+        PrivOp::WriteCr { cr: 0, value } => {
+            let Some(ts) = control::cr0_write(cpu::read_cr0(), value) else {
+                log::debug!("d{}: refused CR0 write {value:#x}", v.0);
+                return false;
+            };
+            vcpu.arch.virtual_ts = ts;
+            vcpu.arch.apply_ts();
+        }
+        PrivOp::WriteCr { cr: 4, value } => {
+            vcpu.pv_control.cr4_guest = control::cr4_write(value, cr4_policy());
+        }
+        PrivOp::Clts => {
+            vcpu.arch.virtual_ts = false;
+            vcpu.arch.apply_ts();
+        }
+        PrivOp::CacheFlush => {}
+        PrivOp::Wrmsr { msr, value } => match msr {
+            MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if !is_canonical(value) => return false,
             MSR_FS_BASE => context::set_fs_base(value),
             MSR_GS_BASE => context::set_gs_base(value),
             MSR_SHADOW_GS_BASE => context::set_shadow_gs_base(value),
-            _ => return Emulated::No,
+            _ => return false,
         },
-        // rdmsr
-        0x32 => {
+        PrivOp::Rdmsr { msr } => {
             let (fs, gs, shadow) = context::segment_bases();
-            let v = match msr {
+            let value = match msr {
                 MSR_FS_BASE => fs,
                 MSR_GS_BASE => gs,
                 MSR_SHADOW_GS_BASE => shadow,
                 MSR_EFER => cpu::rdmsr(MSR_EFER),
                 MSR_TSC => cpu::rdtsc(),
-                _ => return Emulated::No,
+                _ => return false,
             };
-            frame.rax = v & 0xFFFF_FFFF;
-            frame.rdx = v >> 32;
+            regs.gpr[0] = value & 0xFFFF_FFFF;
+            regs.gpr[2] = value >> 32;
         }
-        _ => return Emulated::No,
+        PrivOp::WriteCr { .. } | PrivOp::StringIo => return false,
+        PrivOp::PortIn { .. } | PrivOp::PortOut { .. } => return false,
     }
-    frame.rip = frame.rip.wrapping_add(2);
+    true
+}
+
+/// A #GP from guest `v`: emulate the privileged instruction that raised it, if it is one.
+pub fn general_protection(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame) -> Emulated {
+    let mut bytes = [0u8; MAX_INSTRUCTION_LEN];
+    let n = fetch(hv, v, frame.rip, &mut bytes);
+    let mut regs = guest_regs(frame);
+    let Ok(decoded) = decode_privileged(&bytes[..n], &regs) else {
+        return Emulated::No;
+    };
+    if !apply(hv, v, decoded.op, &mut regs) {
+        return Emulated::No;
+    }
+    regs.rip = regs.rip.wrapping_add(decoded.len as u64);
+    commit_regs(frame, &regs);
     Emulated::Done
 }
 
 /// A #UD from guest `v`: emulate CPUID behind Xen's forced-emulation prefix.
-pub fn invalid_opcode(
-    hv: &mut Hypervisor,
-    v: VcpuRef,
-    frame: &mut TrapFrame,
-    policy: Policy,
-) -> Emulated {
+pub fn invalid_opcode(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame) -> Emulated {
     let mut insn = [0u8; 7];
-    if !fetch(hv, v, frame.rip, &mut insn) || insn != FORCED_CPUID {
+    if fetch(hv, v, frame.rip, &mut insn) != insn.len() || insn != FORCED_CPUID {
         return Emulated::No;
     }
     let (leaf, subleaf) = (frame.rax as u32, frame.rcx as u32);
     let native = cpu::cpuid(leaf, subleaf);
-    let [a, b, c, d] = guest_cpuid(policy, leaf, subleaf, native);
+    let [a, b, c, d] = guest_cpuid(cpuid_policy(), leaf, subleaf, native);
     frame.rax = u64::from(a);
     frame.rbx = u64::from(b);
     frame.rcx = u64::from(c);

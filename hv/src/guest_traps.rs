@@ -1,17 +1,17 @@
 //! Exceptions raised by a guest (in ring 3).
 //!
-//! In order: emulate what the PV ABI says the hypervisor emulates (segment-base MSRs on #GP, forced-emulation CPUID on #UD, `int $n` allowed by the guest's trap table on #GP,
-//! lazy FPU on #NM); otherwise bounce the exception to the guest's handler with Xen's frame
+//! In order: emulate what the PV ABI says the hypervisor emulates (privileged instructions on
+//! #GP, writes to read-only page tables on #PF, forced-emulation CPUID on #UD, `int $n` allowed
+//! by the guest's trap table on #GP, lazy FPU on #NM); otherwise bounce the exception to the guest's handler with Xen's frame
 //! (page faults put cr2 in `vcpu_info.arch.cr2`). A guest with no handler for it is crashed —
 //! alone, with a log line naming the exception, error code, rip and (for #PF) cr2.
-
-use hv_core::cpuid::Policy;
 
 use crate::arch::cpu;
 use crate::arch::entry::TrapFrame;
 use crate::bounce::{self, Bounce};
 use crate::emulate::{self, Emulated};
 use crate::hypervisor::{Hypervisor, VcpuRef};
+use crate::ptwr;
 
 const PAGE_FAULT: u32 = 14;
 const GENERAL_PROTECTION: u32 = 13;
@@ -109,6 +109,11 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
     match vector {
         PAGE_FAULT => {
             let cr2 = cpu::read_cr2();
+            // A write to one of the guest's read-only page tables (writable page tables).
+            if ptwr::page_fault(hv, cur, frame, cr2, u64::from(frame.error_code)) == Emulated::Done
+            {
+                return;
+            }
             // The guest kernel runs in ring 3, but a fault it takes in its kernel mode is a
             // supervisor fault to it: Xen clears the U bit (PFEC_user_mode) then.
             let kernel = hv
@@ -137,11 +142,7 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
             }
         }
         INVALID_OPCODE => {
-            let policy = Policy {
-                expose_pse: false,
-                version: crate::hypercall::XEN_VERSION_NUMBER,
-            };
-            if emulate::invalid_opcode(hv, cur, frame, policy) == Emulated::No {
+            if emulate::invalid_opcode(hv, cur, frame) == Emulated::No {
                 deliver(hv, cur, frame, vector, None, 0);
             }
         }

@@ -24,6 +24,7 @@ mod hypervisor;
 mod logger;
 mod mem;
 mod memory;
+mod ptwr;
 mod rings;
 mod runstate;
 mod sched;

@@ -11,9 +11,12 @@ use tools::bench::{guest_text, parse_result};
 use tools::qemu::{Outcome, RunResult};
 
 /// Cases run in both domains.
-const COMMON_CASES: [&str; 21] = [
+const COMMON_CASES: [&str; 24] = [
     "build-own-tables",
     "4k-rw-map",
+    "ptwr-off-by-default",
+    "ptwr-l1-writes",
+    "ptwr-attacks",
     "writable-l1",
     "writable-l2",
     "writable-l3",

@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 20] = [
+const FEATURES: [&str; 21] = [
     "traps",
     "iret",
     "callbacks",
@@ -22,6 +22,7 @@ const FEATURES: [&str; 20] = [
     "ldt",
     "user-selectors",
     "vcpu-misc",
+    "privileged-instructions",
     "time",
     "timers",
     "block-yield-poll",

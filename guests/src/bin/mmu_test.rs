@@ -1,7 +1,8 @@
 //! `mmu_test`: builds its own page tables through the PV MMU hypercalls, maps and unmaps
 //! 2 MiB superpages, and tries the known attacks on a PV MMU (writable page-table mappings,
 //! XSA-148 PSE/RW flips, XSA-167 absurd frame numbers, superpage/page-table confusion,
-//! releasing frames under a live superpage, linear page-table count overflow).
+//! releasing frames under a live superpage, linear page-table count overflow), and writes
+//! to its read-only page tables emulated by the hypervisor (writable page tables).
 //!
 //! One line per case: `mmu_test: <case>: PASS|FAIL (<what was sent: got X, want Y; ...>)`,
 //! expectations following Xen; then `mmu_test: N/M passed` and poweroff (all passed) or
@@ -19,6 +20,8 @@ mod env;
 mod memory;
 #[path = "mmu_test/pagetables.rs"]
 mod pagetables;
+#[path = "mmu_test/ptwr.rs"]
+mod ptwr;
 #[path = "mmu_test/report.rs"]
 mod report;
 #[path = "mmu_test/superpages.rs"]
@@ -52,6 +55,13 @@ fn guest_main(si: &'static StartInfo) -> ! {
     let mut report = Report::new();
     pagetables::build_own_tables(&mut env, &mut report);
     pagetables::map_4k(&mut env, &mut report);
+    if ptwr::setup(&env) {
+        ptwr::off_by_default(&mut env, &mut report);
+        ptwr::l1_writes(&mut env, &mut report);
+        ptwr::attacks(&mut env, &mut report);
+    } else {
+        println!("mmu_test: ptwr: FAIL (trap table or shared_info setup failed)");
+    }
     pagetables::writable_tables(&mut env, &mut report);
     pagetables::l4_hypervisor_slots(&mut env, &mut report);
     pagetables::self_map_pins(&mut env, &mut report);

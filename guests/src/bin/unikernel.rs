@@ -197,6 +197,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     report.verdict("ldt", segments::ldt_check(ctx.si));
     report.verdict("user-selectors", segments::user_selectors_check());
     report.verdict("vcpu-misc", segments::vcpu_misc_check());
+    report.verdict("privileged-instructions", cpu::privileged());
     report.verdict("time", clock::time(&ctx));
     report.verdict("timers", clock::timers(&ctx));
     report.verdict("block-yield-poll", clock::block_yield_poll(&ctx));

@@ -18,6 +18,7 @@
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
 //! | `debugreg`  | `set_debugreg`/`get_debugreg` checks                                       |
 //! | `descriptor`| GDT/LDT descriptor validation (Xen's `check_descriptor`), selector checks  |
+//! | `emulate`   | decoding of the instructions PV guests fault on (privileged ops, page-table writes) |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
 //! | `types`     | `Mfn`, `DomId`: names shared by all of the above                          |
 #![cfg_attr(not(test), no_std)]
@@ -31,6 +32,7 @@ pub mod console;
 pub mod cpuid;
 pub mod debugreg;
 pub mod descriptor;
+pub mod emulate;
 pub mod evtchn;
 pub mod gnttab;
 pub mod image;

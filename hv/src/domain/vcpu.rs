@@ -4,6 +4,7 @@
 
 use alloc::boxed::Box;
 
+use hv_core::emulate::control::PvControl;
 use pv_abi::xen::TrapInfo;
 use zerocopy::FromZeros;
 
@@ -90,9 +91,8 @@ pub struct Vcpu {
     pub runstate: Runstate,
     /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
     pub runstate_area: u64,
-    /// Virtual I/O privilege level 0-3 (`PHYSDEVOP_set_iopl`): port I/O emulation allows
-    /// the guest kernel's port accesses when it is ≥ 1 (Xen's `iopl_ok`).
-    pub iopl: u8,
+    /// The guest's own CR4 bits and its I/O privilege level (emulated instructions).
+    pub pv_control: PvControl,
     /// Debug registers DR0-DR7 as the guest set them (`set_debugreg`; 4 and 5 unused).
     /// Recorded and read back; not loaded into the CPU yet.
     pub debugreg: [u64; 8],
@@ -121,7 +121,7 @@ impl Vcpu {
                 ..Runstate::default()
             },
             runstate_area: 0,
-            iopl: 0,
+            pv_control: PvControl::default(),
             debugreg: hv_core::debugreg::INITIAL,
         }
     }

@@ -1,5 +1,7 @@
 //! `physdev_op`: a PV domU has no physical devices; only the I/O privilege level request Linux
-//! makes at boot is accepted, and recorded in the vCPU (`Vcpu::iopl`) for port I/O emulation.
+//! makes at boot is accepted. It is recorded per vCPU (as Xen's `arch.pv.iopl`): with it, the
+//! guest kernel's `in`/`out` are emulated (reads give all ones, writes are dropped) instead of
+//! raising #GP (`crate::emulate`).
 
 use pv_abi::errno;
 use pv_abi::physdev::{PhysdevSetIopl, PHYSDEVOP_SET_IOPL};
@@ -11,9 +13,8 @@ pub fn physdev_op(call: &mut Call) -> Ret {
     match cmd as u32 {
         PHYSDEVOP_SET_IOPL => match call.guest().read_obj::<PhysdevSetIopl>(arg) {
             Ok(p) if p.iopl <= 3 => {
-                let who = call.who;
-                if let Some(v) = call.hv.domain(who.0).and_then(|d| d.vcpus.get_mut(who.1)) {
-                    v.iopl = p.iopl as u8;
+                if let Some(d) = call.hv.domain(call.who.0) {
+                    d.vcpus[call.who.1].pv_control.iopl = p.iopl as u8;
                 }
                 Ret::Value(0)
             }

@@ -314,3 +314,91 @@ pub fn msr() -> Check {
          set_segment_base(FS) live"
     ))
 }
+
+/// CR0.PE, CR0.TS, CR0.WP, CR0.PG.
+const CR0_PE: u64 = 1;
+const CR0_TS: u64 = 1 << 3;
+const CR0_WP: u64 = 1 << 16;
+const CR0_PG: u64 = 1 << 31;
+/// CR4.PSE, CR4.PAE, CR4.PGE.
+const CR4_PSE: u64 = 1 << 4;
+const CR4_PAE: u64 = 1 << 5;
+const CR4_PGE: u64 = 1 << 7;
+
+/// Privileged instructions emulated as Xen does for a PV kernel: `mov` from/to CR0 (only TS
+/// may change) and CR4 (Xen's PV view; writes of ignored bits succeed), `clts`, port I/O (#GP
+/// until `set_iopl(1)`, then reads give all ones and writes are dropped), `wbinvd`.
+pub fn privileged() -> Check {
+    use guests::privop;
+    let mut problems = Problems::default();
+
+    let cr0 = privop::read_cr0();
+    problems.check(
+        cr0.is_some_and(|v| v & (CR0_PE | CR0_PG) == CR0_PE | CR0_PG && v & CR0_TS == 0),
+        format_args!("mov %cr0: {cr0:x?}, want PE|PG set, TS clear"),
+    );
+    let cr0 = cr0.unwrap_or(CR0_PE | CR0_PG);
+    let set_ts = privop::write_cr0(cr0 | CR0_TS);
+    let with_ts = privop::read_cr0();
+    let cleared = privop::clts();
+    let after = privop::read_cr0();
+    problems.check(
+        set_ts && with_ts == Some(cr0 | CR0_TS) && cleared && after == Some(cr0),
+        format_args!(
+            "mov to %cr0 with TS: ok={set_ts} reads {with_ts:x?}; clts ok={cleared} reads \
+             {after:x?}"
+        ),
+    );
+    let wp_refused = !privop::write_cr0(cr0 & !CR0_WP);
+    problems.check(
+        wp_refused && privop::read_cr0() == Some(cr0),
+        format_args!("clearing CR0.WP was not refused with #GP"),
+    );
+
+    let cr4 = privop::read_cr4();
+    problems.check(
+        cr4.is_some_and(|v| v & CR4_PAE != 0 && v & (CR4_PSE | CR4_PGE) == 0),
+        format_args!("mov %cr4: {cr4:x?}, want PAE set, PSE and PGE hidden"),
+    );
+    let cr4 = cr4.unwrap_or(CR4_PAE);
+    let wrote = privop::write_cr4(cr4 | CR4_PGE | CR4_PSE);
+    let back = privop::read_cr4();
+    problems.check(
+        wrote && back == Some(cr4),
+        format_args!("mov to %cr4 of PGE|PSE: ok={wrote}, reads back {back:x?}, want {cr4:#x}"),
+    );
+
+    let before = traps::count(13);
+    let gp = privop::inb_imm();
+    problems.check(
+        gp.is_none() && traps::count(13) == before + 1,
+        format_args!("in $0x61 before set_iopl gave {gp:x?}, want #GP"),
+    );
+    let rc = privop::set_iopl(1);
+    problems.check(rc == 0, format_args!("physdev_op(set_iopl, 1) = {rc}"));
+    let b = privop::inb_imm();
+    let w = privop::inw_dx(0xcfc);
+    let l = privop::inl_dx(0xcfc);
+    problems.check(
+        b == Some(0x5a5a_5a5a_5a5a_5aff)
+            && w == Some(0x5a5a_5a5a_5a5a_ffff)
+            && l == Some(0xffff_ffff),
+        format_args!("in after set_iopl: al {b:x?}, ax {w:x?}, eax {l:x?}; want all ones"),
+    );
+    let out = privop::outb_dx(0x80, 0x42);
+    problems.check(out, format_args!("out %al,%dx after set_iopl raised #GP"));
+    let byte = 0u8;
+    let outs = privop::outsb(0x80, &raw const byte);
+    problems.check(
+        !outs,
+        format_args!("outsb was emulated (Xen-style, not expected yet)"),
+    );
+    privop::set_iopl(0);
+
+    let wb = privop::wbinvd();
+    problems.check(wb, format_args!("wbinvd raised #GP"));
+    problems.into_check(detail!(
+        "cr0 {cr0:#x} (TS via mov/clts, WP change #GP), cr4 {cr4:#x} (PGE/PSE write ignored), \
+         in/out #GP then ~0 after set_iopl(1), wbinvd ignored"
+    ))
+}

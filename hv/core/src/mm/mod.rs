@@ -32,6 +32,7 @@ mod memory;
 mod modify;
 mod ops;
 pub mod pte;
+mod ptwr;
 mod recount;
 mod refs;
 mod segdesc;
@@ -52,6 +53,7 @@ pub use error::MmError;
 pub use frame::{FrameInfo, PageType, COUNT_MAX};
 pub use memory::FrameMemory;
 pub use pte::{ADDR_MASK, GUEST_KERNEL, NX, PRESENT, PSE, RW, USER};
+pub use ptwr::PtwrTarget;
 pub use spage::{SpageInfo, SpageType};
 pub use teardown::Teardown;
 pub use types::{

@@ -12,6 +12,7 @@ mod model_ops;
 mod model_step;
 mod ops;
 mod pde_rules;
+mod ptwr;
 mod safety;
 mod segdesc;
 mod superpage;

@@ -1,0 +1,162 @@
+//! Privileged instructions a PV guest kernel executes in ring 3, where they raise #GP:
+//! decoded from the faulting bytes plus the registers, into the operation the hypervisor
+//! carries out as Xen's `pv/emul-priv-op.c` does.
+//!
+//! ```text
+//!   mov %crN,%r / mov %r,%crN   0F 20 /r, 0F 22 /r   (N and r from ModRM, REX.R → CR8+)
+//!   in  $imm8 / %dx → al|ax|eax E4 E5 EC ED (+66)
+//!   out al|ax|eax → $imm8 / %dx E6 E7 EE EF (+66)
+//!   ins / outs                  6C..6F               recognised, not emulated (→ #GP)
+//!   wbinvd, invd                0F 09, 0F 08
+//!   rdmsr, wrmsr                0F 32, 0F 30
+//!   clts                        0F 06
+//! ```
+
+use iced_x86::{Code, Mnemonic, OpKind};
+
+use super::decode::{decode, gpr_operand, DecodeError};
+use super::regs::{size_mask, GuestRegs, RegOperand, RAX, RDX};
+
+/// One privileged operation, with its register operands resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrivOp {
+    /// `mov %crN, dst`.
+    ReadCr {
+        /// Control register number (0..=15).
+        cr: u8,
+        /// Destination (always a 64-bit register).
+        dst: RegOperand,
+    },
+    /// `mov src, %crN`; `value` is the source register's value.
+    WriteCr {
+        /// Control register number.
+        cr: u8,
+        /// The value written.
+        value: u64,
+    },
+    /// `in`: read `size` bytes from `port` into al/ax/eax.
+    PortIn {
+        /// Port number.
+        port: u16,
+        /// 1, 2 or 4.
+        size: u8,
+    },
+    /// `out`: write the low `size` bytes of `value` (al/ax/eax) to `port`.
+    PortOut {
+        /// Port number.
+        port: u16,
+        /// 1, 2 or 4.
+        size: u8,
+        /// al/ax/eax, masked to `size`.
+        value: u32,
+    },
+    /// `ins`/`outs` (string port I/O), not emulated.
+    StringIo,
+    /// `wbinvd` / `invd`.
+    CacheFlush,
+    /// `rdmsr`: MSR number from ecx, result to edx:eax.
+    Rdmsr {
+        /// ecx.
+        msr: u32,
+    },
+    /// `wrmsr`: MSR ecx ← edx:eax.
+    Wrmsr {
+        /// ecx.
+        msr: u32,
+        /// edx:eax.
+        value: u64,
+    },
+    /// `clts`: clear CR0.TS.
+    Clts,
+}
+
+/// A decoded privileged instruction and its length in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// What to do.
+    pub op: PrivOp,
+    /// Instruction length (rip advances by this much when emulated).
+    pub len: usize,
+}
+
+/// The port of an `in`/`out`: the immediate, or dx.
+fn port(insn: &iced_x86::Instruction, operand: u32, regs: &GuestRegs) -> u16 {
+    match insn.op_kind(operand) {
+        OpKind::Immediate8 => u16::from(insn.immediate8()),
+        _ => regs.gpr[RDX] as u16,
+    }
+}
+
+/// Decodes the privileged instruction at the start of `bytes` (fetched from `regs.rip`).
+/// Errors: `Truncated`, `Invalid`, or `Unsupported` for any instruction not listed above.
+pub fn decode_privileged(bytes: &[u8], regs: &GuestRegs) -> Result<Decoded, DecodeError> {
+    let insn = decode(bytes, regs.rip)?;
+    let op = match insn.code() {
+        Code::Mov_r64_cr | Code::Mov_cr_r64 => {
+            let (cr_reg, gpr_reg) = if insn.code() == Code::Mov_r64_cr {
+                (insn.op1_register(), insn.op0_register())
+            } else {
+                (insn.op0_register(), insn.op1_register())
+            };
+            let cr = (cr_reg as usize)
+                .checked_sub(iced_x86::Register::CR0 as usize)
+                .and_then(|n| u8::try_from(n).ok())
+                .filter(|&n| n < 16)
+                .ok_or(DecodeError::Unsupported)?;
+            let gpr = gpr_operand(gpr_reg).ok_or(DecodeError::Unsupported)?;
+            if insn.code() == Code::Mov_r64_cr {
+                PrivOp::ReadCr { cr, dst: gpr }
+            } else {
+                PrivOp::WriteCr {
+                    cr,
+                    value: regs.read(gpr),
+                }
+            }
+        }
+        Code::Wbinvd | Code::Invd => PrivOp::CacheFlush,
+        Code::Clts => PrivOp::Clts,
+        Code::Rdmsr => PrivOp::Rdmsr {
+            msr: regs.gpr[1] as u32,
+        },
+        Code::Wrmsr => PrivOp::Wrmsr {
+            msr: regs.gpr[1] as u32,
+            value: (regs.gpr[RDX] << 32) | (regs.gpr[RAX] & 0xFFFF_FFFF),
+        },
+        _ => match insn.mnemonic() {
+            Mnemonic::In | Mnemonic::Out => {
+                // in al|ax|eax, port / out port, al|ax|eax
+                let (data, port_operand) = match insn.mnemonic() {
+                    Mnemonic::In => (insn.op0_register(), 1),
+                    _ => (insn.op1_register(), 0),
+                };
+                let size = gpr_operand(data).ok_or(DecodeError::Unsupported)?.size;
+                let port = port(&insn, port_operand, regs);
+                if insn.mnemonic() == Mnemonic::In {
+                    PrivOp::PortIn { port, size }
+                } else {
+                    PrivOp::PortOut {
+                        port,
+                        size,
+                        value: (regs.gpr[RAX] & size_mask(size)) as u32,
+                    }
+                }
+            }
+            Mnemonic::Insb
+            | Mnemonic::Insw
+            | Mnemonic::Insd
+            | Mnemonic::Outsb
+            | Mnemonic::Outsw
+            | Mnemonic::Outsd => PrivOp::StringIo,
+            _ => return Err(DecodeError::Unsupported),
+        },
+    };
+    Ok(Decoded {
+        op,
+        len: insn.len(),
+    })
+}
+
+/// The register an `in` of `size` bytes writes (al, ax or eax).
+pub fn port_in_destination(size: u8) -> RegOperand {
+    RegOperand::sized(RAX, size)
+}
