@@ -20,6 +20,7 @@ use pv_abi::event_channel::{
     EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_STATUS, EVTCHNOP_UNMASK,
     EVTCHN_2L_NR_CHANNELS,
 };
+use pv_abi::vcpu::{VcpuRegisterVcpuInfo, VCPUOP_REGISTER_VCPU_INFO};
 use pv_abi::xen::{hypercall as nr, SharedInfo, StartInfo, VcpuInfo, DOMID_SELF};
 
 use crate::ring::{self, PageSlot};
@@ -27,6 +28,8 @@ use crate::traps::{self, TrapFrame};
 
 static mut SHARED_INFO_SLOT: PageSlot = PageSlot([0; 4096]);
 static MAPPED: AtomicBool = AtomicBool::new(false);
+/// Where vCPU 0's `vcpu_info` is, once registered elsewhere (0: `vcpu_info[0]` in shared_info).
+static VCPU_INFO_VA: AtomicU64 = AtomicU64::new(0);
 
 const NR_PORTS: usize = EVTCHN_2L_NR_CHANNELS as usize;
 static COUNTS: [AtomicU32; NR_PORTS] = [const { AtomicU32::new(0) }; NR_PORTS];
@@ -55,12 +58,52 @@ fn field_ptr(offset: usize) -> u64 {
 }
 
 fn vcpu0(offset: usize) -> u64 {
-    field_ptr(offset_of!(SharedInfo, vcpu_info) + offset)
+    match VCPU_INFO_VA.load(Ordering::SeqCst) {
+        0 => field_ptr(offset_of!(SharedInfo, vcpu_info) + offset),
+        va => va + offset as u64,
+    }
+}
+
+/// VA of vCPU 0's `vcpu_info` (in shared_info unless [`register_vcpu_info`] moved it).
+pub fn vcpu_info_va() -> u64 {
+    vcpu0(0)
+}
+
+/// `VCPUOP_register_vcpu_info(0, mfn, offset)`; on success our event and time code use the
+/// new location, our mapping `va` of `mfn` + `offset`. Returns the hypercall result.
+///
+/// # Safety
+/// `va` must map `mfn` + `offset` for the rest of the program (except while events are
+/// masked), writable, with no Rust reference to those 64 bytes.
+pub unsafe fn register_vcpu_info(mfn: u64, offset: u32, va: u64) -> i64 {
+    let mut arg = VcpuRegisterVcpuInfo {
+        mfn,
+        offset,
+        rsvd: 0,
+    };
+    let cmd = u64::from(VCPUOP_REGISTER_VCPU_INFO);
+    // SAFETY: `arg` is the structure VCPUOP_register_vcpu_info reads.
+    let rc = unsafe { traps::hypercall(nr::VCPU_OP, [cmd, 0, &raw mut arg as u64, 0, 0]) };
+    if rc == 0 {
+        VCPU_INFO_VA.store(va, Ordering::SeqCst);
+    }
+    rc
+}
+
+/// A u32 field of vCPU 0's `vcpu_info` (for `time`): byte offset inside it.
+pub(crate) fn vcpu_u32(offset: usize) -> &'static AtomicU32 {
+    u32_at(vcpu0(offset))
+}
+
+/// A u64 field of vCPU 0's `vcpu_info` (for `time`): byte offset inside it.
+pub(crate) fn vcpu_u64(offset: usize) -> &'static AtomicU64 {
+    u64_at(vcpu0(offset))
 }
 
 fn u8_at(addr: u64) -> &'static AtomicU8 {
-    // SAFETY: `addr` lies in the shared_info page mapped at our slot for the program's life;
-    // the hypervisor writes it concurrently, so only atomic access is used.
+    // SAFETY: `addr` lies in the shared_info page mapped at our slot for the program's life,
+    // or in the registered vcpu_info (mapped as `register_vcpu_info` requires); the
+    // hypervisor writes it concurrently, so only atomic access is used.
     unsafe { AtomicU8::from_ptr(addr as *mut u8) }
 }
 
@@ -97,11 +140,6 @@ fn mask_word(word: usize) -> &'static AtomicU64 {
 /// A u32 field of shared_info or vcpu_info 0 (for `time`): `shared_info` byte offset.
 pub(crate) fn shared_u32(offset: usize) -> &'static AtomicU32 {
     u32_at(field_ptr(offset))
-}
-
-/// A u64 field of shared_info (for `time`): `shared_info` byte offset.
-pub(crate) fn shared_u64(offset: usize) -> &'static AtomicU64 {
-    u64_at(field_ptr(offset))
 }
 
 /// `vcpu_info[0].arch.cr2`: the address of the last #PF (0 before shared_info is mapped).

@@ -34,13 +34,13 @@ pub fn rdtsc() -> u64 {
 }
 
 fn time_field(offset: usize) -> usize {
-    offset_of!(SharedInfo, vcpu_info) + offset_of!(VcpuInfo, time) + offset
+    offset_of!(VcpuInfo, time) + offset
 }
 
-/// A consistent copy of `vcpu_info[0].time`.
+/// A consistent copy of vCPU 0's `vcpu_info.time` (wherever it is registered).
 pub fn time_info() -> VcpuTimeInfo {
-    let word = |o| events::shared_u32(time_field(o));
-    let quad = |o| events::shared_u64(time_field(o));
+    let word = |o| events::vcpu_u32(time_field(o));
+    let quad = |o| events::vcpu_u64(time_field(o));
     loop {
         let version = word(offset_of!(VcpuTimeInfo, version)).load(Ordering::Acquire);
         if version & 1 != 0 {

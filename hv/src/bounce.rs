@@ -76,7 +76,12 @@ pub fn bounce(
     };
     let from_user = !d.vcpus[v.1].kernel_mode;
     let kernel_sp = d.vcpus[v.1].kernel_sp;
-    let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
+    // Read the mask, then apply the bounce's own masking.
+    let saved_mask = d.vcpu_info(v.1).map_or(0, |info| {
+        let saved = u64::from(info.set_upcall_mask(false) != 0);
+        info.set_upcall_mask(saved != 0 || b.mask_events);
+        saved
+    });
     let mut saved_cs = frame.cs;
     let rsp = if from_user {
         enter_kernel_mode(hv, v);
@@ -86,9 +91,6 @@ pub fn bounce(
         frame.rsp
     } & !15;
 
-    let saved_mask = u64::from(bits.set_upcall_mask(v.1 as u32, false) != 0);
-    // Restore, then apply the bounce's own masking.
-    bits.set_upcall_mask(v.1 as u32, saved_mask != 0 || b.mask_events);
     let rflags =
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 

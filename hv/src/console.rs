@@ -23,7 +23,7 @@ impl Hypervisor {
         if !d.is_running() {
             return;
         }
-        let mut ring = PageRing::new(d.console_ring_mfn);
+        let mut ring = PageRing::new(&d.console_ring);
         let mut out = alloc::vec::Vec::new();
         match drain_output(&mut ring, |bytes| out.extend_from_slice(bytes)) {
             Ok(t) => {
@@ -66,7 +66,7 @@ impl Hypervisor {
         let Some((&id, d)) = self.domains.iter_mut().find(|(_, d)| d.is_running()) else {
             return;
         };
-        let mut ring = PageRing::new(d.console_ring_mfn);
+        let mut ring = PageRing::new(&d.console_ring);
         match push_input(&mut ring, &buf[..n]) {
             Ok(t) if t.notify || t.bytes > 0 => {
                 let port = d.console_port;

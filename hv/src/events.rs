@@ -2,8 +2,8 @@
 //! domain's `shared_info` page, and the upcall into the guest's event callback.
 //!
 //! ```text
-//!  shared_info page (per domain)
-//!  0     vcpu_info[32] × 64 B:  +0 upcall_pending  +1 upcall_mask  +8 pending_sel  +16 cr2 …
+//!  shared_info page (per domain, held as a GuestPage)
+//!  0     vcpu_info[32] × 64 B (unless registered elsewhere: see vcpu_info.rs)
 //!  2048  evtchn_pending[64] (u64)
 //!  2560  evtchn_mask[64] (u64)
 //! ```
@@ -14,100 +14,71 @@ use alloc::collections::BTreeMap;
 
 use hv_core::evtchn::{self, EventBits, Notified, Port, SharedInfoPages, VcpuId};
 
-use crate::arch::phys;
 use crate::domain::{Domain, DomainId};
 use crate::hypervisor::{Hypervisor, VcpuRef};
-use crate::mem::PAGE_SIZE;
+use crate::vcpu_info::VcpuInfo;
 
-const PENDING_OFFSET: u64 = 2048;
-const MASK_OFFSET: u64 = 2560;
+const PENDING_OFFSET: usize = 2048;
+const MASK_OFFSET: usize = 2560;
 
-/// Byte offset of `vcpu_info[vcpu]` in shared_info.
-pub fn vcpu_info_offset(vcpu: u32) -> u64 {
-    64 * u64::from(vcpu)
+/// The event bits of one domain: the pending and mask arrays in its held shared_info page,
+/// and each vCPU's selector and upcall flag in its `vcpu_info` (wherever that lives).
+pub struct SharedInfoBits<'a> {
+    dom: &'a Domain,
 }
 
-/// The event bits of one domain's shared_info page.
-pub struct SharedInfoBits {
-    ma: u64,
-}
-
-impl SharedInfoBits {
-    /// The page at machine frame `mfn`.
-    pub fn new(mfn: u64) -> Self {
-        Self {
-            ma: mfn * PAGE_SIZE,
-        }
+impl<'a> SharedInfoBits<'a> {
+    /// The event bits of `dom`.
+    pub fn new(dom: &'a Domain) -> Self {
+        Self { dom }
     }
 
-    fn word(&self, base: u64, port: Port) -> (u64, u64) {
-        (
-            self.ma + base + 8 * u64::from(port.0 / 64),
-            1 << (port.0 % 64),
-        )
+    fn word(port: Port) -> (usize, u64) {
+        (8 * (port.0 / 64) as usize, 1 << (port.0 % 64))
     }
 
-    /// Reads `evtchn_upcall_mask` of `vcpu`.
-    pub fn upcall_mask(&self, vcpu: u32) -> bool {
-        phys::read_u64(self.ma + vcpu_info_offset(vcpu)) & 0xFF00 != 0
-    }
-
-    /// Reads `evtchn_upcall_pending` of `vcpu`.
-    pub fn upcall_pending(&self, vcpu: u32) -> bool {
-        phys::read_u64(self.ma + vcpu_info_offset(vcpu)) & 0xFF != 0
-    }
-
-    /// Sets `evtchn_upcall_mask` of `vcpu` to `masked`; returns the old mask byte.
-    pub fn set_upcall_mask(&self, vcpu: u32, masked: bool) -> u8 {
-        let at = self.ma + vcpu_info_offset(vcpu);
-        let old = if masked {
-            phys::fetch_or_u64(at, 0x100)
-        } else {
-            phys::fetch_and_u64(at, !0xFF00)
-        };
-        ((old >> 8) & 0xFF) as u8
-    }
-
-    /// Writes `vcpu_info[vcpu].arch.cr2`.
-    pub fn set_cr2(&self, vcpu: u32, cr2: u64) {
-        phys::write_u64(self.ma + vcpu_info_offset(vcpu) + 16, cr2);
+    fn vcpu_info(&self, vcpu: VcpuId) -> Option<VcpuInfo<'a>> {
+        self.dom.vcpu_info(vcpu.0 as usize)
     }
 }
 
-impl EventBits for SharedInfoBits {
+impl EventBits for SharedInfoBits<'_> {
     fn test_and_set_pending(&mut self, port: Port) -> bool {
-        let (at, bit) = self.word(PENDING_OFFSET, port);
-        phys::fetch_or_u64(at, bit) & bit != 0
+        let (off, bit) = Self::word(port);
+        self.dom.shared_info.fetch_or_u64(PENDING_OFFSET + off, bit) & bit != 0
     }
 
     fn clear_pending(&mut self, port: Port) {
-        let (at, bit) = self.word(PENDING_OFFSET, port);
-        phys::fetch_and_u64(at, !bit);
+        let (off, bit) = Self::word(port);
+        self.dom
+            .shared_info
+            .fetch_and_u64(PENDING_OFFSET + off, !bit);
     }
 
     fn test_pending(&self, port: Port) -> bool {
-        let (at, bit) = self.word(PENDING_OFFSET, port);
-        phys::read_u64(at) & bit != 0
+        let (off, bit) = Self::word(port);
+        self.dom.shared_info.read_u64(PENDING_OFFSET + off) & bit != 0
     }
 
     fn test_mask(&self, port: Port) -> bool {
-        let (at, bit) = self.word(MASK_OFFSET, port);
-        phys::read_u64(at) & bit != 0
+        let (off, bit) = Self::word(port);
+        self.dom.shared_info.read_u64(MASK_OFFSET + off) & bit != 0
     }
 
     fn test_and_clear_mask(&mut self, port: Port) -> bool {
-        let (at, bit) = self.word(MASK_OFFSET, port);
-        phys::fetch_and_u64(at, !bit) & bit != 0
+        let (off, bit) = Self::word(port);
+        self.dom.shared_info.fetch_and_u64(MASK_OFFSET + off, !bit) & bit != 0
     }
 
     fn test_and_set_pending_sel(&mut self, vcpu: VcpuId, word: u32) -> bool {
-        let at = self.ma + vcpu_info_offset(vcpu.0) + 8;
-        let bit = 1u64 << (word % 64);
-        phys::fetch_or_u64(at, bit) & bit != 0
+        // No vcpu_info: report "already set" so no upcall is attempted.
+        self.vcpu_info(vcpu)
+            .is_none_or(|v| v.test_and_set_pending_sel(word))
     }
 
     fn test_and_set_upcall_pending(&mut self, vcpu: VcpuId) -> bool {
-        phys::fetch_or_u64(self.ma + vcpu_info_offset(vcpu.0), 1) & 1 != 0
+        self.vcpu_info(vcpu)
+            .is_none_or(|v| v.test_and_set_upcall_pending())
     }
 }
 
@@ -116,14 +87,13 @@ pub struct DomainPages<'a>(pub &'a BTreeMap<DomainId, Domain>);
 
 impl SharedInfoPages for DomainPages<'_> {
     type Bits<'a>
-        = SharedInfoBits
+        = SharedInfoBits<'a>
     where
         Self: 'a;
 
-    fn event_bits(&mut self, dom: evtchn::DomId) -> Option<SharedInfoBits> {
+    fn event_bits(&mut self, dom: evtchn::DomId) -> Option<SharedInfoBits<'_>> {
         let d = self.0.get(&dom.0)?;
-        d.is_running()
-            .then(|| SharedInfoBits::new(d.shared_info_mfn))
+        d.is_running().then(|| SharedInfoBits::new(d))
     }
 }
 
@@ -149,9 +119,12 @@ impl Hypervisor {
     }
 
     /// The event bits of domain `id`.
-    pub fn shared_info(&self, id: DomainId) -> Option<SharedInfoBits> {
-        self.domains
-            .get(&id)
-            .map(|d| SharedInfoBits::new(d.shared_info_mfn))
+    pub fn shared_info(&self, id: DomainId) -> Option<SharedInfoBits<'_>> {
+        self.domains.get(&id).map(SharedInfoBits::new)
+    }
+
+    /// vCPU `v`'s `vcpu_info`, if the vCPU exists.
+    pub fn vcpu_info(&self, v: VcpuRef) -> Option<VcpuInfo<'_>> {
+        self.domains.get(&v.0)?.vcpu_info(v.1)
     }
 }

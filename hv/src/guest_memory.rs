@@ -73,6 +73,11 @@ impl<'a> GuestMemory<'a> {
     }
 
     /// Copies `data` to guest address `va` (the mapping must be writable).
+    ///
+    /// The guest's own writable L1 entry is the reference here: `translate(write)` requires a
+    /// live RW mapping in the tables the vCPU runs on, which holds the frame Writable, and
+    /// nothing changes those tables during the copy (one CPU, interrupts masked).
+    #[allow(clippy::disallowed_methods)]
     pub fn write(&self, va: u64, data: &[u8]) -> Result<(), GuestFault> {
         self.each_page(va, data.len(), true, |ma, off, n| {
             phys::write_bytes(ma, &data[off..off + n])

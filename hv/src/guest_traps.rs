@@ -83,8 +83,8 @@ pub fn deliver(
         frame.rip
     );
     if vector == PAGE_FAULT {
-        if let Some(bits) = hv.shared_info(cur.0) {
-            bits.set_cr2(cur.1 as u32, cr2);
+        if let Some(info) = hv.vcpu_info(cur) {
+            info.set_cr2(cr2);
         }
     }
     let b = Bounce {

@@ -13,6 +13,7 @@ use hv_core::gnttab::GrantTables;
 
 use crate::arch::exit::ExitCode;
 use crate::domain::{Domain, DomainId};
+use crate::grants::GrantPages;
 use crate::memory::Memory;
 use crate::time::TimeKeeper;
 use crate::toolstack::Toolstack;
@@ -30,6 +31,8 @@ pub struct Hypervisor {
     pub events: EventChannels,
     /// Grant tables of all domains.
     pub grants: GrantTables,
+    /// The grant-table frames, held for the hypervisor to write their entries.
+    pub grant_pages: GrantPages,
     /// Clocks and guest timers.
     pub time: TimeKeeper,
     /// The xenstore server.
@@ -74,6 +77,7 @@ impl Hypervisor {
             domains: BTreeMap::new(),
             events: EventChannels::new(),
             grants: GrantTables::new(),
+            grant_pages: GrantPages::default(),
             time: TimeKeeper::new(tsc_hz),
             store: crate::store::new_store(),
             toolstack: Toolstack::default(),

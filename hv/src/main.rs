@@ -18,6 +18,7 @@ mod emulate;
 mod events;
 mod grants;
 mod guest_memory;
+mod guest_page;
 mod guest_traps;
 mod hypercall;
 mod hypervisor;
@@ -32,6 +33,7 @@ mod store;
 mod time;
 mod toolstack;
 mod traps;
+mod vcpu_info;
 
 use arch::exit::{exit, ExitCode};
 use arch::{bootinfo, cpu, entry, gdt, idt};

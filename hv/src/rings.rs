@@ -1,44 +1,32 @@
-//! A shared ring page (console, xenstore) of a guest, reached through the direct map.
+//! A shared ring page (console, xenstore) of a guest: a view over a held [`GuestPage`].
 //!
 //! The page is the guest's own memory: every access is a volatile copy, bounds come from the
-//! ring protocol code in the core, and index reads/writes are fenced so the data they publish
-//! is visible in order.
+//! ring protocol code in the core (and the page's own bounds), and index reads/writes are
+//! fenced so the data they publish is visible in order.
 
 use core::sync::atomic::{fence, Ordering};
 
-use crate::arch::phys;
-use crate::mem::PAGE_SIZE;
+use crate::guest_page::GuestPage;
 
-/// One 4 KiB ring page at machine frame `mfn`.
-pub struct PageRing {
-    ma: u64,
+/// One 4 KiB ring page, held by its domain's [`crate::domain::Domain`].
+pub struct PageRing<'a> {
+    page: &'a GuestPage,
 }
 
-impl PageRing {
-    /// The ring page at `mfn`.
-    pub fn new(mfn: u64) -> Self {
-        Self {
-            ma: mfn * PAGE_SIZE,
-        }
-    }
-
-    fn clamp(offset: usize, len: usize) -> Option<u64> {
-        (offset.checked_add(len)? <= PAGE_SIZE as usize).then_some(offset as u64)
+impl<'a> PageRing<'a> {
+    /// The ring in `page`.
+    pub fn new(page: &'a GuestPage) -> Self {
+        Self { page }
     }
 
     /// Reads bytes at `offset` (out-of-page requests read zeros).
     pub fn read(&self, offset: usize, buf: &mut [u8]) {
-        match Self::clamp(offset, buf.len()) {
-            Some(off) => phys::read_bytes(self.ma + off, buf),
-            None => buf.fill(0),
-        }
+        self.page.read(offset, buf);
     }
 
     /// Writes bytes at `offset` (out-of-page requests are dropped).
     pub fn write(&mut self, offset: usize, data: &[u8]) {
-        if let Some(off) = Self::clamp(offset, data.len()) {
-            phys::write_bytes(self.ma + off, data);
-        }
+        self.page.write(offset, data);
     }
 
     /// Reads a ring index with acquire ordering.
@@ -56,7 +44,7 @@ impl PageRing {
     }
 }
 
-impl hv_core::console::ConsoleRing for PageRing {
+impl hv_core::console::ConsoleRing for PageRing<'_> {
     fn read_u32(&self, offset: usize) -> u32 {
         self.read_index(offset)
     }

@@ -160,9 +160,10 @@ impl Hypervisor {
             return;
         };
         let handler = d.vcpus[v.1].callbacks.event;
-        let bits = crate::events::SharedInfoBits::new(d.shared_info_mfn);
-        let id = v.1 as u32;
-        if handler == 0 || !bits.upcall_pending(id) || bits.upcall_mask(id) {
+        let Some(info) = d.vcpu_info(v.1) else {
+            return;
+        };
+        if handler == 0 || !info.upcall_pending() || info.upcall_mask() {
             return;
         }
         let b = crate::bounce::Bounce {
@@ -205,12 +206,13 @@ impl Hypervisor {
     /// Loads `next`'s hardware state and time, and returns its registers.
     fn switch_in(&mut self, next: VcpuRef) -> TrapFrame {
         let d = self.domains.get_mut(&next.0).expect("picked vCPU exists");
-        let shared_info = d.shared_info_mfn;
         let v = &mut d.vcpus[next.1];
         v.arch.restore();
         v.descriptors.load();
         let regs = v.regs;
-        self.time.update_vcpu_time(shared_info, next.1 as u32);
+        if let Some(info) = d.vcpu_info(next.1) {
+            self.time.update_vcpu_time(info);
+        }
         self.current = Some(next);
         self.set_runstate(next, pv_abi::vcpu::RUNSTATE_RUNNING);
         regs
@@ -388,6 +390,7 @@ impl Hypervisor {
         let Some(mut d) = self.domains.remove(&id) else {
             return;
         };
+        let grant_pages = self.grant_pages.remove_domain(id);
         self.run_queue.retain(|v| v.0 != id);
         if self.current.is_some_and(|v| v.0 == id) {
             self.current = None;
@@ -396,9 +399,12 @@ impl Hypervisor {
         let ev = hv_core::evtchn::DomId(id);
         let _ = self.events.destroy_domain(ev);
         self.time.timers.remove_domain(ev);
-        let _ = self
-            .grants
-            .destroy_domain(hv_core::DomId(id), &mut crate::grants::DirectMapEntries);
+        let _ = self.grants.destroy_domain(
+            hv_core::DomId(id),
+            &mut crate::grants::HeldEntries(&grant_pages),
+        );
+        grant_pages.release(&mut self.memory);
+        d.release_pages(&mut self.memory);
         self.release_from_store(id);
         match self.memory.destroy_domain(hv_core::mm::DomId(id)) {
             Ok(freed) => log::info!("domain {id}: {freed} frames returned"),

@@ -23,7 +23,7 @@ use crate::domain::DomainId;
 use crate::hypervisor::Hypervisor;
 use crate::rings::PageRing;
 
-impl RingPage for PageRing {
+impl RingPage for PageRing<'_> {
     fn read(&self, offset: usize, buf: &mut [u8]) {
         PageRing::read(self, offset, buf);
     }
@@ -81,8 +81,8 @@ impl Hypervisor {
             let Some(d) = self.domains.get(&id) else {
                 return;
             };
-            let (mfn, port) = (d.store_ring_mfn, d.store_port);
-            let mut ring = PageRing::new(mfn);
+            let port = d.store_port;
+            let mut ring = PageRing::new(&d.store_ring);
             let outcome = self.store.service(DomId(id), &mut ring);
             if let Some(e) = outcome.error {
                 log::warn!("d{id}: xenstore ring protocol error: {e:?}; connection closed");
@@ -105,8 +105,8 @@ impl Hypervisor {
             let Some(d) = self.domains.get(&id) else {
                 continue;
             };
-            let (mfn, port) = (d.store_ring_mfn, d.store_port);
-            let mut ring = PageRing::new(mfn);
+            let port = d.store_port;
+            let mut ring = PageRing::new(&d.store_ring);
             let outcome = self.store.service(dom, &mut ring);
             if outcome.notify_guest {
                 self.notify_backend_port(id, port);

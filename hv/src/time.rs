@@ -3,7 +3,7 @@
 //! that wakes the hypervisor at the next deadline — so an idle guest costs no CPU.
 //!
 //! ```text
-//!  vcpu_info[v].time (shared_info + 64·v + 32):
+//!  vcpu_info[v].time (vcpu_info + 32; see vcpu_info.rs):
 //!  +0 version  +8 tsc_timestamp  +16 system_time  +24 tsc_to_system_mul  +28 tsc_shift  +29 flags
 //!  shared_info + 3072: wc_version, wc_sec, wc_nsec, wc_sec_hi
 //! ```
@@ -11,11 +11,12 @@
 use hv_core::evtchn::{DomId, VcpuId};
 use hv_core::time::{SystemClock, TimeScale, TimerQueue, WallClock, XEN_PVCLOCK_TSC_STABLE};
 
-use crate::arch::{cpu, lapic, phys, rtc};
+use crate::arch::{cpu, lapic, rtc};
+use crate::guest_page::GuestPage;
 use crate::hypervisor::{Hypervisor, VcpuRef};
-use crate::mem::PAGE_SIZE;
+use crate::vcpu_info::VcpuInfo;
 
-const WALLCLOCK_OFFSET: u64 = 3072;
+const WALLCLOCK_OFFSET: usize = 3072;
 
 /// The hypervisor's clocks and guest timers.
 pub struct TimeKeeper {
@@ -51,34 +52,33 @@ impl TimeKeeper {
         self.clock.now(cpu::rdtsc())
     }
 
-    /// Writes `vcpu`'s `vcpu_time_info` in the shared_info page at `mfn` (seqlock protocol).
-    pub fn update_vcpu_time(&self, shared_info_mfn: u64, vcpu: u32) {
-        let base = shared_info_mfn * PAGE_SIZE + 64 * u64::from(vcpu) + 32;
+    /// Writes a vCPU's `vcpu_time_info` (seqlock protocol: odd version while writing).
+    pub fn update_vcpu_time(&self, info: VcpuInfo) {
         let f = self.clock.vcpu_time(cpu::rdtsc(), XEN_PVCLOCK_TSC_STABLE);
-        let version = phys::read_u64(base) as u32;
+        let version = info.time_word(0) as u32;
         let odd = version.wrapping_add(1) | 1;
-        phys::write_u64(base, u64::from(odd));
-        phys::write_u64(base + 8, f.tsc_timestamp);
-        phys::write_u64(base + 16, f.system_time);
+        info.set_time_word(0, u64::from(odd));
+        info.set_time_word(1, f.tsc_timestamp);
+        info.set_time_word(2, f.system_time);
         let tail = u64::from(f.tsc_to_system_mul)
             | (u64::from(f.tsc_shift as u8) << 32)
             | (u64::from(f.flags) << 40);
-        phys::write_u64(base + 24, tail);
-        phys::write_u64(base, u64::from(odd.wrapping_add(1)));
+        info.set_time_word(3, tail);
+        info.set_time_word(0, u64::from(odd.wrapping_add(1)));
     }
 
-    /// Writes the wallclock fields of the shared_info page at `mfn`.
-    pub fn write_wallclock(&self, shared_info_mfn: u64) {
-        let base = shared_info_mfn * PAGE_SIZE + WALLCLOCK_OFFSET;
-        let version = phys::read_u64(base) as u32;
+    /// Writes the wallclock fields of a domain's shared_info page.
+    pub fn write_wallclock(&self, shared_info: &GuestPage) {
+        let base = WALLCLOCK_OFFSET;
+        let version = shared_info.read_u64(base) as u32;
         let odd = version.wrapping_add(1) | 1;
         let w = self.wallclock;
-        phys::write_u64(base, u64::from(odd) | (u64::from(w.wc_sec) << 32));
-        phys::write_u64(
+        shared_info.write_u64(base, u64::from(odd) | (u64::from(w.wc_sec) << 32));
+        shared_info.write_u64(
             base + 8,
             u64::from(w.wc_nsec) | (u64::from(w.wc_sec_hi) << 32),
         );
-        phys::write_u64(
+        shared_info.write_u64(
             base,
             u64::from(odd.wrapping_add(1)) | (u64::from(w.wc_sec) << 32),
         );

@@ -52,21 +52,27 @@ impl Hypervisor {
             }
         };
         dom.max_pages = dom.max_pages.max(spec.max_memory_bytes / 4096);
-        let shared_info = dom.shared_info_mfn;
         let name = dom.name.clone();
         let (nr_pages, max_pages) = (dom.nr_pages, dom.max_pages);
         self.domains.insert(id, dom);
         let gt = self.grants.create_domain(
             hv_core::DomId(id),
             MAX_GRANT_FRAMES,
-            &mut FrameSource(&mut self.memory),
+            &mut FrameSource {
+                memory: &mut self.memory,
+                pages: &mut self.grant_pages,
+            },
         );
         if gt.is_err() {
             self.crash_domain(id, "cannot create its grant table");
             return Err(BuildError::Grants);
         }
-        self.time.write_wallclock(shared_info);
-        self.time.update_vcpu_time(shared_info, 0);
+        if let Some(d) = self.domains.get(&id) {
+            self.time.write_wallclock(&d.shared_info);
+            if let Some(info) = d.vcpu_info(0) {
+                self.time.update_vcpu_time(info);
+            }
+        }
         self.introduce_to_store(id, &name, nr_pages, max_pages);
         self.start_domain(id);
         Ok(())

@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 21] = [
+const FEATURES: [&str; 22] = [
     "traps",
     "iret",
     "callbacks",
@@ -31,6 +31,7 @@ const FEATURES: [&str; 21] = [
     "grant-table",
     "xenstore",
     "shutdown-watch",
+    "register-vcpu-info",
 ];
 
 /// Asserts that each line was seen, listing every missing one at once.

@@ -1,7 +1,8 @@
 //! `mmu_test`: builds its own page tables through the PV MMU hypercalls, maps and unmaps
 //! 2 MiB superpages, and tries the known attacks on a PV MMU (writable page-table mappings,
 //! XSA-148 PSE/RW flips, XSA-167 absurd frame numbers, superpage/page-table confusion,
-//! releasing frames under a live superpage, linear page-table count overflow), and writes
+//! releasing frames under a live superpage, linear page-table count overflow, and forging
+//! page-table entries or a use-after-free through the rings the hypervisor writes), and writes
 //! to its read-only page tables emulated by the hypervisor (writable page tables).
 //!
 //! One line per case: `mmu_test: <case>: PASS|FAIL (<what was sent: got X, want Y; ...>)`,
@@ -16,6 +17,8 @@
 mod bad_frames;
 #[path = "mmu_test/env.rs"]
 mod env;
+#[path = "mmu_test/held_frames.rs"]
+mod held_frames;
 #[path = "mmu_test/memory.rs"]
 mod memory;
 #[path = "mmu_test/pagetables.rs"]
@@ -80,6 +83,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     bad_frames::all(&mut env, &mut report);
     pagetables::linear_count(&mut env, &mut report);
     memory::roundtrip(&mut env, &mut report);
+    held_frames::all(&mut env, &mut report);
     let all = report.summary();
     shutdown(if all {
         SHUTDOWN_POWEROFF

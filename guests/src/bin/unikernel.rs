@@ -55,6 +55,8 @@ mod cpu;
 mod segments;
 #[path = "unikernel/store.rs"]
 mod store;
+#[path = "unikernel/vcpu_info.rs"]
+mod vcpu_info;
 
 /// The outcome of one feature check.
 pub type Check = Result<Detail, Detail>;
@@ -206,6 +208,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     report.verdict("grant-table", channels::grant_table(&ctx));
     report.verdict("xenstore", store::xenstore(&mut ctx));
     report.verdict("shutdown-watch", store::shutdown_watch(&mut ctx));
+    report.verdict("register-vcpu-info", vcpu_info::register(&ctx));
     println!("unikernel: {}/{} passed", report.passed, report.total);
     if si
         .cmdline()

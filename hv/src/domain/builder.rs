@@ -88,6 +88,10 @@ impl From<MemoryError> for BuildError {
 }
 
 /// Writes `data` at byte `offset` of the domain's pseudo-physical memory.
+///
+/// Only while building: the frames were just assigned, the guest has never run and no table
+/// is typed yet (the bootstrap L4 is pinned, and so validated, after everything is written).
+#[allow(clippy::disallowed_methods)]
 fn write_pseudo_phys(p2m: &[u64], offset: u64, data: &[u8]) {
     let mut done = 0usize;
     while done < data.len() {
@@ -137,6 +141,7 @@ pub fn build(
     }
 }
 
+#[allow(clippy::disallowed_methods)] // bootstrap tables: written before the pin validates them
 fn fill(
     memory: &mut Memory,
     dom: DomId,
@@ -187,17 +192,21 @@ fn fill(
 
     // shared_info: a hypervisor frame the guest maps; all events masked at start.
     let shared_info_mfn = memory.share_new_frame(dom)?;
-    for vcpu in 0..pv_abi::xen::XEN_LEGACY_MAX_VCPUS as u64 {
-        phys::write_bytes(shared_info_mfn * PAGE_SIZE + vcpu * 64 + 1, &[1]);
+    let shared_info = memory.hold_page(dom, shared_info_mfn)?;
+    for vcpu in 0..pv_abi::xen::XEN_LEGACY_MAX_VCPUS {
+        shared_info.write(vcpu * 64 + 1, &[1]);
     }
 
+    // The rings the hypervisor serves: held from now until the domain is destroyed.
     let console_ring_mfn = p2m[layout.console_pfn as usize];
     let store_ring_mfn = p2m[layout.xenstore_pfn as usize];
+    let console_ring = memory.hold_page(dom, console_ring_mfn)?;
+    let store_ring = memory.hold_page(dom, store_ring_mfn)?;
     let platform = PlatformStartInfo {
-        shared_info_maddr: shared_info_mfn * PAGE_SIZE,
-        store_mfn: store_ring_mfn,
+        shared_info_maddr: shared_info.mfn() * PAGE_SIZE,
+        store_mfn: store_ring.mfn(),
         store_evtchn: ports.store,
-        console_mfn: console_ring_mfn,
+        console_mfn: console_ring.mfn(),
         console_evtchn: ports.console,
         flags: 0,
     };
@@ -259,10 +268,10 @@ fn fill(
         vcpus: vec![Vcpu::new(regs, l4)],
         nr_pages,
         max_pages: nr_pages,
-        shared_info_mfn,
-        console_ring_mfn,
+        shared_info,
+        console_ring,
         console_port: ports.console,
-        store_ring_mfn,
+        store_ring,
         store_port: ports.store,
         vm_assist: 0,
         console: ConsoleState::default(),

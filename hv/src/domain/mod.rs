@@ -15,6 +15,9 @@ use alloc::vec::Vec;
 
 pub use vcpu::{PollState, RunState, Vcpu};
 
+use crate::guest_page::GuestPage;
+use crate::memory::Memory;
+
 /// Domain id (1.. for guests; 0 is the hypervisor acting as toolstack).
 pub type DomainId = u16;
 
@@ -50,14 +53,14 @@ pub struct Domain {
     pub nr_pages: u64,
     /// Reservation ceiling, pages.
     pub max_pages: u64,
-    /// Machine frame of shared_info.
-    pub shared_info_mfn: u64,
-    /// Machine frame of the console ring page.
-    pub console_ring_mfn: u64,
+    /// shared_info (a hypervisor frame shared with the domain), held to be written.
+    pub shared_info: GuestPage,
+    /// The console ring page, held while the hypervisor is its backend.
+    pub console_ring: GuestPage,
     /// Guest port of the console ring's event channel (backend: the hypervisor).
     pub console_port: u32,
-    /// Machine frame of the xenstore ring page.
-    pub store_ring_mfn: u64,
+    /// The xenstore ring page, held while the hypervisor is its backend.
+    pub store_ring: GuestPage,
     /// Guest port of the xenstore ring's event channel (backend: the hypervisor).
     pub store_port: u32,
     /// `vm_assist` bits enabled.
@@ -70,5 +73,18 @@ impl Domain {
     /// Whether the domain is still alive.
     pub fn is_running(&self) -> bool {
         self.state == DomainState::Running
+    }
+
+    /// Gives back every page the hypervisor holds for the domain (before its memory is torn
+    /// down; teardown would drop the holds anyway, this keeps the books exact).
+    pub fn release_pages(self, memory: &mut Memory) {
+        for vcpu in self.vcpus {
+            if let crate::vcpu_info::VcpuInfoLoc::Registered(page, _) = vcpu.vcpu_info {
+                memory.release_page(page);
+            }
+        }
+        memory.release_page(self.shared_info);
+        memory.release_page(self.console_ring);
+        memory.release_page(self.store_ring);
     }
 }

@@ -10,6 +10,7 @@ use zerocopy::FromZeros;
 
 use crate::arch::context::ArchState;
 use crate::arch::entry::TrapFrame;
+use crate::vcpu_info::VcpuInfoLoc;
 
 /// Scheduling state of a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,8 @@ pub struct Vcpu {
     /// Debug registers DR0-DR7 as the guest set them (`set_debugreg`; 4 and 5 unused).
     /// Recorded and read back; not loaded into the CPU yet.
     pub debugreg: [u64; 8],
+    /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
+    pub vcpu_info: VcpuInfoLoc,
 }
 
 impl Vcpu {
@@ -123,6 +126,7 @@ impl Vcpu {
             runstate_area: 0,
             pv_control: PvControl::default(),
             debugreg: hv_core::debugreg::INITIAL,
+            vcpu_info: VcpuInfoLoc::Shared,
         }
     }
 

@@ -23,7 +23,10 @@ fn setup_table(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
             me,
             hv_core::DomId(s.dom),
             s.nr_frames,
-            &mut FrameSource(&mut hv.memory),
+            &mut FrameSource {
+                memory: &mut hv.memory,
+                pages: &mut hv.grant_pages,
+            },
         )
         .map(|f| f.iter().map(|m| m.0).collect::<alloc::vec::Vec<u64>>());
     s.status = match result {

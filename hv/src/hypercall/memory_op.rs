@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 
-use hv_core::mm::{DomId, Mfn};
+use hv_core::mm::{DomId, Mfn, TakenExtent};
 use pv_abi::arch_x86::MACH2PHYS_VIRT_START;
 use pv_abi::errno;
 use pv_abi::memory::*;
@@ -144,8 +144,9 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
     }
     while x.nr_exchanged < inp.nr_extents {
         let chunk = x.nr_exchanged / in_per_chunk;
-        // Take the input extents back, remembering them to undo on failure.
-        let mut taken: Vec<u64> = Vec::new();
+        // Take the input extents back, remembering them (blocks and `enabled` as they were)
+        // to undo on failure.
+        let mut taken: Vec<TakenExtent> = Vec::new();
         for k in 0..in_per_chunk {
             let idx = chunk * in_per_chunk + k;
             let r = call
@@ -156,13 +157,12 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
                 call.hv
                     .memory
                     .mm
-                    .release_extent(dom, Mfn(mfn), inp.extent_order)
-                    .map(|_| mfn)
-                    // Xen's steal_page failure: the frame is in use.
+                    .take_extent(dom, Mfn(mfn), inp.extent_order)
+                    // Xen's steal_page failure: the frame is in use (or held).
                     .map_err(|_| errno::neg(errno::EINVAL))
             });
             match r {
-                Ok(mfn) => taken.push(mfn),
+                Ok(t) => taken.push(t),
                 Err(e) => {
                     rc = e;
                     break;
@@ -195,13 +195,18 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
             for (_, _, mfn) in given {
                 let _ = call.hv.memory.release_block(dom, mfn, out.extent_order);
             }
-            for mfn in taken {
-                let _ = call.hv.memory.mm.assign(dom, Mfn(mfn), inp.extent_order);
+            for t in taken {
+                let (base, order) = (t.base().0, t.order());
+                if call.hv.memory.mm.restore_extent(t).is_err() {
+                    // Cannot happen (the frames were never handed out): free, not leak.
+                    log::warn!("d{}: exchange undo of {base:#x} failed", dom.0);
+                    call.hv.memory.free_released(base, order);
+                }
             }
             break;
         }
-        for mfn in &taken {
-            call.hv.memory.free_released(*mfn, inp.extent_order);
+        for t in taken {
+            call.hv.memory.free_released(t.base().0, t.order());
         }
         for (idx, gpfn, mfn) in given {
             for i in 0..(1u64 << out.extent_order) {

@@ -190,8 +190,8 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     frame.rflags = ctx.rflags;
     frame.rsp = ctx.rsp;
     frame.ss = ctx.ss | 3;
-    if let Some(bits) = call.hv.shared_info(who.0) {
-        bits.set_upcall_mask(who.1 as u32, ctx.rflags & (1 << 9) == 0);
+    if let Some(info) = call.hv.vcpu_info(who) {
+        info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
     }
     Ret::NoReturn
 }

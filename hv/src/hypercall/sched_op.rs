@@ -16,11 +16,11 @@ const MAX_POLL_PORTS: u32 = 128;
 
 fn block(call: &mut Call) -> Ret {
     let who = call.who;
-    let Some(bits) = call.hv.shared_info(who.0) else {
+    let Some(info) = call.hv.vcpu_info(who) else {
         return Ret::NoReturn;
     };
-    bits.set_upcall_mask(who.1 as u32, false);
-    if !bits.upcall_pending(who.1 as u32) {
+    info.set_upcall_mask(false);
+    if !info.upcall_pending() {
         if let Some(d) = call.hv.domain(who.0) {
             d.vcpus[who.1].state = RunState::Blocked;
         }
@@ -48,10 +48,10 @@ fn poll(call: &mut Call, arg: u64) -> Ret {
     let Some(bits) = call.hv.shared_info(who.0) else {
         return Ret::NoReturn;
     };
-    if ports
+    let any_pending = ports
         .iter()
-        .any(|&port| hv_core::evtchn::EventBits::test_pending(&bits, hv_core::evtchn::Port(port)))
-    {
+        .any(|&port| hv_core::evtchn::EventBits::test_pending(&bits, hv_core::evtchn::Port(port)));
+    if any_pending {
         return Ret::Value(0);
     }
     let now = call.hv.time.now();

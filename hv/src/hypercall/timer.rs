@@ -1,5 +1,5 @@
 //! Guest timers and vCPU operations: `set_timer_op` and `vcpu_op` (timers, runstate,
-//! is_up). Timers fire VIRQ_TIMER on the vCPU at the requested system time.
+//! is_up, register_vcpu_info). Timers fire VIRQ_TIMER on the vCPU at the requested system time.
 
 use hv_core::evtchn::{DomId, VcpuId};
 use pv_abi::errno;
@@ -84,6 +84,19 @@ pub fn vcpu_op(call: &mut Call) -> Ret {
             call.hv.update_runstate(who);
             Ret::Value(0)
         }
+        // Xen: on yourself (or a vCPU that is down; ours never are).
+        VCPUOP_REGISTER_VCPU_INFO if own => {
+            let a: VcpuRegisterVcpuInfo = match call.guest().read_obj(arg) {
+                Ok(a) => a,
+                Err(f) => return f.into(),
+            };
+            let who = (call.who.0, vcpuid as usize);
+            match call.hv.register_vcpu_info(who, a.mfn, a.offset) {
+                Ok(()) => Ret::Value(0),
+                Err(e) => Ret::Value(e),
+            }
+        }
+        VCPUOP_REGISTER_VCPU_INFO => Ret::Value(errno::neg(errno::EINVAL)),
         VCPUOP_GET_RUNSTATE_INFO => {
             let info = call.hv.runstate_info((call.who.0, vcpuid as usize));
             call.guest()

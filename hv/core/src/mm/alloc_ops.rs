@@ -26,12 +26,14 @@ impl Mm<'_> {
         if self.domains.contains_key(&dom) {
             return Err(MmError::DomainExists);
         }
-        self.domains.insert(dom, Domain::new(config));
+        self.next_epoch = self.next_epoch.wrapping_add(1);
+        self.domains
+            .insert(dom, Domain::new(config, self.next_epoch));
         Ok(())
     }
 
     /// The aligned range `[base, base + 2^order)` as `(start, end)`, if below `max_mfn`.
-    fn block_range(&self, base: Mfn, order: u32) -> Result<(u64, u64), MmError> {
+    pub(super) fn block_range(&self, base: Mfn, order: u32) -> Result<(u64, u64), MmError> {
         if order > MAX_ASSIGN_ORDER {
             return Err(MmError::Invalid);
         }
@@ -89,44 +91,6 @@ impl Mm<'_> {
     /// Same as `release_extent(dom, mfn, 0)`.
     pub fn release(&mut self, dom: DomId, mfn: Mfn) -> Result<(), MmError> {
         self.release_extent(dom, mfn, 0)
-    }
-
-    /// Takes the block `[base, base + 2^order)` back from `dom`; the caller frees it.
-    ///
-    /// Pre: every frame allocated to `dom`, holding only its allocation reference, untyped,
-    /// and no PSE entry maps the touched extents. Post on `Ok`: frames free; touched extents
-    /// not enabled; flush flag set (stale TLB entries may still map the frames). Errors
-    /// (nothing changed): `NoDomain`, `Invalid` (order, hypervisor frame), `BadFrame`,
-    /// `NotOwner`, `Busy`.
-    pub fn release_extent(&mut self, dom: DomId, base: Mfn, order: u32) -> Result<(), MmError> {
-        let (start, end) = self.block_range(base, order)?;
-        self.domain(dom)?;
-        for mfn in start..end {
-            let frame = self.owned_frame(dom, Mfn(mfn))?;
-            if frame.is_xen_heap() {
-                return Err(MmError::Invalid);
-            }
-            if frame.count() != 1 || frame.type_count() != 0 || frame.is_pinned() {
-                return Err(MmError::Busy);
-            }
-        }
-        let extents = base.extent()..=Mfn(end - 1).extent();
-        for extent in extents.clone() {
-            if self.spage_mut(extent)?.map_count() != 0 {
-                return Err(MmError::Busy);
-            }
-        }
-        self.domain_mut(dom)?.extents.remove(start, order)?;
-        for mfn in start..end {
-            *self.frame_mut(Mfn(mfn))? = FrameInfo::FREE;
-        }
-        for extent in extents {
-            self.spage_mut(extent)?.set_enabled(false);
-        }
-        let domain = self.domain_mut(dom)?;
-        domain.tot_pages = domain.tot_pages.saturating_sub(end - start);
-        self.flush_needed = true;
-        Ok(())
     }
 
     /// Shares the free hypervisor frame `mfn` (shared_info, grant frames) with `dom`.

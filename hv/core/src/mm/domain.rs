@@ -1,5 +1,6 @@
 //! Per-domain bookkeeping kept by the memory manager: policy, owned blocks, shared hypervisor
-//! frames, vCPU root tables and descriptor-page references held for the platform.
+//! frames, vCPU root tables, and the descriptor-page and held-frame references kept for the
+//! platform.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 
@@ -44,10 +45,16 @@ pub(crate) struct Domain {
     pub vcpus: BTreeMap<u32, VcpuBase>,
     /// Descriptor-page references (general + SegDesc type) held for the platform, per frame.
     pub seg_desc_refs: BTreeMap<u64, u64>,
+    /// Frames the hypervisor holds to write them (general + Writable type + one Nosuper
+    /// reference on the extent each), per frame: the live [`super::HeldFrame`]s.
+    pub held: BTreeMap<u64, u64>,
+    /// Distinguishes this incarnation of the id from earlier ones, so a token of a destroyed
+    /// domain (a `HeldFrame`, a `TakenExtent`) never acts on a later domain with the same id.
+    pub epoch: u64,
 }
 
 impl Domain {
-    pub(crate) fn new(config: DomainConfig) -> Domain {
+    pub(crate) fn new(config: DomainConfig, epoch: u64) -> Domain {
         Domain {
             config,
             extents: Extents::default(),
@@ -55,6 +62,8 @@ impl Domain {
             xen_frames: BTreeSet::new(),
             vcpus: BTreeMap::new(),
             seg_desc_refs: BTreeMap::new(),
+            held: BTreeMap::new(),
+            epoch,
         }
     }
 }

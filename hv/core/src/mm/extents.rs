@@ -27,15 +27,17 @@ impl Extents {
     }
 
     /// Forgets the aligned range `[base, base + 2^order)`, splitting a larger block that
-    /// contains it. `Err(Invalid)` (nothing changed) unless the range is entirely recorded.
-    pub(crate) fn remove(&mut self, base: u64, order: u32) -> Result<(), MmError> {
+    /// contains it. Returns the blocks as recorded before (the one containing block, or the
+    /// blocks that make up the range), for [`Extents::restore`]. `Err(Invalid)` (nothing
+    /// changed) unless the range is entirely recorded.
+    pub(crate) fn remove(&mut self, base: u64, order: u32) -> Result<Vec<(u64, u32)>, MmError> {
         let size = 1u64.checked_shl(order).ok_or(MmError::Invalid)?;
         let end = base.checked_add(size).ok_or(MmError::Invalid)?;
         if let Some((&b, &o)) = self.blocks.range(..=base).next_back() {
             if o >= order && b.saturating_add(1u64 << o) > base {
                 self.blocks.remove(&b);
                 self.split_around(b, o, base, order);
-                return Ok(());
+                return Ok(alloc::vec![(b, o)]);
             }
         }
         let inside: Vec<(u64, u32)> = self
@@ -47,10 +49,24 @@ impl Extents {
         if covered != size {
             return Err(MmError::Invalid);
         }
-        for (b, _) in inside {
+        for &(b, _) in &inside {
             self.blocks.remove(&b);
         }
-        Ok(())
+        Ok(inside)
+    }
+
+    /// Undoes a `remove` whose result was `before`: drops the remnants a split left inside
+    /// those blocks and records them exactly as they were.
+    /// Pre: the removed range was not recorded again since.
+    pub(crate) fn restore(&mut self, before: &[(u64, u32)]) {
+        for &(b, o) in before {
+            let end = b.saturating_add(1u64 << o);
+            let remnants: Vec<u64> = self.blocks.range(b..end).map(|(&r, _)| r).collect();
+            for r in remnants {
+                self.blocks.remove(&r);
+            }
+            self.blocks.insert(b, o);
+        }
     }
 
     /// Re-records the parts of block `(b, o)` outside `(base, order)` as aligned blocks.
@@ -106,6 +122,24 @@ mod tests {
         let blocks: Vec<_> = e.blocks().map(|(m, o)| (m.0, o)).collect();
         assert_eq!(blocks, [(0, 2), (4, 0), (6, 1)]);
         assert_eq!(e.total(), 7);
+    }
+
+    #[test]
+    fn restore_undoes_a_split_and_a_union() {
+        let mut e = Extents::default();
+        e.insert(0, 3);
+        let before = e.remove(5, 0).unwrap();
+        assert_eq!(before, [(0, 3)]);
+        e.restore(&before);
+        assert!(e.contained_in_order(0, 3));
+        assert_eq!(e.total(), 8);
+        let mut u = Extents::default();
+        u.insert(512, 0);
+        u.insert(513, 0);
+        let before = u.remove(512, 1).unwrap();
+        u.restore(&before);
+        let blocks: Vec<_> = u.blocks().map(|(m, o)| (m.0, o)).collect();
+        assert_eq!(blocks, [(512, 0), (513, 0)]);
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //!   frame is writable through an L1 entry; no extent is both Superpage and Nosuper, so none
 //!   is writable through a PSE entry; validated ⇔ type count > 0;
 //! - no live entry reaches a frame of another domain (checked during the recount);
+//! - the hypervisor never writes a guest frame it does not hold: every held frame is owned by
+//!   the domain that records it and typed Writable (so no page table, descriptor page or free
+//!   frame is ever held), and its extent is Nosuper (no writable PSE entry over it);
 //! - free frames are all-zero; owned frames are recorded exactly once by their domain;
 //! - spage types, counts and map counts match; `enabled` only on extents one domain got from
 //!   one allocation of order >= 9; mapped extents are enabled.
@@ -98,7 +101,8 @@ impl Mm<'_> {
         let frames = (first..last).filter_map(|m| self.frame_info(Mfn(m)));
         let nosuper = frames
             .filter(|f| f.type_count() > 0 && f.page_type().conflicts_with_superpage())
-            .count() as u64;
+            .count() as u64
+            + r.held[ix(extent)];
         let (superpage, map) = (r.superpage[ix(extent)], r.map[ix(extent)]);
         let expected = match (nosuper, superpage) {
             (0, 0) => None,

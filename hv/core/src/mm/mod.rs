@@ -13,6 +13,8 @@
 //!                 type count     = pins + base pointers + entries that need the type
 //!   PSE L2 entry: one map-count reference on its 2 MiB extent (+ Superpage type if RW)
 //!   table frame:  L1..L4/SegDesc frame holds its extent in Nosuper while typed
+//!   held frame:   a frame the hypervisor writes (`HeldFrame`): general + Writable type + its
+//!                 extent in Nosuper, until released or the domain is destroyed
 //! ```
 //!
 //! Everything is single-threaded plain Rust over platform-supplied storage; all guest values
@@ -25,6 +27,7 @@ mod domain;
 mod error;
 mod extents;
 mod frame;
+mod held;
 mod invariants;
 mod l1;
 mod l2;
@@ -33,6 +36,7 @@ mod modify;
 mod ops;
 pub mod pte;
 mod ptwr;
+mod reclaim;
 mod recount;
 mod refs;
 mod segdesc;
@@ -51,9 +55,11 @@ use alloc::collections::BTreeMap;
 
 pub use error::MmError;
 pub use frame::{FrameInfo, PageType, COUNT_MAX};
+pub use held::HeldFrame;
 pub use memory::FrameMemory;
 pub use pte::{ADDR_MASK, GUEST_KERNEL, NX, PRESENT, PSE, RW, USER};
 pub use ptwr::PtwrTarget;
+pub use reclaim::TakenExtent;
 pub use spage::{SpageInfo, SpageType};
 pub use teardown::Teardown;
 pub use types::{
@@ -70,6 +76,8 @@ pub struct Mm<'a> {
     spages: &'a mut [SpageInfo],
     domains: BTreeMap<DomId, Domain>,
     flush_needed: bool,
+    /// The epoch given to the last domain created (see `Domain::epoch`).
+    next_epoch: u64,
 }
 
 impl<'a> Mm<'a> {
@@ -97,6 +105,7 @@ impl<'a> Mm<'a> {
             spages,
             domains: BTreeMap::new(),
             flush_needed: false,
+            next_epoch: 0,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Recomputes every reference count from first principles, for [`Mm::check_invariants`]:
-//! allocation references, hypervisor frames, base pointers, descriptor-page references, pins
+//! allocation references, hypervisor frames, base pointers, descriptor-page references, the
+//! hypervisor's held frames, pins
 //! and the present entries of every live page table. Also checks, entry by entry, the rules
 //! each live entry must satisfy (flags, adjustment, ownership, superpage rules).
 
@@ -26,6 +27,8 @@ pub(crate) struct Recount {
     pub xen_heap: Vec<bool>,
     pub map: Vec<u64>,
     pub superpage: Vec<u64>,
+    /// Per extent: Nosuper references of the hypervisor's held frames inside it.
+    pub held: Vec<u64>,
 }
 
 /// `usize` index of a frame number already known to be below `max_mfn`.
@@ -65,6 +68,7 @@ impl Mm<'_> {
             xen_heap: vec![false; frames],
             map: vec![0; extents],
             superpage: vec![0; extents],
+            held: vec![0; extents],
         };
         for (&dom, d) in &self.domains {
             let xen = d.xen_frames.iter().map(|&m| Mfn(m));
@@ -92,6 +96,18 @@ impl Mm<'_> {
                 r.general[ix(mfn)] += n;
                 r.require(Mfn(mfn), PageType::SegDesc)?;
                 r.types[ix(mfn)] += n.saturating_sub(1);
+            }
+            for (&mfn, &n) in &d.held {
+                let f = self
+                    .frame(Mfn(mfn))
+                    .map_err(|_| format!("held {mfn:#x} out of range"))?;
+                if f.owner() != Some(dom) || !f.is_allocated() || n == 0 {
+                    return Err(format!("{dom:?} holds {mfn:#x}, owned by {:?}", f.owner()));
+                }
+                r.general[ix(mfn)] += n;
+                r.require(Mfn(mfn), PageType::Writable)?;
+                r.types[ix(mfn)] += n - 1;
+                r.held[ix(Mfn(mfn).extent())] += n;
             }
         }
         for (i, f) in self.frames.iter().take(frames).enumerate() {

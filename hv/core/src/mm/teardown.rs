@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   1. drop vCPU base pointers        ┐ type references form a DAG by level (L4→L3→L2→L1→
-//!   2. drop descriptor-page refs      │ data; linear entries only one level deep), so once
+//!   2. drop descriptor-page refs and  │ data; linear entries only one level deep), so once
+//!      the hypervisor's held frames   │
 //!   3. unpin every pinned frame       ┘ the roots are gone every table devalidates in cascade
 //!   4. (defensive) force-devalidate anything still typed, with a warning
 //!   5. free every frame, reset touched extents (only `enabled` is cleared where another
@@ -41,6 +42,7 @@ impl Mm<'_> {
         let domain = self.domain_mut(dom)?;
         let vcpus = core::mem::take(&mut domain.vcpus);
         let seg_desc_refs = core::mem::take(&mut domain.seg_desc_refs);
+        let held = core::mem::take(&mut domain.held);
         let teardown = Teardown {
             blocks: domain.extents.blocks().collect(),
             xen_frames: domain.xen_frames.iter().map(|&m| Mfn(m)).collect(),
@@ -57,6 +59,11 @@ impl Mm<'_> {
         for (&mfn, &refs) in &seg_desc_refs {
             for _ in 0..refs {
                 self.put_page_and_type(Mfn(mfn), None, mem);
+            }
+        }
+        for (&mfn, &holds) in &held {
+            for _ in 0..holds {
+                self.drop_hold(Mfn(mfn), mem);
             }
         }
         for &mfn in &frames {

@@ -6,6 +6,7 @@ mod harness;
 mod alloc;
 mod attacks;
 mod counts;
+mod held;
 mod l1_rules;
 mod model;
 mod model_ops;

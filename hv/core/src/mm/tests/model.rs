@@ -3,7 +3,10 @@
 //!
 //! After every step: `check_invariants`, an independent safety scan (no table or descriptor
 //! frame writable through any mapping, no entry reaching another domain's frame), and the
-//! model's ownership, pins and base pointers agree with the memory manager. Destroy must
+//! model's ownership, pins and base pointers agree with the memory manager. The hypervisor
+//! writes guest frames only through its holds, and every held frame stays its owner's,
+//! Writable and out of writable superpages; release and exchange of a held frame fail, and
+//! a failed exchange restores the frames and `enabled` exactly. Destroy must
 //! return every frame of the domain exactly once (the allocator refuses double frees).
 
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -32,6 +35,8 @@ pub(super) struct Model {
     pub bases: BTreeMap<(usize, u32, bool), Mfn>,
     pub seg_refs: BTreeMap<u64, u32>,
     pub xen: [BTreeSet<u64>; 2],
+    /// The hypervisor's holds (the only frames it may write), per domain.
+    pub held: [Vec<HeldFrame>; 2],
 }
 
 impl Model {
@@ -55,6 +60,7 @@ impl Model {
             bases: BTreeMap::new(),
             seg_refs: BTreeMap::new(),
             xen: Default::default(),
+            held: Default::default(),
         }
     }
 
@@ -100,6 +106,9 @@ impl Model {
         if self.pinned.contains(&mfn) || self.bases.values().any(|b| b.0 == mfn) {
             assert!(r.is_err(), "released a pinned or base frame");
         }
+        if self.held[d].iter().any(|h| h.mfn().0 == mfn) {
+            assert!(r.is_err(), "released a frame the hypervisor holds");
+        }
         if r.is_ok() {
             self.owned[d].remove(&mfn);
             self.supers[d].remove(&(mfn & !511));
@@ -131,6 +140,11 @@ impl Model {
             self.buddy.free(m, 0).unwrap();
         }
         self.xen[d].clear();
+        // Teardown dropped the holds; the tokens are stale and must act on nothing.
+        for h in core::mem::take(&mut self.held[d]) {
+            let w = &mut self.world;
+            w.mm.release_frame(h, &mut w.mem);
+        }
         self.seg_refs.retain(|m, _| !returned.contains(m));
         self.pinned.retain(|m| !returned.contains(m));
         self.bases.retain(|&(bd, _, _), _| bd != d);
@@ -160,6 +174,25 @@ impl Model {
                 self.pinned.contains(&m),
                 "pin of {m}"
             );
+        }
+        // The hypervisor never writes a guest frame it does not hold, and a held frame is
+        // its owner's, Writable, and under no writable superpage.
+        for (held, &dom) in self.held.iter().zip(&DOMS) {
+            for h in held {
+                let f = self.world.frame(h.mfn().0);
+                assert_eq!(f.owner(), Some(dom), "held frame changed owner");
+                assert!(
+                    f.is_live(PageType::Writable),
+                    "held frame not Writable: {f:?}"
+                );
+                assert!(!f.is_pinned(), "held frame pinned");
+                let s = self.world.spage(h.mfn().0);
+                assert_eq!(s.spage_type(), SpageType::Nosuper, "held frame's extent");
+            }
+            if let Some(first) = held.first() {
+                let n = held.iter().filter(|h| h.mfn() == first.mfn()).count() as u64;
+                assert_eq!(self.world.mm.held_count(dom, first.mfn()), n);
+            }
         }
         for (&(d, vcpu, user), &m) in &self.bases {
             let kind = if user {

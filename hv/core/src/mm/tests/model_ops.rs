@@ -24,6 +24,21 @@ pub(super) enum Op {
     Exchange {
         d: usize,
         pick: usize,
+        big: bool,
+        fail: bool,
+    },
+    Hold {
+        d: usize,
+        pick: usize,
+    },
+    Unhold {
+        d: usize,
+        pick: usize,
+    },
+    HvWrite {
+        d: usize,
+        pick: usize,
+        val: u64,
     },
     Write {
         d: usize,
@@ -102,7 +117,11 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (d.clone(), any::<bool>()).prop_map(|(d, big)| Op::Assign { d, big }),
         1 => (d.clone(), pick.clone()).prop_map(|(d, pick)| Op::Release { d, pick }),
-        1 => (d.clone(), pick.clone()).prop_map(|(d, pick)| Op::Exchange { d, pick }),
+        1 => (d.clone(), pick.clone(), prop::bool::weighted(0.2), any::<bool>())
+            .prop_map(|(d, pick, big, fail)| Op::Exchange { d, pick, big, fail }),
+        2 => (d.clone(), pick.clone()).prop_map(|(d, pick)| Op::Hold { d, pick }),
+        1 => (d.clone(), pick.clone()).prop_map(|(d, pick)| Op::Unhold { d, pick }),
+        1 => (d.clone(), pick.clone(), any::<u64>()).prop_map(|(d, pick, val)| Op::HvWrite { d, pick, val }),
         10 => (d.clone(), any::<bool>(), pick.clone(), 0..4usize, pick.clone(), prop::bool::weighted(0.1), entry.clone())
             .prop_map(|(d, live, table, slot, target, foreign, kind)| Op::Write {
                 d, live, table, slot, target, foreign, kind

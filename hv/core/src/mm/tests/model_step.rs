@@ -31,11 +31,22 @@ impl Model {
                     self.release(d, m);
                 }
             }
-            Op::Exchange { d, pick } => {
-                if let Some(m) = self.hot(d, pick) {
-                    if self.release(d, m) {
-                        self.assign(d, 0);
-                    }
+            Op::Exchange { d, pick, big, fail } => self.exchange(d, pick, big, fail),
+            Op::Hold { d, pick } => self.hold(d, pick),
+            Op::Unhold { d, pick } => {
+                if !self.held[d].is_empty() {
+                    let h = self.held[d].swap_remove(pick % self.held[d].len());
+                    let w = &mut self.world;
+                    w.mm.release_frame(h, &mut w.mem);
+                }
+            }
+            Op::HvWrite { d, pick, val } => {
+                // The hypervisor writes a guest frame only through a hold.
+                if let Some(h) = self.held[d].get(pick % self.held[d].len().max(1)) {
+                    let mfn = h.mfn();
+                    self.world
+                        .mem
+                        .write_entry(mfn, pick % ENTRIES_PER_TABLE, val);
                 }
             }
             Op::Write {
@@ -179,6 +190,58 @@ impl Model {
                 assert_eq!(r.is_ok(), !dst_table, "clear/copy into {a}: {r:?}");
             }
         }
+    }
+
+    fn hold(&mut self, d: usize, pick: usize) {
+        let Some(m) = self.hot(d, pick) else { return };
+        let f = self.world.frame(m);
+        let table = f.type_count() > 0 && f.page_type() != PageType::Writable;
+        let w = &mut self.world;
+        let r = w.mm.hold_frame(DOMS[d], Mfn(m), &mut w.mem);
+        if table {
+            assert!(r.is_err(), "held a page table or descriptor page {m}");
+        }
+        if let Ok(h) = r {
+            self.held[d].push(h);
+        }
+    }
+
+    /// An exchange of one frame (or, with `big`, of the order-9 block around it), failing
+    /// on the output side when `fail`: the input must come back exactly as it was.
+    fn exchange(&mut self, d: usize, pick: usize, big: bool, fail: bool) {
+        let Some(m) = self.hot(d, pick) else { return };
+        let (base, order) = if big { (m & !511, 9) } else { (m, 0) };
+        let before: alloc::vec::Vec<_> = (base..base + (1 << order))
+            .map(|f| self.world.frame(f))
+            .collect();
+        let enabled = self.world.spage(base).is_enabled();
+        let held = self.held[d]
+            .iter()
+            .any(|h| (h.mfn().0 >> order) == (base >> order));
+        let r = self.world.mm.take_extent(DOMS[d], Mfn(base), order);
+        if held {
+            assert!(r.is_err(), "exchange took a frame the hypervisor holds");
+        }
+        let Ok(taken) = r else { return };
+        if fail {
+            self.world.mm.restore_extent(taken).unwrap();
+            let after: alloc::vec::Vec<_> = (base..base + (1 << order))
+                .map(|f| self.world.frame(f))
+                .collect();
+            assert_eq!(before, after, "exchange undo changed the frames");
+            assert_eq!(
+                self.world.spage(base).is_enabled(),
+                enabled,
+                "undo changed enabled"
+            );
+            return;
+        }
+        for f in base..base + (1 << order) {
+            self.owned[d].remove(&f);
+        }
+        self.supers[d].remove(&(base & !511));
+        self.buddy.free(base, order).unwrap();
+        self.assign(d, order);
     }
 
     fn seg_desc(&mut self, d: usize, pick: usize, get: bool) {
