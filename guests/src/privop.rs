@@ -93,9 +93,26 @@ pub fn outb_dx(port: u16, value: u8) -> bool {
     probe!("out %al, %dx"; in("dx") port, in("al") value)
 }
 
-/// `outsb` (string I/O; not emulated).
-pub fn outsb(port: u16, from: *const u8) -> bool {
-    probe!("outsb"; in("dx") port, inout("rsi") from => _)
+/// `outsb`; rsi afterwards.
+pub fn outsb(port: u16, from: *const u8) -> Option<u64> {
+    let rsi: u64;
+    let ok = probe!("outsb"; in("dx") port, inout("rsi") from as u64 => rsi);
+    ok.then_some(rsi)
+}
+
+/// `rep insb` of `count` bytes into `to`; (rdi, rcx) afterwards.
+///
+/// # Safety
+/// `to` must be valid for `count` byte writes.
+pub unsafe fn rep_insb(port: u16, to: *mut u8, count: u64) -> Option<(u64, u64)> {
+    let (rdi, rcx): (u64, u64);
+    let ok = probe!(
+        "rep insb";
+        in("dx") port,
+        inout("rdi") to as u64 => rdi,
+        inout("rcx") count => rcx
+    );
+    ok.then_some((rdi, rcx))
 }
 
 /// `physdev_op(PHYSDEVOP_set_iopl, {iopl})`.

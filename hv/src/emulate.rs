@@ -5,9 +5,10 @@
 //! * `mov` from CR0 (TS = the virtual TS), CR3 (the kernel root) and CR4 (Xen's PV view);
 //!   `mov` to CR0 (only TS may change: `fpu_taskswitch`) and CR4 (guest bits kept, never
 //!   faults); `clts`;
-//! * port I/O (`in`/`out`, imm8 or dx, 1/2/4 bytes) once `physdev_op(SET_IOPL)` raised the
-//!   vCPU's iopl to its virtual CPL — reads give all ones, writes are dropped (no port is
-//!   ever granted to a domain); string I/O is not emulated;
+//! * port I/O (`in`/`out`, imm8 or dx, 1/2/4 bytes; `[rep] ins`/`outs`) once
+//!   `physdev_op(SET_IOPL)` raised the vCPU's iopl to its virtual CPL — reads give all ones,
+//!   writes are dropped (no port is ever granted to a domain); a `rep` runs at most 1024
+//!   elements per fault and continues on the next;
 //! * `wbinvd`/`invd`: ignored (Xen ignores them for domains without cache-flush rights);
 //! * `wrmsr`/`rdmsr` of the segment-base MSRs (FS, GS, shadow GS), `rdmsr` of EFER and TSC;
 //! * CPUID behind Xen's forced-emulation prefix `ud2; .ascii "xen"; cpuid` (raised as #UD).
@@ -17,9 +18,10 @@
 
 use hv_core::cpuid::{guest_cpuid, Policy};
 use hv_core::emulate::control::{self, Cr4Policy};
-use hv_core::emulate::privop::{decode_privileged, port_in_destination, PrivOp};
+use hv_core::emulate::privop::{decode_privileged, port_in_destination, PrivOp, StringIo};
 use hv_core::emulate::{GuestRegs, MAX_INSTRUCTION_LEN};
 use hv_core::mm::pte::is_canonical;
+use hv_core::mm::Mfn;
 use pv_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL;
 
 use crate::arch::entry::TrapFrame;
@@ -59,7 +61,7 @@ pub fn fetch(hv: &Hypervisor, v: VcpuRef, rip: u64, buf: &mut [u8]) -> usize {
     let Some(d) = hv.domains.get(&v.0) else {
         return 0;
     };
-    let memory = GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(d.vcpus[v.1].current_root()));
+    let memory = GuestMemory::new(&hv.memory.mm, Mfn(d.vcpus[v.1].current_root()));
     let mut done = 0;
     while done < buf.len() {
         let Some(at) = rip.checked_add(done as u64) else {
@@ -115,27 +117,85 @@ fn cr4_policy() -> Cr4Policy {
     }
 }
 
-/// Applies `op` for vCPU `v`, updating `regs`; `false` if it must fault instead.
-fn apply(hv: &mut Hypervisor, v: VcpuRef, op: PrivOp, regs: &mut GuestRegs) -> bool {
+/// Elements of a `rep ins`/`rep outs` done per fault; the rest continue on the next one (rip
+/// stays on the instruction), so a huge rcx cannot keep the hypervisor busy.
+const STRING_IO_ELEMENTS_PER_FAULT: u64 = 1024;
+
+/// Carries out `ins`/`outs` against guest memory: `ins` stores all ones, `outs` reads the
+/// source (the data goes nowhere). Returns the elements done before the first inaccessible
+/// one, at most [`STRING_IO_ELEMENTS_PER_FAULT`].
+fn string_io(hv: &Hypervisor, root: u64, io: &StringIo) -> u64 {
+    let memory = GuestMemory::new(&hv.memory.mm, Mfn(root));
+    let ones = [0xFFu8; 4];
+    let mut buf = [0u8; 4];
+    let size = usize::from(io.size).min(4);
+    let todo = io.count.min(STRING_IO_ELEMENTS_PER_FAULT);
+    for i in 0..todo {
+        let at = io.element_address(i);
+        let ok = if io.input {
+            memory.write(at, &ones[..size]).is_ok()
+        } else {
+            memory.read(at, &mut buf[..size]).is_ok()
+        };
+        if !ok {
+            return i;
+        }
+    }
+    todo
+}
+
+/// Port I/O (plain and string) for vCPU `v`: `Some(true)` done (registers updated, rip
+/// included), `Some(false)` refused (#GP), `None` not port I/O.
+fn port_io(
+    hv: &Hypervisor,
+    v: VcpuRef,
+    op: PrivOp,
+    len: usize,
+    regs: &mut GuestRegs,
+) -> Option<bool> {
+    let d = hv.domains.get(&v.0)?;
+    let vcpu = &d.vcpus[v.1];
+    let architectural_iopl = d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0;
+    let allowed = control::io_allowed(vcpu.kernel_mode, &vcpu.pv_control, architectural_iopl);
+    match op {
+        PrivOp::PortIn { .. } | PrivOp::PortOut { .. } | PrivOp::StringIo(_) if !allowed => {
+            Some(false)
+        }
+        PrivOp::PortIn { size, .. } => {
+            regs.write(port_in_destination(size), control::unbacked_port_read(size));
+            regs.rip = regs.rip.wrapping_add(len as u64);
+            Some(true)
+        }
+        PrivOp::PortOut { .. } => {
+            regs.rip = regs.rip.wrapping_add(len as u64);
+            Some(true)
+        }
+        PrivOp::StringIo(io) => {
+            let done = string_io(hv, vcpu.current_root(), &io);
+            if done == 0 && io.count != 0 {
+                // The first element's memory is not accessible. Xen raises #PF there; we
+                // leave the guest its #GP.
+                return Some(false);
+            }
+            *regs = io.after(regs, done, len).0;
+            Some(true)
+        }
+        _ => None,
+    }
+}
+
+/// Applies `op` (an instruction of `len` bytes) for vCPU `v`, updating `regs` (rip included);
+/// `false` if it must fault instead.
+fn apply(hv: &mut Hypervisor, v: VcpuRef, op: PrivOp, len: usize, regs: &mut GuestRegs) -> bool {
+    if let Some(done) = port_io(hv, v, op, len, regs) {
+        return done;
+    }
     let Some(d) = hv.domain(v.0) else {
         return false;
     };
-    let architectural_iopl = d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0;
     let vcpu = &mut d.vcpus[v.1];
-    let kernel = vcpu.kernel_mode;
-    match op {
-        PrivOp::PortIn { size, .. } => {
-            if !control::io_allowed(kernel, &vcpu.pv_control, architectural_iopl) {
-                return false;
-            }
-            regs.write(port_in_destination(size), control::unbacked_port_read(size));
-            return true;
-        }
-        PrivOp::PortOut { .. } => {
-            return control::io_allowed(kernel, &vcpu.pv_control, architectural_iopl);
-        }
-        _ if !kernel => return false,
-        _ => {}
+    if !vcpu.kernel_mode {
+        return false;
     }
     match op {
         PrivOp::ReadCr { cr, dst } => {
@@ -183,9 +243,12 @@ fn apply(hv: &mut Hypervisor, v: VcpuRef, op: PrivOp, regs: &mut GuestRegs) -> b
             regs.gpr[0] = value & 0xFFFF_FFFF;
             regs.gpr[2] = value >> 32;
         }
-        PrivOp::WriteCr { .. } | PrivOp::StringIo => return false,
-        PrivOp::PortIn { .. } | PrivOp::PortOut { .. } => return false,
+        PrivOp::WriteCr { .. }
+        | PrivOp::PortIn { .. }
+        | PrivOp::PortOut { .. }
+        | PrivOp::StringIo(_) => return false,
     }
+    regs.rip = regs.rip.wrapping_add(len as u64);
     true
 }
 
@@ -197,10 +260,9 @@ pub fn general_protection(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame
     let Ok(decoded) = decode_privileged(&bytes[..n], &regs) else {
         return Emulated::No;
     };
-    if !apply(hv, v, decoded.op, &mut regs) {
+    if !apply(hv, v, decoded.op, decoded.len, &mut regs) {
         return Emulated::No;
     }
-    regs.rip = regs.rip.wrapping_add(decoded.len as u64);
     commit_regs(frame, &regs);
     Emulated::Done
 }

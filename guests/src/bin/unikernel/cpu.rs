@@ -315,6 +315,9 @@ pub fn msr() -> Check {
     ))
 }
 
+/// Target of the `rep insb` probe.
+static mut INS_BUFFER: [u8; 4096] = [0; 4096];
+
 /// CR0.PE, CR0.TS, CR0.WP, CR0.PG.
 const CR0_PE: u64 = 1;
 const CR0_TS: u64 = 1 << 3;
@@ -388,17 +391,41 @@ pub fn privileged() -> Check {
     let out = privop::outb_dx(0x80, 0x42);
     problems.check(out, format_args!("out %al,%dx after set_iopl raised #GP"));
     let byte = 0u8;
-    let outs = privop::outsb(0x80, &raw const byte);
+    let from = &raw const byte;
+    let outs = privop::outsb(0x80, from);
     problems.check(
-        !outs,
-        format_args!("outsb was emulated (Xen-style, not expected yet)"),
+        outs == Some(from as u64 + 1),
+        format_args!(
+            "outsb after set_iopl: rsi {outs:x?}, want {:#x}",
+            from as u64 + 1
+        ),
+    );
+    // 3000 bytes: more than the hypervisor does per fault, so the rep continues twice.
+    let buf = &raw mut INS_BUFFER;
+    let start = buf as u64;
+    // SAFETY: INS_BUFFER is ours alone and holds 4096 bytes.
+    let ins = unsafe { privop::rep_insb(0x1f0, buf.cast(), 3000) };
+    // SAFETY: as above; the emulated `rep insb` is done, nothing else refers to the buffer.
+    let bytes = unsafe { &*buf };
+    let filled = bytes[..3000].iter().all(|&b| b == 0xff) && bytes[3000] == 0;
+    problems.check(
+        ins == Some((start + 3000, 0)) && filled,
+        format_args!(
+            "rep insb x3000: (rdi, rcx) {ins:x?}, want ({:#x}, 0); bytes all ones: {filled}",
+            start + 3000
+        ),
     );
     privop::set_iopl(0);
+    let gp = privop::outsb(0x80, from);
+    problems.check(
+        gp.is_none(),
+        format_args!("outsb after set_iopl(0) was not a #GP"),
+    );
 
     let wb = privop::wbinvd();
     problems.check(wb, format_args!("wbinvd raised #GP"));
     problems.into_check(detail!(
         "cr0 {cr0:#x} (TS via mov/clts, WP change #GP), cr4 {cr4:#x} (PGE/PSE write ignored), \
-         in/out #GP then ~0 after set_iopl(1), wbinvd ignored"
+         in/out/ins/outs #GP then ~0 after set_iopl(1) (rep insb x3000), wbinvd ignored"
     ))
 }

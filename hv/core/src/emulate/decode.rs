@@ -100,6 +100,16 @@ pub(crate) fn memory_address(
     if insn.op_kind(operand) != OpKind::Memory {
         return Err(DecodeError::Unsupported);
     }
+    memory_address_of(insn, operand, regs)
+}
+
+/// The linear address of any memory operand form (including the string forms es:rdi and
+/// seg:rsi), computed by `iced-x86` from our registers.
+pub(crate) fn memory_address_of(
+    insn: &Instruction,
+    operand: u32,
+    regs: &GuestRegs,
+) -> Result<u64, DecodeError> {
     insn.virtual_address(operand, 0, |r, _, _| address_register(regs, r))
         .ok_or(DecodeError::Unsupported)
 }

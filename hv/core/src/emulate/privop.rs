@@ -6,16 +6,16 @@
 //!   mov %crN,%r / mov %r,%crN   0F 20 /r, 0F 22 /r   (N and r from ModRM, REX.R → CR8+)
 //!   in  $imm8 / %dx → al|ax|eax E4 E5 EC ED (+66)
 //!   out al|ax|eax → $imm8 / %dx E6 E7 EE EF (+66)
-//!   ins / outs                  6C..6F               recognised, not emulated (→ #GP)
+//!   [rep] ins / outs            6C..6F (+66, F3/F2)  element by element, bounded per fault
 //!   wbinvd, invd                0F 09, 0F 08
 //!   rdmsr, wrmsr                0F 32, 0F 30
 //!   clts                        0F 06
 //! ```
 
-use iced_x86::{Code, Mnemonic, OpKind};
+use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 
-use super::decode::{decode, gpr_operand, DecodeError};
-use super::regs::{size_mask, GuestRegs, RegOperand, RAX, RDX};
+use super::decode::{decode, gpr_operand, memory_address_of, DecodeError};
+use super::regs::{size_mask, GuestRegs, RegOperand, RAX, RCX, RDI, RDX, RSI};
 
 /// One privileged operation, with its register operands resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +50,8 @@ pub enum PrivOp {
         /// al/ax/eax, masked to `size`.
         value: u32,
     },
-    /// `ins`/`outs` (string port I/O), not emulated.
-    StringIo,
+    /// `ins`/`outs` (string port I/O), possibly `rep`.
+    StringIo(StringIo),
     /// `wbinvd` / `invd`.
     CacheFlush,
     /// `rdmsr`: MSR number from ecx, result to edx:eax.
@@ -146,7 +146,7 @@ pub fn decode_privileged(bytes: &[u8], regs: &GuestRegs) -> Result<Decoded, Deco
             | Mnemonic::Insd
             | Mnemonic::Outsb
             | Mnemonic::Outsw
-            | Mnemonic::Outsd => PrivOp::StringIo,
+            | Mnemonic::Outsd => PrivOp::StringIo(string_io(&insn, regs)?),
             _ => return Err(DecodeError::Unsupported),
         },
     };
@@ -154,6 +154,94 @@ pub fn decode_privileged(bytes: &[u8], regs: &GuestRegs) -> Result<Decoded, Deco
         op,
         len: insn.len(),
     })
+}
+
+/// An `ins` or `outs`: `count` elements of `size` bytes between `port` and memory at
+/// `address` (ES:RDI for `ins`, seg:RSI for `outs`), walking down if RFLAGS.DF is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StringIo {
+    /// Port number (dx).
+    pub port: u16,
+    /// 1, 2 or 4.
+    pub size: u8,
+    /// `ins` (port → memory) rather than `outs`.
+    pub input: bool,
+    /// Linear address of the first element.
+    pub address: u64,
+    /// Elements left: rcx with a `rep` prefix, else 1.
+    pub count: u64,
+    /// Whether a `rep` prefix repeats it.
+    pub rep: bool,
+    /// RFLAGS.DF: addresses decrease.
+    pub down: bool,
+}
+
+/// RFLAGS.DF.
+const DIRECTION_FLAG: u64 = 1 << 10;
+
+fn string_io(insn: &Instruction, regs: &GuestRegs) -> Result<StringIo, DecodeError> {
+    let input = matches!(
+        insn.mnemonic(),
+        Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd
+    );
+    // ins: [es:rdi], dx — outs: dx, [seg:rsi]. A 0x67 prefix (32-bit rdi/rsi/rcx) is refused.
+    let (memory, wanted) = if input {
+        (0, OpKind::MemoryESRDI)
+    } else {
+        (1, OpKind::MemorySegRSI)
+    };
+    if insn.op_kind(memory) != wanted {
+        return Err(DecodeError::Unsupported);
+    }
+    let size = match insn.mnemonic() {
+        Mnemonic::Insb | Mnemonic::Outsb => 1,
+        Mnemonic::Insw | Mnemonic::Outsw => 2,
+        _ => 4,
+    };
+    let rep = insn.has_rep_prefix() || insn.has_repne_prefix();
+    Ok(StringIo {
+        port: regs.gpr[RDX] as u16,
+        size,
+        input,
+        address: memory_address_of(insn, memory, regs)?,
+        count: if rep { regs.gpr[RCX] } else { 1 },
+        rep,
+        down: regs.rflags & DIRECTION_FLAG != 0,
+    })
+}
+
+impl StringIo {
+    /// Linear address of element `i` (wrapping, as the CPU's address arithmetic).
+    pub fn element_address(&self, i: u64) -> u64 {
+        let step = i.wrapping_mul(u64::from(self.size));
+        if self.down {
+            self.address.wrapping_sub(step)
+        } else {
+            self.address.wrapping_add(step)
+        }
+    }
+
+    /// The registers after `done` elements (rdi or rsi moved, rcx counted down with `rep`),
+    /// and whether the instruction is complete (then rip moves past its `len` bytes; if not,
+    /// rip stays and the next fault continues it, as an interrupted `rep` does).
+    pub fn after(&self, regs: &GuestRegs, done: u64, len: usize) -> (GuestRegs, bool) {
+        let mut out = *regs;
+        let index = if self.input { RDI } else { RSI };
+        let moved = done.wrapping_mul(u64::from(self.size));
+        out.gpr[index] = if self.down {
+            regs.gpr[index].wrapping_sub(moved)
+        } else {
+            regs.gpr[index].wrapping_add(moved)
+        };
+        let complete = done >= self.count;
+        if self.rep {
+            out.gpr[RCX] = self.count.saturating_sub(done);
+        }
+        if complete {
+            out.rip = regs.rip.wrapping_add(len as u64);
+        }
+        (out, complete)
+    }
 }
 
 /// The register an `in` of `size` bytes writes (al, ax or eax).

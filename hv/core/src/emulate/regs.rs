@@ -43,6 +43,10 @@ pub const RCX: usize = 1;
 pub const RDX: usize = 2;
 /// Index of rbx.
 pub const RBX: usize = 3;
+/// Index of rsi.
+pub const RSI: usize = 6;
+/// Index of rdi.
+pub const RDI: usize = 7;
 
 /// A register operand: which register, how wide, and whether it is AH/CH/DH/BH.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

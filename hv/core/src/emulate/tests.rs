@@ -3,7 +3,7 @@
 
 use super::control::*;
 use super::decode::DecodeError;
-use super::privop::{decode_privileged, port_in_destination, PrivOp};
+use super::privop::{decode_privileged, port_in_destination, PrivOp, StringIo};
 use super::ptwr::*;
 use super::regs::*;
 
@@ -158,8 +158,19 @@ fn port_io_forms_from_linux() {
             1
         )
     );
-    // ffffffff81022841: outsb — recognised, left to the #GP.
-    assert_eq!(privop(&[0x6e], &r).0, PrivOp::StringIo);
+    // ffffffff81022841: outsb (ds:rsi → dx, once).
+    assert_eq!(
+        privop(&[0x6e], &r).0,
+        PrivOp::StringIo(StringIo {
+            port: 0xcf8,
+            size: 1,
+            input: false,
+            address: r.gpr[RSI],
+            count: 1,
+            rep: false,
+            down: false
+        })
+    );
     // An `in` of 2 bytes writes ax only.
     let mut out = r;
     out.write(port_in_destination(2), unbacked_port_read(2));
@@ -425,4 +436,57 @@ fn arithmetic_flags_match_the_cpu() {
     // 0x80 - 1 at 8 bits overflows.
     assert_ne!(sub_flags(0x80, 1, 1) & OF, 0);
     assert_eq!(sub_flags(5, 5, 8) & (ZF | CF), ZF);
+}
+
+#[test]
+fn string_io_from_linux_steps_like_the_cpu() {
+    let mut r = regs();
+    r.gpr[RDX] = 0x1f0;
+    r.gpr[RCX] = 5;
+    r.gpr[RDI] = 0x7000;
+    r.gpr[RSI] = 0x9000;
+    // ffffffff81544df4: rep insw (%dx),%es:(%rdi)
+    let (op, len) = privop(&[0xf3, 0x66, 0x6d], &r);
+    let PrivOp::StringIo(io) = op else {
+        panic!("{op:?}")
+    };
+    assert_eq!(
+        (io.port, io.size, io.input, io.address, io.count, io.rep, len),
+        (0x1f0, 2, true, 0x7000, 5, true, 3)
+    );
+    assert_eq!(io.element_address(4), 0x7008);
+    // Part of it: rdi and rcx move, rip stays (the next fault continues).
+    let (mid, done) = io.after(&r, 3, len);
+    assert!(!done);
+    assert_eq!((mid.gpr[RDI], mid.gpr[RCX], mid.rip), (0x7006, 2, r.rip));
+    let (end, done) = io.after(&r, 5, len);
+    assert!(done);
+    assert_eq!(
+        (end.gpr[RDI], end.gpr[RCX], end.rip),
+        (0x700a, 0, r.rip + 3)
+    );
+    // ffffffff81544bb0: rep outsl %ds:(%rsi),(%dx), walking down (DF set), %gs: override.
+    r.rflags |= 1 << 10;
+    r.gs_base = 0x100_0000;
+    let (op, len) = privop(&[0x65, 0xf3, 0x6f], &r);
+    let PrivOp::StringIo(io) = op else {
+        panic!("{op:?}")
+    };
+    assert_eq!(
+        (io.size, io.input, io.address, io.down),
+        (4, false, 0x100_9000, true)
+    );
+    assert_eq!(io.element_address(2), 0x100_8ff8);
+    let (end, _) = io.after(&r, 5, len);
+    assert_eq!(end.gpr[RSI], 0x9000 - 20);
+    // rep with rcx = 0 does nothing and completes.
+    r.gpr[RCX] = 0;
+    let (op, len) = privop(&[0xf3, 0x6c], &r);
+    let PrivOp::StringIo(io) = op else {
+        panic!("{op:?}")
+    };
+    let (end, done) = io.after(&r, 0, len);
+    assert!(done && end.gpr[RDI] == r.gpr[RDI] && end.rip == r.rip + 2);
+    // 32-bit addressing (0x67) is refused.
+    assert!(decode_privileged(&[0x67, 0xf3, 0x6c], &r).is_err());
 }
