@@ -158,8 +158,19 @@ fn port_io(
     let architectural_iopl = d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0;
     let allowed = control::io_allowed(vcpu.kernel_mode, &vcpu.pv_control, architectural_iopl);
     match op {
-        PrivOp::PortIn { .. } | PrivOp::PortOut { .. } | PrivOp::StringIo(_) if !allowed => {
+        PrivOp::PortIn { .. }
+        | PrivOp::PortOut { .. }
+        | PrivOp::StringIo(_)
+        | PrivOp::InterruptFlag
+            if !allowed =>
+        {
             Some(false)
+        }
+        // Linux runs `pushf; cli; ...; popf` before its alternatives are patched
+        // (this_cpu_cmpxchg16b_emu): Xen lets cli/sti through as no-ops.
+        PrivOp::InterruptFlag => {
+            regs.rip = regs.rip.wrapping_add(len as u64);
+            Some(true)
         }
         PrivOp::PortIn { size, .. } => {
             regs.write(port_in_destination(size), control::unbacked_port_read(size));
@@ -246,7 +257,8 @@ fn apply(hv: &mut Hypervisor, v: VcpuRef, op: PrivOp, len: usize, regs: &mut Gue
         PrivOp::WriteCr { .. }
         | PrivOp::PortIn { .. }
         | PrivOp::PortOut { .. }
-        | PrivOp::StringIo(_) => return false,
+        | PrivOp::StringIo(_)
+        | PrivOp::InterruptFlag => return false,
     }
     regs.rip = regs.rip.wrapping_add(len as u64);
     true
