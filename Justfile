@@ -50,3 +50,12 @@ bench-boot *ARGS:
 # Superpage mapping cost: one PSE entry vs one and 512 4 KiB PTEs (RESULT line last).
 bench-superpage *ARGS:
     {{hvtool}} bench-superpage "$@"
+
+# Hot paths against Xen 4.17 (fetched and cached on first use), best of several interleaved
+# runs per side; last line RESULT ours_X=N xen_X=N ... worst_ratio=R.
+bench-hotpaths *ARGS:
+    {{hvtool}} bench-hotpaths "$@"
+
+# Debian's Linux to /init and its fork/exec rate: ours vs native QEMU vs Xen 4.17 dom0 (RESULT line last).
+bench-linux *ARGS:
+    {{hvtool}} bench-linux "$@"

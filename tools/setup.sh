@@ -42,13 +42,21 @@ SRC
 fi
 
 missing=()
-for pkg in grub-pc-bin grub-common xorriso mtools grub-xen-host; do
+# xz-utils, zstd, cpio: host tests of the kernel decompressor and the initramfs writer;
+# gcc + libc6-dev: the static test programs of the Linux initramfs.
+for pkg in grub-pc-bin grub-common xorriso mtools grub-xen-host xz-utils zstd cpio gcc libc6-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_update
     echo "setup: installing ${missing[*]}"
     $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+# The Linux tests fetch Debian's kernel and busybox with apt-get download (tools/src/linux.rs,
+# cached under target/linux/): apt's lists must name a candidate.
+if ! apt-cache policy linux-image-amd64 busybox-static 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt_update || echo "setup: apt-get update failed; the Linux tests will be reported as ignored"
 fi
 
 rustup target add x86_64-unknown-none >/dev/null 2>&1 || true

@@ -15,10 +15,10 @@ use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use pv_abi::event_channel::{
-    EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq, EvtchnClose, EvtchnSend,
-    EvtchnStatus, EvtchnUnmask, EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN,
-    EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_STATUS, EVTCHNOP_UNMASK,
-    EVTCHN_2L_NR_CHANNELS,
+    EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnBindVirq, EvtchnClose,
+    EvtchnSend, EvtchnStatus, EvtchnUnmask, EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN,
+    EVTCHNOP_BIND_IPI, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_STATUS,
+    EVTCHNOP_UNMASK, EVTCHN_2L_NR_CHANNELS,
 };
 use pv_abi::vcpu::{VcpuRegisterVcpuInfo, VCPUOP_REGISTER_VCPU_INFO};
 use pv_abi::xen::{hypercall as nr, SharedInfo, StartInfo, VcpuInfo, DOMID_SELF};
@@ -315,6 +315,13 @@ pub fn bind_virq(virq: u32) -> Result<u32, i64> {
         port: 0,
     };
     let rc = op(EVTCHNOP_BIND_VIRQ, &mut a);
+    port_or_err(rc, a.port)
+}
+
+/// `EVTCHNOP_bind_ipi(vcpu 0)` → the new port (a send on it notifies our vCPU 0).
+pub fn bind_ipi() -> Result<u32, i64> {
+    let mut a = EvtchnBindIpi { vcpu: 0, port: 0 };
+    let rc = op(EVTCHNOP_BIND_IPI, &mut a);
     port_or_err(rc, a.port)
 }
 

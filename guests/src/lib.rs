@@ -13,6 +13,7 @@
 //! ```
 #![no_std]
 
+pub mod bench;
 pub mod console;
 pub mod entry;
 pub mod events;

@@ -14,6 +14,7 @@
 //! cleared.
 
 use pv_abi::arch_x86::{FLAT_KERNEL_CS, FLAT_KERNEL_SS};
+use zerocopy::IntoBytes;
 
 use crate::arch::entry::TrapFrame;
 use crate::arch::{context, gdt};
@@ -110,11 +111,13 @@ pub fn bounce(
     push(rflags);
     push(frame.rsp);
     push(frame.ss);
-    let bytes: alloc::vec::Vec<u8> = words[..n].iter().flat_map(|w| w.to_le_bytes()).collect();
+    // The frame's bytes straight from the stack array (little-endian words): no heap
+    // allocation on the exception and event paths.
+    let bytes = words[..n].as_bytes();
     let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
 
     let root = hv.domains.get(&v.0).map_or(0, |d| d.vcpus[v.1].kernel_root);
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).write(new_rsp, &bytes)?;
+    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).write(new_rsp, bytes)?;
 
     frame.rip = b.handler;
     frame.cs = u64::from(FLAT_KERNEL_CS);

@@ -157,6 +157,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
             memory_bytes: opts.domain_memory,
             max_memory_bytes: opts.domain_max_memory.unwrap_or(opts.domain_memory),
             superpages: opts.superpages,
+            tsc_hz: cal.tsc_hz,
         };
         hv.create_domain(1, &spec)
     };
@@ -166,7 +167,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     if let Err(e) = built {
         log::error!(
-            "cannot build domain 1 from {:?}: {e:?}",
+            "cannot build domain 1 from {:?}: {e}",
             kernel_module.cmdline.as_str()
         );
         exit(ExitCode::HypervisorFailure)

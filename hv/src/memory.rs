@@ -14,6 +14,8 @@ use hv_core::mm::{
     DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmConfig, MmError, SpageInfo,
 };
 
+use zerocopy::IntoBytes;
+
 use crate::arch::paging::{pte, HvPageTables, M2P_BASE};
 use crate::arch::phys;
 use crate::mem::{MachineMemory, PAGE_SIZE};
@@ -46,6 +48,10 @@ impl FrameMemory for DirectMapMemory {
     #[allow(clippy::disallowed_methods)]
     fn copy_frame(&mut self, dst: Mfn, src: Mfn) {
         phys::copy_frame(dst.0 * PAGE_SIZE, src.0 * PAGE_SIZE);
+    }
+
+    fn read_table(&self, mfn: Mfn, out: &mut [u64; 512]) {
+        phys::read_bytes(mfn.0 * PAGE_SIZE, out.as_mut_bytes());
     }
 }
 
@@ -168,7 +174,7 @@ impl Memory {
     #[allow(clippy::disallowed_methods)] // zeroes frames fresh from the allocator, no one's yet
     pub fn assign_block(&mut self, dom: DomId, order: u32) -> Result<u64, MemoryError> {
         let mfn = self.frames.alloc(order).ok_or(MemoryError::OutOfMemory)?;
-        phys::zero(mfn * PAGE_SIZE, (PAGE_SIZE << order) as usize);
+        phys::scrub(mfn * PAGE_SIZE, (PAGE_SIZE << order) as usize);
         if let Err(e) = self.mm.assign(dom, Mfn(mfn), order) {
             let _ = self.frames.free(mfn, order);
             return Err(e.into());
@@ -181,8 +187,9 @@ impl Memory {
     /// With `superpages`, every aligned 512-pfn block is one order-9 assignment (so 512-aligned
     /// pfn blocks are machine-contiguous, 2 MiB-aligned and *enabled* superpages); the tail is
     /// order 0. Without, every frame is its own order-0 assignment, as Xen's builder does, so
-    /// no extent is ever enabled; the frames are only taken from the allocator (and zeroed) in
-    /// larger blocks, which keeps building a domain fast.
+    /// no extent is ever enabled; the frames are only taken from the allocator (and scrubbed)
+    /// in larger blocks, which keeps building a domain fast. Frames read as zero; only those
+    /// that were not already zero are written (`phys::scrub`).
     pub fn populate(
         &mut self,
         dom: DomId,
@@ -209,12 +216,12 @@ impl Memory {
         Ok(p2m)
     }
 
-    /// Takes a zeroed block of `2^order` frames from the allocator and assigns each frame to
+    /// Takes a scrubbed (all-zero) block of `2^order` frames from the allocator and assigns each frame to
     /// `dom` as its own order-0 allocation (all or nothing); returns the first frame.
     #[allow(clippy::disallowed_methods)] // zeroes frames fresh from the allocator, no one's yet
     fn assign_frames(&mut self, dom: DomId, order: u32) -> Result<u64, MemoryError> {
         let base = self.frames.alloc(order).ok_or(MemoryError::OutOfMemory)?;
-        phys::zero(base * PAGE_SIZE, (PAGE_SIZE << order) as usize);
+        phys::scrub(base * PAGE_SIZE, (PAGE_SIZE << order) as usize);
         for i in 0..(1u64 << order) {
             if let Err(e) = self.mm.assign(dom, Mfn(base + i), 0) {
                 for j in 0..i {

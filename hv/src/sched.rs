@@ -253,6 +253,8 @@ impl Hypervisor {
     /// Timer work: expire guest timers and poll timeouts, drain console rings, read serial
     /// input, run due toolstack actions.
     pub fn timer_tick(&mut self) {
+        // The one-shot timer has fired (or may have, when idle): `program_timer` must re-arm.
+        self.time.armed = None;
         self.expire_timers();
         self.expire_polls();
         let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();

@@ -26,6 +26,11 @@ pub struct TimeKeeper {
     pub wallclock: WallClock,
     /// Guest timers.
     pub timers: TimerQueue,
+    /// When the LAPIC one-shot timer is armed to fire (system time), `None` = disarmed:
+    /// re-arming costs an APIC register write (an exit to the device model under
+    /// emulation), so it is skipped when the armed time is still ahead and not later than
+    /// the wanted one (an early tick only re-arms).
+    pub armed: Option<u64>,
 }
 
 impl TimeKeeper {
@@ -44,6 +49,7 @@ impl TimeKeeper {
             clock,
             wallclock,
             timers: TimerQueue::new(),
+            armed: None,
         }
     }
 
@@ -103,10 +109,17 @@ impl Hypervisor {
         if let Some(tick) = self.housekeeping_deadline(now) {
             next = Some(next.map_or(tick, |n| n.min(tick)));
         }
-        match next {
-            Some(deadline) => lapic::arm_timer_ns(deadline.saturating_sub(now).max(1_000)),
-            None => lapic::arm_timer_ns(0),
+        let target = next.map(|deadline| deadline.max(now.saturating_add(1_000)));
+        let keep = match (self.time.armed, target) {
+            (None, None) => true,
+            (Some(armed), target) => armed > now && target.is_none_or(|t| armed <= t),
+            (None, Some(_)) => false,
+        };
+        if keep {
+            return;
         }
+        self.time.armed = target;
+        lapic::arm_timer_ns(target.map_or(0, |t| t - now));
     }
 
     /// Sets `v`'s single-shot timer (`set_timer_op` semantics; 0 cancels).

@@ -2,8 +2,9 @@
 //! hypercalls, maps superpages and tries the known attacks, once in a domain built with
 //! superpages and once without (`nosuper`); every case must pass and the hypervisor must
 //! survive. Among the attacks: forging a page-table entry through the xenstore ring the
-//! hypervisor writes (pin it as an L1, hook it under an L2) and releasing a ring it writes. `bench_superpage` must produce a well-formed RESULT line (its figures are not
-//! asserted: a benchmark is not a timed test).
+//! hypervisor writes (pin it as an L1, hook it under an L2) and releasing a ring it writes.
+//! `bench_superpage` must produce a well-formed RESULT line (its figures are not asserted: a
+//! benchmark is not a timed test), and so must `bench_hotpaths`.
 
 mod common;
 
@@ -131,5 +132,22 @@ fn bench_superpage_prints_a_result_line() {
     assert!(
         guest.iter().any(|l| l.starts_with("ratios: pse/pte1=")),
         "no ratio line"
+    );
+}
+
+/// `bench_hotpaths` runs under our hypervisor (superpages on) and ends with a RESULT line
+/// naming every path with a number — PSE included, which only Xen may report as `na`.
+#[test]
+fn bench_hotpaths_prints_a_result_line() {
+    let mut cfg = config(tools::bench_hotpaths::HOTPATHS_GUEST);
+    cfg.hv_args.push("superpages".into());
+    let r = run(&cfg);
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    let guest: Vec<&str> = r.lines.iter().filter_map(|l| guest_text(&l.text)).collect();
+    let last = guest.last().copied().unwrap_or_default();
+    let figures = tools::bench_hotpaths::parse_result(last);
+    assert!(
+        figures.is_some_and(|f| f.iter().all(|v| v.is_some_and(|c| c > 0))),
+        "last guest line is not a RESULT line with every figure: {last:?}"
     );
 }

@@ -84,10 +84,12 @@ pub fn existing() -> Artifacts {
 /// through BIOS calls) that is slow for a file that is mostly DWARF. Falls back to `elf`
 /// itself when `objcopy` is unavailable or the file is not an ELF it understands.
 ///
-/// Only files this workspace built (under the target directory) are stripped: other kernels
+/// Only files this workspace built (under the target directory's bare-metal output) are stripped: other kernels
 /// may carry data outside their loadable segments (PV GRUB keeps its modules there).
 pub fn stripped(elf: &Path) -> PathBuf {
-    let built_here = match (elf.canonicalize(), target_dir().canonicalize()) {
+    // Only cargo's bare-metal output: caches under the target directory (Xen from Debian)
+    // must be booted as they are.
+    let built_here = match (elf.canonicalize(), target_dir().join(TARGET).canonicalize()) {
         (Ok(e), Ok(t)) => e.starts_with(t),
         _ => false,
     };

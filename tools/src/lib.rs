@@ -5,6 +5,12 @@
 pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;
+pub mod bench_hotpaths;
+pub mod bench_linux;
+pub mod cpio;
+pub mod debian;
 pub mod iso;
+pub mod linux;
 pub mod qemu;
 pub mod stats;
+pub mod xen;

@@ -6,6 +6,10 @@
 //! hvtool build
 //! hvtool bench-boot      [--guest NAME|FILE] [--marker TEXT] [--runs N]
 //! hvtool bench-superpage [--memory MIB]
+//! hvtool initramfs [--busybox FILE] [--out FILE]
+//! hvtool fetch-linux
+//! hvtool bench-linux
+//! hvtool bench-hotpaths  [--runs N]
 //! ```
 //!
 //! The exit status is the guest's: 0 poweroff, 1 crash, 2 reboot, 3 hypervisor failure,
@@ -90,6 +94,30 @@ enum Cmd {
         #[command(flatten)]
         opts: BootOpts,
     },
+    /// Build the Linux test initramfs (busybox, tests/linux/init, the static checks).
+    Initramfs {
+        /// A static busybox (default: Debian's busybox-static, fetched and cached).
+        #[arg(long)]
+        busybox: Option<PathBuf>,
+        /// Where to write it (default: target/linux/initramfs.cpio.gz).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Fetch (or find cached) Debian's current kernel and busybox; print their paths.
+    FetchLinux,
+    /// Debian's Linux to /init and its fork/exec rate: under this hypervisor, natively under
+    /// QEMU, and as dom0 of Xen 4.17; ends with a RESULT line.
+    BenchLinux,
+    /// Hot paths against Xen 4.17: the `bench_hotpaths` guest booted alternately under this
+    /// hypervisor (superpages on) and as Xen's dom0, each side's best figure per path; ends
+    /// with `RESULT ours_P=N xen_P=N ... worst_ratio=R`.
+    BenchHotpaths {
+        /// Boots per side (interleaved).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[command(flatten)]
+        opts: BootOpts,
+    },
     /// Boot any PV kernel with the serial console on this terminal (input too).
     Boot {
         /// The PV kernel (ELF).
@@ -140,6 +168,91 @@ fn report(outcome: Outcome, elapsed: Duration) -> i32 {
         elapsed.as_secs_f64()
     );
     outcome.exit_status()
+}
+
+/// Runs `bench-hotpaths`: `runs` boots per side, interleaved, then the table and RESULT.
+fn bench_linux() -> Result<()> {
+    use tools::bench_linux::{figures, result_line, run_native, run_ours, run_xen, Figures};
+    let a = artifacts::build()?;
+    let kernel = tools::linux::debian_kernel()?;
+    let initramfs = tools::linux::test_initramfs()?;
+    println!(
+        "bench-linux: {} + {} ({} MiB guest, one run each)",
+        kernel.display(),
+        initramfs.display(),
+        tools::bench_linux::GUEST_MIB
+    );
+    let show = |name: &str, r: &Result<tools::qemu::RunResult>| -> Figures {
+        match r {
+            Ok(r) => {
+                let f = figures(r);
+                for line in tools::bench_linux::timing_lines(r) {
+                    println!("{name}: {line}");
+                }
+                println!(
+                    "{name}: {:?} after {:.2} s, {f:?}",
+                    r.outcome,
+                    r.elapsed.as_secs_f64()
+                );
+                if f.init_s.is_none() {
+                    let tail: Vec<&str> = r
+                        .lines
+                        .iter()
+                        .rev()
+                        .take(5)
+                        .map(|l| l.text.as_str())
+                        .collect();
+                    println!("{name}: did not reach /init; last lines: {tail:?}");
+                }
+                f
+            }
+            Err(e) => {
+                println!("{name}: could not run: {e:#}");
+                Figures::default()
+            }
+        }
+    };
+    let ours = show("ours", &run_ours(&a.hv(), &kernel, &initramfs));
+    let native = show("native", &run_native(&kernel, &initramfs));
+    let xen = show("xen", &run_xen(&kernel, &initramfs));
+    println!("{}", result_line(ours, native, xen));
+    Ok(())
+}
+
+fn bench_hotpaths(ours: &RunConfig, xen: &tools::xen::XenBoot, runs: usize) -> Result<()> {
+    use tools::bench_hotpaths::{best, ratio, report, run_ours, run_xen, PATHS};
+    let (mut ours_runs, mut xen_runs) = (Vec::new(), Vec::new());
+    let brief = |f: &tools::bench_hotpaths::Figures| {
+        let v = |i: usize| f[i].map_or("na".into(), |c: u64| c.to_string());
+        format!(
+            "null {} mmu1 {} mmu512 {} evtchn {}",
+            v(0),
+            v(2),
+            v(4),
+            v(8)
+        )
+    };
+    for i in 1..=runs {
+        let o = run_ours(ours)?;
+        println!("run {i}/{runs} ours: {}", brief(&o));
+        ours_runs.push(o);
+        let x = run_xen(xen)?;
+        println!("run {i}/{runs} xen : {}", brief(&x));
+        xen_runs.push(x);
+    }
+    let (o, x) = (best(&ours_runs), best(&xen_runs));
+    println!(
+        "median cycles per path (rdtsc in the guest), best of {runs} runs per side: this machine \
+         is shared and noisy (QEMU TCG), so compare best runs and rerun before trusting a ratio"
+    );
+    let (table, result) = report(&o, &x);
+    print!("{table}");
+    let mmu512 = PATHS.iter().position(|p| *p == "mmu512").unwrap_or(0);
+    if let Some(r) = ratio(o[mmu512], x[mmu512]) {
+        println!("per-entry mmu_update cost in a 512 batch: {r:.2} x Xen's (goal <= 0.80)");
+    }
+    println!("{result}");
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -218,6 +331,42 @@ fn main() -> Result<()> {
                 );
             }
             println!("{}", b.result_line);
+            0
+        }
+        Cmd::Initramfs { busybox, out } => {
+            let busybox = match busybox {
+                Some(b) => b,
+                None => tools::linux::busybox()?,
+            };
+            let out = out
+                .unwrap_or_else(|| tools::artifacts::target_dir().join("linux/initramfs.cpio.gz"));
+            tools::linux::build_initramfs(&busybox, &out)?;
+            println!("{}", out.display());
+            0
+        }
+        Cmd::FetchLinux => {
+            println!("{}", tools::linux::debian_kernel()?.display());
+            println!("{}", tools::linux::busybox()?.display());
+            0
+        }
+        Cmd::BenchLinux => {
+            bench_linux()?;
+            0
+        }
+        Cmd::BenchHotpaths { runs, mut opts } => {
+            let a = artifacts::build()?;
+            opts.superpages = true;
+            let kernel = a.guest(tools::bench_hotpaths::HOTPATHS_GUEST);
+            let ours = config(
+                a.hv(),
+                kernel.clone(),
+                None,
+                &opts,
+                Console::Capture { echo: false },
+            );
+            let mut xen = tools::xen::XenBoot::new(tools::xen::xen_elf()?, kernel);
+            xen.dom0_mib = opts.memory;
+            bench_hotpaths(&ours, &xen, runs.max(1))?;
             0
         }
         Cmd::Boot {

@@ -24,6 +24,13 @@ pub enum BootMethod {
     Kernel,
     /// A GRUB rescue ISO with `multiboot2` / `module2` lines.
     Iso,
+    /// Multiboot1 like `Kernel`, for a hypervisor that takes its guest's command line from
+    /// the module string (Xen): `-append` gets `hv_args` only, the first `-initrd` module is
+    /// `guest guest_cmdline` (see `crate::xen`).
+    KernelModuleCmdline,
+    /// No hypervisor: QEMU boots the guest itself (`-kernel guest -append guest_cmdline
+    /// -initrd ramdisk`), e.g. a Linux bzImage natively, for comparison (`hv` is unused).
+    Native,
 }
 
 /// Where the serial port goes.
@@ -252,6 +259,27 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
             cmd.arg("-kernel").arg(&hv);
             cmd.args(["-append", &cfg.cmdline()]);
             cmd.args(["-initrd", &modules.join(",")]);
+        }
+        BootMethod::KernelModuleCmdline => {
+            let mut first = guest.to_string_lossy().into_owned();
+            if let Some(line) = &cfg.guest_cmdline {
+                first.push(' ');
+                first.push_str(line);
+            }
+            let mut modules = vec![escape_initrd(&first)];
+            if let Some(r) = &cfg.ramdisk {
+                modules.push(escape_initrd(&r.to_string_lossy()));
+            }
+            cmd.arg("-kernel").arg(&hv);
+            cmd.args(["-append", &cfg.hv_args.join(" ")]);
+            cmd.args(["-initrd", &modules.join(",")]);
+        }
+        BootMethod::Native => {
+            cmd.arg("-kernel").arg(&guest);
+            cmd.args(["-append", cfg.guest_cmdline.as_deref().unwrap_or("")]);
+            if let Some(r) = &cfg.ramdisk {
+                cmd.arg("-initrd").arg(r);
+            }
         }
         BootMethod::Iso => {
             let mut modules = vec![guest];

@@ -16,8 +16,7 @@
 #![no_std]
 #![no_main]
 
-use core::arch::asm;
-
+use guests::bench::{medians, REPS};
 use guests::hypercall::shutdown;
 use guests::mm::frames::{first_free_pfn, superpage_mfn, SUPERPAGE_FRAMES};
 use guests::mm::pte::{entry, superpage, DATA_RW};
@@ -26,22 +25,8 @@ use guests::{println, StartInfo};
 use pv_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
 use pv_abi::xen::MmuUpdate;
 
-/// Measured repetitions (odd: the median is one of them).
-const REPS: usize = 101;
-/// Unmeasured rounds first.
-const WARMUP: usize = 10;
 /// The L4 slot of our window.
 const WINDOW_SLOT: usize = 300;
-
-/// The time-stamp counter, after earlier instructions completed (`lfence; rdtsc`).
-fn cycles() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: `lfence` and `rdtsc` only read the TSC into edx:eax; PV guests run them natively.
-    unsafe {
-        asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack));
-    }
-    (u64::from(hi) << 32) | u64::from(lo)
-}
 
 /// The requests the benchmark sends: all target entries of the window's own tables.
 struct Requests {
@@ -62,31 +47,6 @@ fn send(reqs: &[MmuUpdate]) {
         );
         shutdown(SHUTDOWN_CRASH);
     }
-}
-
-/// Cycles one call of `round` takes.
-fn time(round: &mut impl FnMut()) -> u64 {
-    let t0 = cycles();
-    round();
-    cycles() - t0
-}
-
-/// Median cycles of each of `rounds` over [`REPS`] repetitions, the rounds interleaved
-/// (so that a change in host load during the run hits all of them alike).
-fn medians<const N: usize>(mut rounds: [&mut dyn FnMut(); N]) -> [u64; N] {
-    for _ in 0..WARMUP {
-        rounds.iter_mut().for_each(|r| r());
-    }
-    let mut samples = [[0u64; REPS]; N];
-    for rep in 0..REPS {
-        for (round, s) in rounds.iter_mut().zip(samples.iter_mut()) {
-            s[rep] = time(round);
-        }
-    }
-    samples.map(|mut s| {
-        s.sort_unstable();
-        s[REPS / 2]
-    })
 }
 
 /// `a / b` with two decimals, as text parts.

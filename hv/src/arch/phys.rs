@@ -84,6 +84,70 @@ impl Drop for BorrowedBytes {
     }
 }
 
+/// Writable view of machine frames the hypervisor took from the frame allocator for its own
+/// temporary use (a decompressed kernel, a dictionary): while the view lives, the range is
+/// protected from `phys` accesses, so the slice is the only way to reach it. Made by
+/// [`take_scratch`], given back by [`release_scratch`].
+pub struct ScratchBytes {
+    bytes: &'static mut [u8],
+    slot: usize,
+    mfn: u64,
+    pages: u64,
+}
+
+impl ScratchBytes {
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+
+    /// The bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.bytes
+    }
+}
+
+impl Drop for ScratchBytes {
+    /// Ends the protection (the frames stay out of the allocator unless [`release_scratch`]
+    /// was used).
+    fn drop(&mut self) {
+        unprotect(self.slot);
+    }
+}
+
+/// Takes `len` bytes of machine-contiguous frames (contents undefined) from `frames`, or
+/// `None` when no block that large is free. The unused tail of the power-of-two block goes
+/// back to the allocator at once.
+pub fn take_scratch(
+    frames: &mut hv_core::buddy::BuddyAllocator,
+    len: usize,
+) -> Option<ScratchBytes> {
+    let pages = (len as u64).div_ceil(4096).max(1);
+    let order = pages.next_power_of_two().trailing_zeros();
+    let mfn = frames.alloc(order)?;
+    let _ = frames.add_range(mfn + pages, mfn + (1 << order));
+    let start = mfn * 4096;
+    let p = checked(start, len);
+    let slot = protect(start, start + pages * 4096);
+    // SAFETY: the frames were just taken from the allocator, so nothing else owns them until
+    // `release_scratch` returns them, which consumes this view; they are direct-mapped
+    // (`checked`) and protected against `phys` accesses meanwhile.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(p, len) };
+    Some(ScratchBytes {
+        bytes,
+        slot,
+        mfn,
+        pages,
+    })
+}
+
+/// Ends the view and gives its frames back to `frames`.
+pub fn release_scratch(frames: &mut hv_core::buddy::BuddyAllocator, scratch: ScratchBytes) {
+    let (mfn, pages) = (scratch.mfn, scratch.pages);
+    drop(scratch);
+    let _ = frames.add_range(mfn, mfn + pages);
+}
+
 /// Records how much of machine memory the direct map covers.
 pub fn set_mapped_limit(limit: u64) {
     MAPPED_LIMIT.store(limit.min(DIRECTMAP_SIZE), Ordering::SeqCst);
@@ -219,6 +283,38 @@ pub fn zero(ma: u64, len: usize) {
         } else {
             core::arch::asm!("rep stosb", inout("rdi") p => _, inout("rcx") len => _, in("al") 0u8,
                 options(nostack, preserves_flags));
+        }
+    }
+}
+
+/// Makes the whole frames at `[ma, ma + len)` read as zero, writing only frames that do not
+/// already: a frame nothing has written since power-on is left untouched. Under emulation
+/// (QEMU) the first *write* to a page of guest RAM costs the host a page allocation, so not
+/// writing frames that are already zero keeps building a large domain fast; reading them
+/// maps the host's shared zero page, which is cheap.
+pub fn scrub(ma: u64, len: usize) {
+    assert!(
+        ma.is_multiple_of(4096) && len.is_multiple_of(4096),
+        "scrub whole frames"
+    );
+    let p = checked(ma, len) as *const u64;
+    for frame in 0..len / 4096 {
+        // SAFETY: `checked` covers the range; the frames are not Rust-owned.
+        let dirty = unsafe {
+            let f = p.add(frame * 512);
+            let mut any = 0u64;
+            for i in (0..512).step_by(8) {
+                for k in 0..8 {
+                    any |= ptr::read_volatile(f.add(i + k));
+                }
+                if any != 0 {
+                    break;
+                }
+            }
+            any != 0
+        };
+        if dirty {
+            zero(ma + frame as u64 * 4096, 4096);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The PV domain builder: turns a kernel image (and optional ramdisk) into a runnable domain
 //! with Xen's start-of-day state, the way Xen's toolstack builds a 64-bit PV guest.
 //!
-//! 1. parse the ELF and its Xen notes (`hv_core::image`);
+//! 1. decompress a bzImage's payload (`kernel_file`), parse the ELF and its Xen notes
+//!    (`hv_core::image`);
 //! 2. give the domain its memory — order-9 extents when superpages are allowed (so every
 //!    512-aligned pfn block is a 2 MiB-aligned machine block), order 0 otherwise;
 //! 3. lay out the start-of-day region (kernel, ramdisk, p2m, start_info, xenstore and console
@@ -20,6 +21,7 @@ use hv_core::image::{
 };
 use hv_core::mm::{BaseKind, DomId, DomainConfig, Mfn, MmError, PageLevel};
 
+use super::kernel_file::{self, KernelFileError};
 use super::{ConsoleState, Domain, DomainId, DomainState, Vcpu};
 use crate::arch::entry::TrapFrame;
 use crate::arch::phys;
@@ -28,7 +30,7 @@ use crate::memory::{DirectMapMemory, Memory, MemoryError};
 
 /// What to build.
 pub struct DomainSpec<'a> {
-    /// The kernel ELF.
+    /// The kernel file: a PV ELF, or a Linux bzImage holding one.
     pub kernel: &'a [u8],
     /// The ramdisk, if any.
     pub ramdisk: Option<&'a [u8]>,
@@ -40,6 +42,8 @@ pub struct DomainSpec<'a> {
     pub max_memory_bytes: u64,
     /// Allow 2 MiB superpages (populate with order-9 extents).
     pub superpages: bool,
+    /// TSC frequency, for the build's timing log lines.
+    pub tsc_hz: u64,
 }
 
 /// The guest ends of the hypervisor's backends, written into start_info.
@@ -54,8 +58,19 @@ pub struct BackendPorts {
 /// Why a domain could not be built.
 #[derive(Clone, Copy, Debug)]
 pub enum BuildError {
+    /// The kernel file is a bzImage that could not be decompressed.
+    KernelFile(KernelFileError),
     /// The kernel image is not a usable Xen PV ELF.
     Image(ImageError),
+    /// The domain's memory cannot hold the kernel, ramdisk and start-of-day layout.
+    TooSmall {
+        /// The domain's memory, bytes.
+        have: u64,
+        /// The least that fits, bytes (`None`: nothing does).
+        need: Option<u64>,
+        /// Whether a ramdisk is part of the need.
+        with_ramdisk: bool,
+    },
     /// The start-of-day layout does not fit.
     Layout(LayoutError),
     /// Not enough machine memory.
@@ -71,7 +86,32 @@ pub enum BuildError {
 impl core::fmt::Display for BuildError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            BuildError::KernelFile(e) => write!(f, "{e}"),
+            BuildError::Image(ImageError::NotXenImage) => write!(
+                f,
+                "not a Xen PV kernel: the ELF has no Xen notes (a kernel built without CONFIG_XEN_PV?)"
+            ),
             BuildError::Image(e) => write!(f, "not a usable Xen PV kernel: {e:?}"),
+            BuildError::TooSmall {
+                have,
+                need,
+                with_ramdisk,
+            } => {
+                let what = if *with_ramdisk {
+                    "this kernel and ramdisk: they need"
+                } else {
+                    "this kernel: it needs"
+                };
+                match need {
+                    Some(n) => write!(
+                        f,
+                        "{} MiB is too small for {what} at least {} MiB",
+                        have >> 20,
+                        n.div_ceil(1 << 20)
+                    ),
+                    None => write!(f, "{} MiB is too small for {what} more than 1 TiB", have >> 20),
+                }
+            }
             BuildError::Layout(e) => write!(f, "start-of-day layout does not fit: {e:?}"),
             BuildError::Memory(e) => write!(f, "not enough machine memory: {e:?}"),
             BuildError::PageTables(e) => write!(f, "bootstrap page tables refused: {e}"),
@@ -84,6 +124,40 @@ impl core::fmt::Display for BuildError {
 impl From<MemoryError> for BuildError {
     fn from(e: MemoryError) -> Self {
         BuildError::Memory(e)
+    }
+}
+
+/// Milliseconds spent in each phase of a build, for the log.
+struct PhaseTimer {
+    tsc_per_ms: u64,
+    last: u64,
+    phases: Vec<(&'static str, u64)>,
+}
+
+impl PhaseTimer {
+    fn new(tsc_hz: u64) -> Self {
+        Self {
+            tsc_per_ms: (tsc_hz / 1000).max(1),
+            last: crate::arch::cpu::rdtsc(),
+            phases: Vec::new(),
+        }
+    }
+
+    /// Ends the phase called `name`.
+    fn mark(&mut self, name: &'static str) {
+        let now = crate::arch::cpu::rdtsc();
+        self.phases
+            .push((name, now.saturating_sub(self.last) / self.tsc_per_ms));
+        self.last = now;
+    }
+}
+
+impl core::fmt::Display for PhaseTimer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, (name, ms)) in self.phases.iter().enumerate() {
+            write!(f, "{}{name} {ms} ms", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
     }
 }
 
@@ -111,12 +185,36 @@ pub fn build(
     spec: &DomainSpec,
     ports: BackendPorts,
 ) -> Result<Domain, BuildError> {
-    let image = GuestImage::parse(spec.kernel).map_err(BuildError::Image)?;
+    let elf =
+        kernel_file::unpack(memory, spec.kernel, spec.tsc_hz).map_err(BuildError::KernelFile)?;
+    let built = build_from_elf(memory, id, spec, ports, elf.bytes());
+    elf.release(memory);
+    built
+}
+
+fn build_from_elf(
+    memory: &mut Memory,
+    id: DomainId,
+    spec: &DomainSpec,
+    ports: BackendPorts,
+    kernel: &[u8],
+) -> Result<Domain, BuildError> {
+    let image = GuestImage::parse(kernel).map_err(BuildError::Image)?;
     let notes = *image.notes();
     let nr_pages = spec.memory_bytes / PAGE_SIZE;
     let ramdisk_len = spec.ramdisk.map_or(0, |r| r.len() as u64);
-    let layout = StartOfDayLayout::new(image.placement(), nr_pages, ramdisk_len)
-        .map_err(BuildError::Layout)?;
+    let layout = match StartOfDayLayout::new(image.placement(), nr_pages, ramdisk_len) {
+        Ok(layout) => layout,
+        Err(LayoutError::OutOfMemory) => {
+            let need = StartOfDayLayout::min_pages(image.placement(), ramdisk_len);
+            return Err(BuildError::TooSmall {
+                have: spec.memory_bytes,
+                need: need.map(|n| n * PAGE_SIZE),
+                with_ramdisk: ramdisk_len > 0,
+            });
+        }
+        Err(e) => return Err(BuildError::Layout(e)),
+    };
 
     let dom = DomId(id);
     let max_pages = (spec.max_memory_bytes / PAGE_SIZE).max(nr_pages);
@@ -128,7 +226,7 @@ pub fn build(
             privileged: false,
         },
     )?;
-    match fill(memory, dom, spec, ports, &image, &layout, nr_pages) {
+    match fill(memory, dom, spec, kernel, ports, &image, &layout, nr_pages) {
         Ok(mut d) => {
             d.max_pages = max_pages;
             d.name = String::from(notes.guest_os.as_str().unwrap_or("guest"));
@@ -142,23 +240,28 @@ pub fn build(
 }
 
 #[allow(clippy::disallowed_methods)] // bootstrap tables: written before the pin validates them
+#[allow(clippy::too_many_arguments)]
 fn fill(
     memory: &mut Memory,
     dom: DomId,
     spec: &DomainSpec,
+    kernel: &[u8],
     ports: BackendPorts,
     image: &GuestImage,
     layout: &StartOfDayLayout,
     nr_pages: u64,
 ) -> Result<Domain, BuildError> {
+    let mut phases = PhaseTimer::new(spec.tsc_hz);
     let p2m = memory.populate(dom, nr_pages, spec.superpages)?;
+    phases.mark("populate");
     let virt_base = layout.virt_base;
 
     // Kernel segments (frames are zeroed by allocation, so only file bytes are copied).
     for seg in image.load_plan().segments() {
-        let bytes = seg.file_bytes(spec.kernel).unwrap_or(&[]);
+        let bytes = seg.file_bytes(kernel).unwrap_or(&[]);
         write_pseudo_phys(&p2m, seg.dest_va - virt_base, bytes);
     }
+    phases.mark("kernel");
     if let (Some(r), Some(place)) = (spec.ramdisk, &layout.ramdisk) {
         let frames = match place {
             RamdiskPlacement::Mapped { frames, .. } | RamdiskPlacement::Unmapped { frames } => {
@@ -167,6 +270,7 @@ fn fill(
         };
         write_pseudo_phys(&p2m, frames.pfn * PAGE_SIZE, r);
     }
+    phases.mark("ramdisk");
     // The p2m list the guest reads (mfn_list).
     let list_pfn = match layout.p2m {
         P2mPlacement::Mapped { frames } => frames.pfn,
@@ -175,6 +279,7 @@ fn fill(
     let list: Vec<u8> = p2m.iter().flat_map(|m| m.to_le_bytes()).collect();
     write_pseudo_phys(&p2m, list_pfn * PAGE_SIZE, &list);
 
+    phases.mark("p2m");
     // Bootstrap page tables.
     let mut pt_error = None;
     for_each_bootstrap_pte(
@@ -223,6 +328,7 @@ fn fill(
         write_pseudo_phys(&p2m, pfn * PAGE_SIZE, &page);
     }
 
+    phases.mark("tables");
     // Type the bootstrap tables: pin the L4 (validates everything below) and make it the
     // kernel root of vCPU 0, as the toolstack does before starting the guest.
     let l4 = p2m[layout.pt_base_pfn() as usize];
@@ -239,6 +345,8 @@ fn fill(
         crate::arch::cpu::flush_tlb();
     }
 
+    phases.mark("pin");
+    log::info!("d{}: built in {}", dom.0, phases);
     let boot = BootVcpuState::new(layout, image.notes().entry, l4);
     let regs = TrapFrame {
         rip: boot.rip,

@@ -8,6 +8,7 @@
 //! hypervisor and the other domains go on.
 
 pub mod builder;
+pub mod kernel_file;
 pub mod vcpu;
 
 use alloc::string::String;

@@ -9,6 +9,7 @@ use hv_core::mm::pte::is_canonical;
 use hv_core::mm::{BaseKind, DomId, Mfn, MmError, PageLevel};
 use pv_abi::errno;
 use pv_abi::xen::*;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::{Call, Ret};
 use crate::arch::{context, cpu};
@@ -29,6 +30,56 @@ fn foreign_ok(call: &Call, foreigndom: u64) -> bool {
     (fd == DOMID_SELF || fd == call.dom()) && (pfd == DOMID_SELF || pfd == call.dom())
 }
 
+/// Requests copied from the guest at a time: one page walk per page of the array instead of
+/// one per request.
+const CHUNK: usize = 32;
+
+/// Reads a guest array of `count` `T`s at `va` in chunks of `chunk` (at most [`CHUNK`]) and
+/// hands each element to `each` in order until it returns `Err`. Elements are read ahead of
+/// the operations on earlier ones: a batch that remaps its own request array sees the old
+/// contents, which the guest could read anyway. A chunk that cannot be read whole is read
+/// element by element, so a fault stops exactly at the first unreadable element (as Xen's
+/// one-at-a-time copies do): `Err(FaultAt(i))`.
+fn for_each_elem<T: FromBytes + IntoBytes + Copy>(
+    call: &mut Call,
+    va: u64,
+    count: u64,
+    chunk: usize,
+    mut each: impl FnMut(&mut Call, u64, T) -> Result<(), i64>,
+) -> Result<(), Stop> {
+    let size = core::mem::size_of::<T>() as u64;
+    let mut buf = [T::new_zeroed(); CHUNK];
+    let mut start = 0;
+    while start < count {
+        let n = (count - start).min(chunk.clamp(1, CHUNK) as u64) as usize;
+        let at = start
+            .checked_mul(size)
+            .and_then(|off| va.checked_add(off))
+            .ok_or(Stop::FaultAt(start))?;
+        let whole = call.guest().read(at, buf[..n].as_mut_bytes()).is_ok();
+        for (k, slot) in buf[..n].iter_mut().enumerate() {
+            let i = start + k as u64;
+            if !whole {
+                *slot = call
+                    .guest()
+                    .read_elem(va, i)
+                    .map_err(|_| Stop::FaultAt(i))?;
+            }
+            each(call, i, *slot).map_err(Stop::Failed)?;
+        }
+        start += n as u64;
+    }
+    Ok(())
+}
+
+/// Why a batch stopped early.
+enum Stop {
+    /// Element `i` could not be read.
+    FaultAt(u64),
+    /// An element's operation failed with this errno.
+    Failed(i64),
+}
+
 /// Flushes the TLB if the page-type state machine asks for it.
 fn flush_if_needed(call: &mut Call) {
     if call.hv.memory.mm.take_flush_needed() {
@@ -44,6 +95,51 @@ fn finish(call: &Call, done_ptr: u64, done: u32, rc: i64) -> Ret {
     Ret::Value(rc)
 }
 
+/// The errno a batch returns: 0, or why it stopped.
+fn stop_errno(call: &Call, stop: Result<(), Stop>) -> i64 {
+    match stop {
+        Ok(()) => 0,
+        Err(Stop::Failed(e)) => e,
+        Err(Stop::FaultAt(i)) => {
+            log::debug!("d{}: cannot read request #{i}", call.dom());
+            errno::neg(errno::EFAULT)
+        }
+    }
+}
+
+/// One `mmu_update` request.
+fn mmu_update_one(call: &mut Call, dom: DomId, req: &MmuUpdate) -> Result<(), i64> {
+    // The command is in the low three bits (Xen rejects 4..=7 as unknown commands).
+    let cmd = req.ptr & 7;
+    match cmd {
+        MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
+            let preserve_ad = cmd == MMU_PT_UPDATE_PRESERVE_AD;
+            call.hv
+                .memory
+                .mm
+                .mmu_update(
+                    dom,
+                    req.ptr & !MMU_CMD_MASK,
+                    req.val,
+                    preserve_ad,
+                    &mut DirectMapMemory,
+                )
+                .map_err(mm_err)
+        }
+        MMU_MACHPHYS_UPDATE => {
+            let mfn = req.ptr >> 12;
+            match call.hv.memory.mm.can_update_m2p(dom, Mfn(mfn)) {
+                Ok(()) => {
+                    call.hv.memory.set_m2p(mfn, req.val);
+                    Ok(())
+                }
+                Err(e) => Err(mm_err(e)),
+            }
+        }
+        _ => Err(errno::neg(errno::ENOSYS)),
+    }
+}
+
 /// `mmu_update(reqs, count, done, foreigndom)`.
 pub fn mmu_update(call: &mut Call) -> Ret {
     let [reqs, count, done_ptr, foreigndom, _] = call.args;
@@ -56,60 +152,22 @@ pub fn mmu_update(call: &mut Call) -> Ret {
     }
     let dom = DomId(call.dom());
     let mut done = 0u32;
-    let mut rc = 0;
-    for i in 0..count {
-        let req: MmuUpdate = match call.guest().read_elem(reqs, i) {
-            Ok(r) => r,
-            Err(f) => {
-                log::debug!("d{}: cannot read request #{i} at {:#x}", call.dom(), f.va);
-                rc = errno::neg(errno::EFAULT);
-                break;
-            }
-        };
-        // The command is in the low three bits (Xen rejects 4..=7 as unknown commands).
-        let cmd = req.ptr & 7;
-        let result = match cmd {
-            MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
-                let preserve_ad = cmd == MMU_PT_UPDATE_PRESERVE_AD;
-                call.hv
-                    .memory
-                    .mm
-                    .mmu_update(
-                        dom,
-                        req.ptr & !MMU_CMD_MASK,
-                        req.val,
-                        preserve_ad,
-                        &mut DirectMapMemory,
-                    )
-                    .map_err(mm_err)
-            }
-            MMU_MACHPHYS_UPDATE => {
-                let mfn = req.ptr >> 12;
-                match call.hv.memory.mm.can_update_m2p(dom, Mfn(mfn)) {
-                    Ok(()) => {
-                        call.hv.memory.set_m2p(mfn, req.val);
-                        Ok(())
-                    }
-                    Err(e) => Err(mm_err(e)),
-                }
-            }
-            _ => Err(errno::neg(errno::ENOSYS)),
-        };
-        flush_if_needed(call);
-        match result {
-            Ok(()) => done += 1,
-            Err(e) => {
-                log::debug!(
-                    "d{}: mmu_update #{i} ptr {:#x} val {:#x}: {e}",
-                    dom.0,
-                    req.ptr,
-                    req.val
-                );
-                rc = e;
-                break;
-            }
+    let stop = for_each_elem(call, reqs, count, CHUNK, |call, i, req: MmuUpdate| {
+        let result = mmu_update_one(call, dom, &req);
+        if let Err(e) = result {
+            log::debug!(
+                "d{}: mmu_update #{i} ptr {:#x} val {:#x}: {e}",
+                dom.0,
+                req.ptr,
+                req.val
+            );
         }
-    }
+        result.map(|()| done += 1)
+    });
+    // Flushes are collected over the batch and done once (Xen's way): the guest does not
+    // run before we return, and the hypervisor's own copies walk the tables in software.
+    flush_if_needed(call);
+    let rc = stop_errno(call, stop);
     finish(call, done_ptr, done, rc)
 }
 
@@ -196,32 +254,22 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
         return Ret::Value(errno::neg(errno::EINVAL));
     }
     let mut done = 0u32;
-    let mut rc = 0;
-    for i in 0..count {
-        let op: MmuextOp = match call.guest().read_elem(ops, i) {
-            Ok(o) => o,
-            Err(f) => {
-                log::debug!("d{}: cannot read request #{i} at {:#x}", call.dom(), f.va);
-                rc = errno::neg(errno::EFAULT);
-                break;
-            }
-        };
+    // One op at a time: NEW_BASEPTR switches the address space the rest is read through.
+    let stop = for_each_elem(call, ops, count, 1, |call, i, op: MmuextOp| {
         let result = mmuext_one(call, &op);
+        // Kept per item: an op such as NEW_BASEPTR switches address spaces mid-batch.
         flush_if_needed(call);
-        match result {
-            Ok(()) => done += 1,
-            Err(e) => {
-                log::debug!(
-                    "d{}: mmuext_op #{i} cmd {} arg1 {:#x}: {e}",
-                    call.dom(),
-                    op.cmd,
-                    op.arg1
-                );
-                rc = e;
-                break;
-            }
+        if let Err(e) = result {
+            log::debug!(
+                "d{}: mmuext_op #{i} cmd {} arg1 {:#x}: {e}",
+                call.dom(),
+                op.cmd,
+                op.arg1
+            );
         }
-    }
+        result.map(|()| done += 1)
+    });
+    let rc = stop_errno(call, stop);
     finish(call, done_ptr, done, rc)
 }
 

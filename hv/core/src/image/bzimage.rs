@@ -1,4 +1,4 @@
-//! Recognising a Linux bzImage and finding its compressed ELF payload (no decompression).
+//! Recognising a Linux bzImage and finding its compressed ELF payload (`decompress` unpacks it).
 //!
 //! A bzImage starts with the real-mode setup code; its setup header (boot protocol ≥ 2.08)
 //! says where the protected-mode payload — the compressed `vmlinux` ELF — lies:

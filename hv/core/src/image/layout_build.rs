@@ -166,4 +166,28 @@ impl StartOfDayLayout {
             first_free_pfn: alloc.next_pfn,
         })
     }
+
+    /// The fewest pages with which [`StartOfDayLayout::new`] fits `kernel` and an initrd of
+    /// `ramdisk_len` bytes (what a domain refused with `OutOfMemory` needs at least), or
+    /// `None` if it fits no domain up to 64 GiB (or fails for another reason).
+    pub fn min_pages(kernel: KernelPlacement, ramdisk_len: u64) -> Option<u64> {
+        const LIMIT: u64 = 1 << 24;
+        let fits = |n| Self::new(kernel, n, ramdisk_len).is_ok();
+        // Double up to a size that fits, then bisect: more pages never make a fitting layout
+        // fail below the limit (the p2m grows by one page per 512).
+        let mut high = 1u64;
+        while !fits(high) {
+            high = high.checked_mul(2).filter(|&h| h <= LIMIT)?;
+        }
+        let mut low = high / 2;
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if fits(mid) {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        Some(high)
+    }
 }

@@ -24,9 +24,11 @@
 //! | `pagetables`     | bootstrap page-table contents                                 |
 //! | `start_info`, `boot_vcpu`, `hypercall_page` | start_info, registers, stubs       |
 //! | `bzimage`        | locating the compressed ELF inside a Linux bzImage            |
+//! | `decompress`     | XZ (+BCJ) / gzip / zstd payload into caller-provided buffers  |
 
 pub mod boot_vcpu;
 pub mod bzimage;
+pub mod decompress;
 pub mod elf;
 pub mod elf_note;
 pub mod error;
@@ -46,7 +48,8 @@ pub mod xenfeat;
 mod tests;
 
 pub use boot_vcpu::BootVcpuState;
-pub use bzimage::{bzimage_payload, BzImageError, BzImagePayload, Compression};
+pub use bzimage::{bzimage_payload, is_bzimage, BzImageError, BzImagePayload, Compression};
+pub use decompress::{decompress, dictionary_size, stated_size, DecompressError};
 pub use elf::{ElfError, ElfFile};
 pub use error::ImageError;
 pub use hypercall_page::fill_hypercall_page;

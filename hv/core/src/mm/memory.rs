@@ -16,4 +16,11 @@ pub trait FrameMemory {
     fn zero_frame(&mut self, mfn: Mfn);
     /// Copies frame `src` over frame `dst`.
     fn copy_frame(&mut self, dst: Mfn, src: Mfn);
+    /// Reads all 512 entries of frame `mfn` (whole-table validation reads each once; a
+    /// platform can do it in one bulk copy instead of 512 checked accesses).
+    fn read_table(&self, mfn: Mfn, out: &mut [u64; 512]) {
+        for (index, e) in out.iter_mut().enumerate() {
+            *e = self.read_entry(mfn, index);
+        }
+    }
 }

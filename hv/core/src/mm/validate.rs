@@ -32,18 +32,20 @@ impl Mm<'_> {
         mem: &mut M,
     ) -> Result<(), MmError> {
         let dom = self.frame(mfn)?.owner().ok_or(MmError::NotOwner)?;
-        for slot in 0..ENTRIES_PER_TABLE {
+        // One snapshot of the table: the frame is typed and not writable by the guest, so
+        // its entries cannot change under us; only we write it below.
+        let mut entries = [0u64; ENTRIES_PER_TABLE];
+        mem.read_table(mfn, &mut entries);
+        for (slot, &entry) in entries.iter().enumerate() {
             if !is_guest_slot(level, slot) {
                 continue;
             }
-            let entry = mem.read_entry(mfn, slot);
             if !is_present(entry) {
                 continue;
             }
             if let Err(e) = self.get_page_from_entry(level, dom, mfn, entry, mem) {
                 for undo in (0..slot).filter(|&s| is_guest_slot(level, s)) {
-                    let taken = mem.read_entry(mfn, undo);
-                    self.put_page_from_entry(level, mfn, taken, mem);
+                    self.put_page_from_entry(level, mfn, entries[undo], mem);
                 }
                 return Err(e);
             }
@@ -65,9 +67,10 @@ impl Mm<'_> {
     /// Pre: the frame's last type reference is being dropped (`validated` already cleared).
     /// Post: no entry of the table holds a reference.
     pub(crate) fn demote<M: FrameMemory>(&mut self, mfn: Mfn, level: PageLevel, mem: &mut M) {
-        for slot in 0..ENTRIES_PER_TABLE {
+        let mut entries = [0u64; ENTRIES_PER_TABLE];
+        mem.read_table(mfn, &mut entries);
+        for (slot, &entry) in entries.iter().enumerate() {
             if is_guest_slot(level, slot) {
-                let entry = mem.read_entry(mfn, slot);
                 self.put_page_from_entry(level, mfn, entry, mem);
             }
         }

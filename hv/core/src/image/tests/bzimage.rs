@@ -2,7 +2,12 @@
 
 use crate::image::bzimage::{bzimage_payload, is_bzimage, BzImageError, Compression};
 
-fn bzimage(version: u16, setup_sects: u8, payload: &[u8], payload_offset: u32) -> Vec<u8> {
+pub(super) fn bzimage(
+    version: u16,
+    setup_sects: u8,
+    payload: &[u8],
+    payload_offset: u32,
+) -> Vec<u8> {
     let setup = (usize::from(setup_sects) + 1) * 512;
     let mut file = vec![0u8; setup + payload_offset as usize];
     file[0x1f1] = setup_sects;

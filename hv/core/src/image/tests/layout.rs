@@ -80,6 +80,22 @@ fn minios_too_small_domain() {
 }
 
 #[test]
+fn min_pages_is_the_smallest_domain_that_fits() {
+    let elf = linux_image();
+    let linux = crate::image::GuestImage::parse(&elf).unwrap().placement();
+    let elf = minios_image();
+    let minios = crate::image::GuestImage::parse(&elf).unwrap().placement();
+    for (placement, ramdisk_len) in [(linux, 0), (linux, 1), (linux, 5 << 20), (minios, 80 << 20)] {
+        let n = StartOfDayLayout::min_pages(placement, ramdisk_len).unwrap();
+        assert!(StartOfDayLayout::new(placement, n, ramdisk_len).is_ok());
+        assert_eq!(
+            StartOfDayLayout::new(placement, n - 1, ramdisk_len).unwrap_err(),
+            LayoutError::OutOfMemory
+        );
+    }
+}
+
+#[test]
 fn linux_with_unmapped_ramdisk_and_init_p2m() {
     let bytes = linux_image();
     let image = GuestImage::parse(&bytes).unwrap();

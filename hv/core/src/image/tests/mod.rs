@@ -2,6 +2,7 @@
 
 mod builder;
 mod bzimage;
+mod decompress;
 mod elf;
 mod fuzz;
 mod layout;

@@ -1,0 +1,230 @@
+//! Debian's own Linux kernel (the `linux-image-6.1.0-N-amd64` bzImage exactly as packaged)
+//! under the hypervisor, and the bad images a GRUB boot could hand it.
+//!
+//! The kernel and busybox come from Debian's packages (`tools::linux`: `apt-get download` +
+//! `dpkg -x`, cached under `target/linux/`). Where a package cannot be had, the tests that need
+//! it are reported as *ignored* with the reason (this file uses `libtest-mimic`, which can
+//! decide that at run time), never as passed.
+//!
+//! Bad images end the run with one clear error line and the hypervisor-failure status (hvtool
+//! exit status 3), never a hang or a triple fault. The boot tests run one Linux boot each and
+//! put many checks into it: the initramfs's `/init` (tests/linux/init) prints one
+//! `CHECK name PASS|FAIL` line per check and a final `VERDICT:`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use tools::qemu::{Outcome, RunConfig, RunResult};
+
+/// The checks `/init` runs and must all pass.
+const CHECKS: [&str; 8] = [
+    "cpuinfo", "meminfo", "forkexec", "memtouch", "pipe", "mmap", "signal", "tls",
+];
+
+/// A run of `kernel` under the hypervisor with `mem` MiB for the domain.
+fn config(kernel: &Path, ramdisk: Option<&Path>, mem_mib: u32, cmdline: &str) -> RunConfig {
+    let a = common::artifacts();
+    let mut cfg = RunConfig::new(a.hv(), kernel.to_path_buf());
+    cfg.ramdisk = ramdisk.map(Path::to_path_buf);
+    cfg.hv_args = vec!["log=info".into(), format!("mem={mem_mib}M")];
+    cfg.guest_cmdline = Some(cmdline.into());
+    cfg.machine_mib = mem_mib + 256;
+    cfg.timeout = Duration::from_secs(600);
+    cfg
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = tools::artifacts::target_dir().join("linux/bad-images");
+    std::fs::create_dir_all(&dir).expect("creating target/linux/bad-images");
+    dir.join(name)
+}
+
+/// The run ended as a hypervisor failure (hvtool exit status 3) with exactly one error line,
+/// which contains `expected`.
+fn refused(r: &RunResult, expected: &str) -> Result<(), Failed> {
+    let errors: Vec<&str> = r
+        .lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .filter(|t| t.contains("ERROR"))
+        .collect();
+    if r.outcome != Outcome::HypervisorFailure || r.outcome.exit_status() != 3 {
+        return Err(format!("expected exit status 3, got {:?}", r.outcome).into());
+    }
+    match errors.as_slice() {
+        [line] if line.contains(expected) => Ok(()),
+        _ => Err(format!("expected one error line with {expected:?}, got {errors:?}").into()),
+    }
+}
+
+/// A bzImage around `payload` (setup header only, boot protocol 2.15).
+fn bzimage_around(payload: &[u8]) -> Vec<u8> {
+    let setup_sects = 4u8;
+    let mut file = vec![0u8; (usize::from(setup_sects) + 1) * 512];
+    file[0x1f1] = setup_sects;
+    file[0x202..0x206].copy_from_slice(b"HdrS");
+    file[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    file[0x248..0x24c].copy_from_slice(&0u32.to_le_bytes());
+    file[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    file.extend_from_slice(payload);
+    file
+}
+
+/// `xz --x86 --lzma2 --check=crc32` of `data` plus Linux's le32 size trailer.
+fn xz_payload(data: &[u8]) -> Vec<u8> {
+    let tmp = scratch("payload.in");
+    std::fs::write(&tmp, data).unwrap();
+    let out = Command::new("xz")
+        .args([
+            "--format=xz",
+            "--check=crc32",
+            "--x86",
+            "--lzma2=dict=1MiB",
+            "-c",
+        ])
+        .arg(&tmp)
+        .output()
+        .expect("xz (xz-utils) is needed");
+    assert!(out.status.success());
+    let mut payload = out.stdout;
+    payload.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    payload
+}
+
+fn truncated_bzimage(kernel: &Path) -> Result<(), Failed> {
+    let file = std::fs::read(kernel)?;
+    let cut = scratch("truncated.bzImage");
+    std::fs::write(&cut, &file[..file.len() / 2])?;
+    let r = common::run(&config(&cut, None, 256, "console=hvc0"));
+    refused(&r, "beyond the end of the file (truncated image?)")
+}
+
+fn corrupt_payload(kernel: &Path) -> Result<(), Failed> {
+    let mut file = std::fs::read(kernel)?;
+    let setup = (usize::from(file[0x1f1]) + 1) * 512;
+    let offset = u32::from_le_bytes(file[0x248..0x24c].try_into()?) as usize;
+    // The XZ block header (after the 12-byte stream header): its CRC32 no longer matches.
+    file[setup + offset + 14] ^= 0x55;
+    let bad = scratch("corrupt-payload.bzImage");
+    std::fs::write(&bad, &file)?;
+    let r = common::run(&config(&bad, None, 256, "console=hvc0"));
+    refused(&r, "the payload is corrupt")
+}
+
+fn kernel_without_pv_notes() -> Result<(), Failed> {
+    // A real x86-64 ELF that is not a Xen PV kernel, as a bzImage payload.
+    let elf = std::fs::read("/usr/bin/true")?;
+    let bad = scratch("no-pv-notes.bzImage");
+    std::fs::write(&bad, bzimage_around(&xz_payload(&elf)))?;
+    let r = common::run(&config(&bad, None, 64, "console=hvc0"));
+    refused(&r, "has no Xen notes")
+}
+
+fn ramdisk_larger_than_the_domain() -> Result<(), Failed> {
+    let hello = common::artifacts().guest("hello");
+    let big = scratch("80MiB.ramdisk");
+    std::fs::write(&big, vec![0x5au8; 80 << 20])?;
+    let r = common::run(&config(&hello, Some(&big), 64, ""));
+    refused(
+        &r,
+        "64 MiB is too small for this kernel and ramdisk: they need at least 8",
+    )
+}
+
+fn default_memory_too_small_for_debian(kernel: &Path) -> Result<(), Failed> {
+    let r = common::run(&config(kernel, None, 64, "console=hvc0"));
+    if !r.saw("kernel: bzImage, Xz payload") {
+        return Err("the XZ payload was not decompressed".into());
+    }
+    refused(&r, "64 MiB is too small for this kernel: it needs at least")
+}
+
+/// Boots Debian's kernel with the test initramfs.
+fn boot(kernel: &Path, initramfs: &Path, mem_mib: u32, hvtest: &str) -> RunResult {
+    let cmdline = format!("console=hvc0 quiet hvtest={hvtest}");
+    common::run(&config(kernel, Some(initramfs), mem_mib, &cmdline))
+}
+
+fn user_space_checks(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
+    let r = boot(kernel, initramfs, 512, "all");
+    for check in CHECKS {
+        if !r.saw(&format!("CHECK {check} PASS")) {
+            return Err(format!("check {check} did not pass").into());
+        }
+    }
+    if !r.saw("VERDICT: PASS (8 passed, 0 failed)") {
+        return Err("no passing verdict".into());
+    }
+    if r.outcome != Outcome::Poweroff {
+        return Err(format!("expected poweroff, got {:?}", r.outcome).into());
+    }
+    Ok(())
+}
+
+fn deliberate_crash(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
+    let r = boot(kernel, initramfs, 256, "crash");
+    if r.outcome != Outcome::Crash {
+        return Err(format!("expected a crash, got {:?}", r.outcome).into());
+    }
+    if !r.saw("sysrq: Trigger a crash") || r.saw("still alive after sysrq-c") {
+        return Err("the guest's own crash lines are not shown".into());
+    }
+    if r.saw("PANIC") || r.saw("FATAL") {
+        return Err("the hypervisor itself failed".into());
+    }
+    Ok(())
+}
+
+fn reboot(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
+    let r = boot(kernel, initramfs, 256, "reboot");
+    if r.outcome != Outcome::Reboot || r.outcome.exit_status() != 2 {
+        return Err(format!("expected reboot (status 2), got {:?}", r.outcome).into());
+    }
+    Ok(())
+}
+
+/// The Debian kernel and the initramfs, or why they cannot be had.
+fn linux() -> Result<(PathBuf, PathBuf), String> {
+    let kernel = tools::linux::debian_kernel().map_err(|e| format!("{e:#}"))?;
+    let initramfs = tools::linux::test_initramfs().map_err(|e| format!("{e:#}"))?;
+    Ok((kernel, initramfs))
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let packages = linux();
+    if let Err(why) = &packages {
+        println!("SKIP (reported as ignored): Debian's kernel or busybox cannot be had: {why}");
+    }
+    let have = packages.is_ok();
+    let (kernel, initramfs) = packages.unwrap_or_default();
+    let with_kernel = |name: &str, f: fn(&Path) -> Result<(), Failed>| {
+        let k = kernel.clone();
+        Trial::test(name, move || f(&k)).with_ignored_flag(!have)
+    };
+    let booting = |name: &str, f: fn(&Path, &Path) -> Result<(), Failed>| {
+        let (k, i) = (kernel.clone(), initramfs.clone());
+        Trial::test(name, move || f(&k, &i)).with_ignored_flag(!have)
+    };
+    let trials = vec![
+        Trial::test("bad_image_kernel_without_pv_notes", kernel_without_pv_notes),
+        Trial::test(
+            "bad_image_ramdisk_larger_than_the_domain",
+            ramdisk_larger_than_the_domain,
+        ),
+        with_kernel("bad_image_truncated_bzimage", truncated_bzimage),
+        with_kernel("bad_image_corrupt_payload", corrupt_payload),
+        with_kernel(
+            "debian_kernel_decompresses_and_64m_is_refused_with_the_size_it_needs",
+            default_memory_too_small_for_debian,
+        ),
+        booting("debian_linux_runs_the_user_space_checks", user_space_checks),
+        booting("debian_linux_deliberate_crash_is_a_crash", deliberate_crash),
+        booting("debian_linux_reboot_is_a_reboot", reboot),
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}
