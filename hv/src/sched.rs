@@ -207,8 +207,8 @@ impl Hypervisor {
     fn switch_in(&mut self, next: VcpuRef) -> TrapFrame {
         let d = self.domains.get_mut(&next.0).expect("picked vCPU exists");
         let v = &mut d.vcpus[next.1];
-        v.arch.restore();
         v.descriptors.load();
+        v.arch.restore();
         let regs = v.regs;
         if let Some(info) = d.vcpu_info(next.1) {
             self.time.update_vcpu_time(info);

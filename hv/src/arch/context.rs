@@ -44,6 +44,8 @@ pub struct ArchState {
     pub fpu: FpuState,
     /// CR3 to run with (machine address of the active L4).
     pub cr3: u64,
+    /// The DS, ES, FS and GS selectors (the guest's own GDT/LDT selectors, or null).
+    pub selectors: [u16; 4],
 }
 
 impl ArchState {
@@ -56,11 +58,13 @@ impl ArchState {
             virtual_ts: false,
             fpu: FpuState::initial(),
             cr3: 0,
+            selectors: [0; 4],
         }
     }
 
     /// Captures the live state of the CPU (the vCPU is being switched out).
     pub fn save(&mut self) {
+        self.selectors = data_selectors();
         self.fs_base = cpu::rdmsr(MSR_FS_BASE);
         self.gs_base = cpu::rdmsr(MSR_GS_BASE);
         self.shadow_gs_base = cpu::rdmsr(MSR_SHADOW_GS_BASE);
@@ -74,7 +78,10 @@ impl ArchState {
     /// # Safety contract (checked by the caller's construction)
     /// `cr3` is an L4 validated by the page-type system, whose hypervisor slots are the
     /// hypervisor's own, so loading it keeps the hypervisor mapped.
+    /// The vCPU's descriptor tables must be loaded first: its data selectors are reloaded
+    /// from them (one that no longer names a usable descriptor becomes null), then the bases.
     pub fn restore(&self) {
+        load_data_selectors(self.selectors);
         cpu::wrmsr(MSR_FS_BASE, self.fs_base);
         cpu::wrmsr(MSR_GS_BASE, self.gs_base);
         cpu::wrmsr(MSR_SHADOW_GS_BASE, self.shadow_gs_base);
@@ -176,4 +183,53 @@ pub fn load_user_gs_selector(selector: u16) -> u16 {
         );
     }
     sel
+}
+
+/// Reads DS, ES, FS and GS.
+fn data_selectors() -> [u16; 4] {
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    // SAFETY: reading segment registers has no side effects.
+    unsafe {
+        core::arch::asm!(
+            "mov {0:x}, ds",
+            "mov {1:x}, es",
+            "mov {2:x}, fs",
+            "mov {3:x}, gs",
+            out(reg) ds,
+            out(reg) es,
+            out(reg) fs,
+            out(reg) gs,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    [ds, es, fs, gs]
+}
+
+/// Loads DS, ES, FS and GS (as Xen's `load_segments`), each checked against the loaded
+/// GDT/LDT first: a selector the CPU could not load becomes null. Changes the FS and GS bases
+/// (the caller writes them afterwards).
+fn load_data_selectors(selectors: [u16; 4]) {
+    let [ds, es, fs, gs] = selectors.map(|s| {
+        if s > 3 && super::gdt::user_selector_ok(s, hv_core::descriptor::SelectorUse::Data) {
+            s
+        } else {
+            0
+        }
+    });
+    // SAFETY: each selector is null or names a present data (or readable code) descriptor
+    // with DPL 3 and RPL 3 in the loaded tables, so no load can fault; the hypervisor itself
+    // uses none of these registers.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {0:x}",
+            "mov es, {1:x}",
+            "mov fs, {2:x}",
+            "mov gs, {3:x}",
+            in(reg) ds,
+            in(reg) es,
+            in(reg) fs,
+            in(reg) gs,
+            options(nostack, preserves_flags),
+        );
+    }
 }
