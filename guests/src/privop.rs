@@ -66,11 +66,18 @@ pub fn wbinvd() -> bool {
     probe!("wbinvd")
 }
 
-/// `in $0x61, %al` (an immediate port, as `quick_pit_calibrate`); rax is preset to
-/// `0x5a5a…` so a partial write shows.
+/// `in $0x71, %al` (an immediate port: CMOS data, neither granted nor emulated); rax is
+/// preset to `0x5a5a…` so a partial write shows.
 pub fn inb_imm() -> Option<u64> {
     let v: u64;
-    let ok = probe!("in $0x61, %al"; inout("rax") 0x5a5a_5a5a_5a5a_5a5au64 => v);
+    let ok = probe!("in $0x71, %al"; inout("rax") 0x5a5a_5a5a_5a5a_5a5au64 => v);
+    ok.then_some(v)
+}
+
+/// `in %dx, %al`.
+pub fn inb_dx(port: u16) -> Option<u8> {
+    let v: u8;
+    let ok = probe!("in %dx, %al"; in("dx") port, inout("al") 0u8 => v);
     ok.then_some(v)
 }
 

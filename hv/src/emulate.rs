@@ -6,9 +6,10 @@
 //!   `mov` to CR0 (only TS may change: `fpu_taskswitch`) and CR4 (guest bits kept, never
 //!   faults); `clts`;
 //! * port I/O (`in`/`out`, imm8 or dx, 1/2/4 bytes; `[rep] ins`/`outs`) once
-//!   `physdev_op(SET_IOPL)` raised the vCPU's iopl to its virtual CPL — reads give all ones,
-//!   writes are dropped (no port is ever granted to a domain); a `rep` runs at most 1024
-//!   elements per fault and continues on the next;
+//!   `physdev_op(SET_IOPL)` raised the vCPU's iopl to its virtual CPL — the PIT's channel 2
+//!   and gate (0x42, 0x43, 0x61) are emulated per domain as in Xen, every other port reads
+//!   all ones and drops writes (no port is ever granted to a domain); `ins`/`outs` move all
+//!   ones / nothing; a `rep` runs at most 1024 elements per fault and continues on the next;
 //! * `wbinvd`/`invd`: ignored (Xen ignores them for domains without cache-flush rights);
 //! * `wrmsr`/`rdmsr` of the segment-base MSRs (FS, GS, shadow GS), `rdmsr` of EFER and TSC;
 //! * CPUID behind Xen's forced-emulation prefix `ud2; .ascii "xen"; cpuid` (raised as #UD).
@@ -18,6 +19,7 @@
 
 use hv_core::cpuid::{guest_cpuid, Policy};
 use hv_core::emulate::control::{self, Cr4Policy};
+use hv_core::emulate::pit;
 use hv_core::emulate::privop::{decode_privileged, port_in_destination, PrivOp, StringIo};
 use hv_core::emulate::{GuestRegs, MAX_INSTRUCTION_LEN};
 use hv_core::mm::pte::is_canonical;
@@ -147,16 +149,18 @@ fn string_io(hv: &Hypervisor, root: u64, io: &StringIo) -> u64 {
 /// Port I/O (plain and string) for vCPU `v`: `Some(true)` done (registers updated, rip
 /// included), `Some(false)` refused (#GP), `None` not port I/O.
 fn port_io(
-    hv: &Hypervisor,
+    hv: &mut Hypervisor,
     v: VcpuRef,
     op: PrivOp,
     len: usize,
     regs: &mut GuestRegs,
 ) -> Option<bool> {
+    let now = hv.time.now();
     let d = hv.domains.get(&v.0)?;
     let vcpu = &d.vcpus[v.1];
     let architectural_iopl = d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0;
     let allowed = control::io_allowed(vcpu.kernel_mode, &vcpu.pv_control, architectural_iopl);
+    let root = vcpu.current_root();
     match op {
         PrivOp::PortIn { .. }
         | PrivOp::PortOut { .. }
@@ -172,17 +176,21 @@ fn port_io(
             regs.rip = regs.rip.wrapping_add(len as u64);
             Some(true)
         }
-        PrivOp::PortIn { size, .. } => {
-            regs.write(port_in_destination(size), control::unbacked_port_read(size));
+        PrivOp::PortIn { port, size } => {
+            let pit = &mut hv.domains.get_mut(&v.0)?.pit;
+            let value = pit::guest_port_read(pit, port, size, now);
+            regs.write(port_in_destination(size), u64::from(value));
             regs.rip = regs.rip.wrapping_add(len as u64);
             Some(true)
         }
-        PrivOp::PortOut { .. } => {
+        PrivOp::PortOut { port, size, value } => {
+            let pit = &mut hv.domains.get_mut(&v.0)?.pit;
+            pit::guest_port_write(pit, port, size, value, now);
             regs.rip = regs.rip.wrapping_add(len as u64);
             Some(true)
         }
         PrivOp::StringIo(io) => {
-            let done = string_io(hv, vcpu.current_root(), &io);
+            let done = string_io(hv, root, &io);
             if done == 0 && io.count != 0 {
                 // The first element's memory is not accessible. Xen raises #PF there; we
                 // leave the guest its #GP.

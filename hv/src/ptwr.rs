@@ -4,7 +4,8 @@
 //! the guest resumes after the instruction.
 //!
 //! ```text
-//!  #PF (present, write, not reserved-bit, not fetch) in guest kernel mode, assist enabled
+//!  #PF (present, write, not reserved-bit, not fetch) in guest kernel mode, assist enabled,
+//!  cr2 in a read-only mapping of a page table (checked before any decoding)
 //!   → fetch ≤ 15 bytes at rip → decode_memory_write (mov, xchg, cmpxchg, cmpxchg8b,
 //!     and/or/xor/add/sub, bts/btr/btc) → access in the cr2 page, naturally aligned
 //!   → Mm::ptwr_target (read-only mapping of a live L1/L2 the domain owns)
@@ -55,6 +56,16 @@ pub fn page_fault(
         return Emulated::No;
     }
     let root = Mfn(vcpu.current_root());
+    let dom = DomId(v.0);
+    // Only faults on a page table get the decoder.
+    if hv
+        .memory
+        .mm
+        .ptwr_target(dom, root, cr2, &DirectMapMemory)
+        .is_err()
+    {
+        return Emulated::No;
+    }
     let mut bytes = [0u8; MAX_INSTRUCTION_LEN];
     let n = fetch(hv, v, frame.rip, &mut bytes);
     let regs = guest_regs(frame);
@@ -66,7 +77,6 @@ pub fn page_fault(
     if (write.address ^ cr2) & !0xFFF != 0 {
         return Emulated::No;
     }
-    let dom = DomId(v.0);
     let mm = &mut hv.memory.mm;
     let Ok(target) = mm.ptwr_target(dom, root, write.address, &DirectMapMemory) else {
         return Emulated::No;

@@ -382,6 +382,7 @@ fn fill(
         store_ring,
         store_port: ports.store,
         vm_assist: 0,
+        pit: Default::default(),
         console: ConsoleState::default(),
     })
 }

@@ -7,6 +7,8 @@
 //! A domain that breaks the rules is crashed alone, with one log line saying why; the
 //! hypervisor and the other domains go on.
 
+use hv_core::emulate::pit::Pit2;
+
 pub mod builder;
 pub mod kernel_file;
 pub mod vcpu;
@@ -66,6 +68,8 @@ pub struct Domain {
     pub store_port: u32,
     /// `vm_assist` bits enabled.
     pub vm_assist: u64,
+    /// The PIT channel 2 and speaker gate its emulated port I/O sees (as Xen's `vpit`).
+    pub pit: Pit2,
     /// console_io line assembly.
     pub console: ConsoleState,
 }

@@ -315,6 +315,35 @@ pub fn msr() -> Check {
     ))
 }
 
+/// Programs PIT channel 2 as Linux's `quick_pit_calibrate` does (gate on, mode 0, count
+/// 0xffff) and reads it twice 1 ms apart: it must count down at about 1.19 MHz, and OUT2
+/// (port 0x61 bit 5) must stay low. Returns the two counts.
+fn pit_channel2() -> Result<(u16, u16), &'static str> {
+    use guests::privop::{inb_dx, outb_dx};
+    let gate = inb_dx(0x61).ok_or("in 0x61 faulted")?;
+    let ok = outb_dx(0x61, (gate & !2) | 1)
+        && outb_dx(0x43, 0xb0)
+        && outb_dx(0x42, 0xff)
+        && outb_dx(0x42, 0xff);
+    if !ok {
+        return Err("out faulted");
+    }
+    let read = || -> Option<u16> { Some(u16::from_le_bytes([inb_dx(0x42)?, inb_dx(0x42)?])) };
+    let first = read().ok_or("in 0x42 faulted")?;
+    let t0 = time::now();
+    while time::now() - t0 < time::MS {}
+    let second = read().ok_or("in 0x42 faulted")?;
+    let status = inb_dx(0x61).ok_or("in 0x61 faulted")?;
+    let ticks = first.wrapping_sub(second);
+    if status & 1 != 1 || status & 0x20 != 0 {
+        return Err("port 0x61: gate not on, or OUT2 high within 55 ms");
+    }
+    if !(1000..=20_000).contains(&ticks) {
+        return Err("did not count ~1193 ticks per ms");
+    }
+    Ok((first, second))
+}
+
 /// Target of the `rep insb` probe.
 static mut INS_BUFFER: [u8; 4096] = [0; 4096];
 
@@ -375,7 +404,7 @@ pub fn privileged() -> Check {
     let gp = privop::inb_imm();
     problems.check(
         gp.is_none() && traps::count(13) == before + 1,
-        format_args!("in $0x61 before set_iopl gave {gp:x?}, want #GP"),
+        format_args!("in $0x71 before set_iopl gave {gp:x?}, want #GP"),
     );
     let rc = privop::set_iopl(1);
     problems.check(rc == 0, format_args!("physdev_op(set_iopl, 1) = {rc}"));
@@ -388,6 +417,14 @@ pub fn privileged() -> Check {
             && l == Some(0xffff_ffff),
         format_args!("in after set_iopl: al {b:x?}, ax {w:x?}, eax {l:x?}; want all ones"),
     );
+    // What one emulated `in` costs (quick_pit_calibrate does up to 100,000 of them).
+    let t0 = guests::time::now();
+    for _ in 0..1000 {
+        let _ = privop::inb_imm();
+    }
+    let in_ns = (guests::time::now() - t0) / 1000;
+    let pit = pit_channel2();
+    problems.check(pit.is_ok(), format_args!("PIT channel 2: {pit:?}"));
     let out = privop::outb_dx(0x80, 0x42);
     problems.check(out, format_args!("out %al,%dx after set_iopl raised #GP"));
     let byte = 0u8;
@@ -426,6 +463,7 @@ pub fn privileged() -> Check {
     problems.check(wb, format_args!("wbinvd raised #GP"));
     problems.into_check(detail!(
         "cr0 {cr0:#x} (TS via mov/clts, WP change #GP), cr4 {cr4:#x} (PGE/PSE write ignored), \
-         in/out/ins/outs #GP then ~0 after set_iopl(1) (rep insb x3000), wbinvd ignored"
+         in/out/ins/outs #GP then ~0 after set_iopl(1) (rep insb x3000; {in_ns} ns per emulated \
+         in), wbinvd ignored"
     ))
 }

@@ -9,7 +9,8 @@
 //!  CR4 write: never faults; keeps only the guest-controllable bits the CPUID policy offers
 //!  port I/O : allowed iff the vCPU's iopl ≥ its virtual CPL (kernel 1, or 0 with
 //!             VMASST_architectural_iopl; user 3); then, with no ports granted to the
-//!             domain, reads give all ones and writes are dropped. Otherwise #GP.
+//!             domain, reads give all ones and writes are dropped — except the PIT's
+//!             channel 2 and gate (0x42, 0x43, 0x61), emulated in `pit`. Otherwise #GP.
 //! ```
 
 /// CR0.TS.
@@ -103,7 +104,8 @@ pub fn io_allowed(kernel_mode: bool, control: &PvControl, architectural_iopl: bo
     cpl <= control.iopl
 }
 
-/// What an allowed `in` of `size` bytes returns when the domain holds no port: all ones.
+/// What an allowed `in` of `size` bytes returns from a port that is neither granted nor
+/// emulated: all ones.
 pub fn unbacked_port_read(size: u8) -> u64 {
     super::regs::size_mask(size)
 }

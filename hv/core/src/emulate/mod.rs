@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod decode;
+pub mod pit;
 pub mod privop;
 pub mod ptwr;
 pub mod regs;
