@@ -48,7 +48,7 @@ const COMMON_CASES: [&str; 27] = [
 const NOSUPER_CASES: [&str; 1] = ["pse-refused-without-superpages"];
 
 /// Cases run only in a domain built with superpages.
-const SUPERPAGE_CASES: [&str; 13] = [
+const SUPERPAGE_CASES: [&str; 14] = [
     "xsa148-ro-pse-to-rw",
     "pse-roundtrip",
     "rw-pse-over-page-tables",
@@ -62,6 +62,7 @@ const SUPERPAGE_CASES: [&str; 13] = [
     "pse-over-released-extent",
     "exchange-to-order9",
     "exchange-order9-to-order0",
+    "held-frame-no-rw-superpage",
 ];
 
 /// Asserts every case printed PASS, the summary counts them all, and the run ended in a

@@ -84,6 +84,9 @@ fn guest_main(si: &'static StartInfo) -> ! {
     pagetables::linear_count(&mut env, &mut report);
     memory::roundtrip(&mut env, &mut report);
     held_frames::all(&mut env, &mut report);
+    if superpages {
+        held_frames::no_rw_superpage(&mut env, &mut report);
+    }
     let all = report.summary();
     shutdown(if all {
         SHUTDOWN_POWEROFF

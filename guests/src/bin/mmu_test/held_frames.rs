@@ -14,12 +14,15 @@
 //!  held-ring-release     decrease_reservation / exchange of either ring → nothing released
 //!  held-rings-still-work remap the ring: the reply is there, inert data; a fresh client
 //!                        reads the node back; the console ring is unpinnable too
+//!  held-frame-no-rw-superpage  (superpages) our vcpu_info registered in enabled extent A:
+//!                        RW PSE over it refused (accepted just before), RO PSE accepted,
+//!                        the extent and the frame cannot be released
 //! ```
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use guests::mm::ops::{decrease_reservation, exchange};
-use guests::mm::pte::{DATA_RW, PRESENT, RW, TABLE, USER};
+use guests::mm::pte::{DATA_RO, DATA_RW, PRESENT, RW, TABLE, USER};
 use guests::mm::Level;
 use guests::xenstore::Xenstore;
 use guests::{events, ring, time};
@@ -27,7 +30,7 @@ use pv_abi::errno::{neg, EINVAL};
 use pv_abi::io::xs_wire::{offsets, XENSTORE_CONNECTED, XENSTORE_RECONNECT, XS_READ};
 use pv_abi::xen::MMUEXT_PIN_L1_TABLE;
 
-use crate::env::{peek, poke, Env};
+use crate::env::{code, peek, poke, Env};
 use crate::report::{Detail, Report};
 
 /// The node whose value is the forged entry. Its bytes 0 and 8 are even, so the queued
@@ -190,4 +193,72 @@ pub fn all(env: &mut Env, report: &mut Report) {
         );
     }
     report.verdict("held-rings-still-work", d);
+}
+
+/// Window slot for the superpage probes over the held frame's extent.
+const PSE_SLOT: u64 = 15;
+/// Scratch page that maps the registered vcpu_info frame (from here to the end of the run).
+const VCPU_INFO_SCRATCH: u64 = 20;
+
+/// `held-frame-no-rw-superpage` (superpage domains; the last case, as our `vcpu_info` stays
+/// registered in extent A from here on): a frame the hypervisor holds — our `vcpu_info`,
+/// registered inside enabled extent A — keeps the extent Nosuper: a writable PSE entry over
+/// it is refused (accepted just before the registration), a read-only one is not, and the
+/// extent cannot be released.
+pub fn no_rw_superpage(env: &mut Env, report: &mut Report) {
+    let mut d = Detail::new();
+    let Some(base) = env.extent_mfn(crate::env::EXT_A) else {
+        d.fail(format_args!("extent A is not a superpage"));
+        report.verdict("held-frame-no-rw-superpage", d);
+        return;
+    };
+    let (va, frame) = (env.va_2m(PSE_SLOT), base + 5);
+    d.expect(
+        "RW PSE before",
+        code(env.win.map_2m(&mut env.pool, va, base, DATA_RW)),
+        0,
+    );
+    d.expect("unmap", code(env.win.unmap_2m(va)), 0);
+    let info_va = env.scratch(VCPU_INFO_SCRATCH);
+    let mapped = d.expect(
+        "map the frame",
+        code(env.win.map_4k(&mut env.pool, info_va, frame, DATA_RW)),
+        0,
+    );
+    let rc = if mapped {
+        // SAFETY: the scratch page maps `frame` from here to the end of the run and holds
+        // no Rust object.
+        unsafe { events::register_vcpu_info(frame, 0, info_va) }
+    } else {
+        -1
+    };
+    d.expect("register vcpu_info in extent A", rc, 0);
+    d.expect(
+        "RW PSE over the held frame",
+        code(env.win.map_2m(&mut env.pool, va, base, DATA_RW)),
+        neg(EINVAL),
+    );
+    d.check("no entry written", env.get(va, Level::L2) == 0);
+    d.expect(
+        "RO PSE",
+        code(env.win.map_2m(&mut env.pool, va, base, DATA_RO)),
+        0,
+    );
+    d.expect("unmap", code(env.win.unmap_2m(va)), 0);
+    d.check(
+        "release extent: 0 done",
+        decrease_reservation(&[base], 9) == Ok(0),
+    );
+    d.check(
+        "release the frame: 0 done",
+        decrease_reservation(&[frame], 0) == Ok(0),
+    );
+    d.check("clock still runs", {
+        let t0 = time::now();
+        (0..1000).any(|_| {
+            guests::time::yield_now();
+            time::now() > t0
+        })
+    });
+    report.verdict("held-frame-no-rw-superpage", d);
 }
