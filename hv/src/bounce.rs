@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  guest kernel stack after a bounce (lowest address first, 16-byte aligned top)
-//!  rcx, r11, [error code], rip, cs | saved_upcall_mask << 32, rflags, rsp, ss
+//!  rcx, r11, [ds, es, fs, gs (failsafe only)], [error code], rip,
+//!  cs | saved_upcall_mask << 32, rflags, rsp, ss
 //! ```
 //!
 //! From guest user mode the vCPU first switches to kernel mode (kernel root, GS swap) and the
@@ -34,6 +35,8 @@ pub struct Bounce {
     pub error_code: Option<u64>,
     /// Whether to set `evtchn_upcall_mask` (interrupt-like).
     pub mask_events: bool,
+    /// The failsafe callback's extra words: the data selectors at the failed return.
+    pub segments: Option<[u64; 4]>,
 }
 
 /// Switches vCPU `v` (the running one) to guest kernel mode: kernel root, GS swap.
@@ -95,7 +98,7 @@ pub fn bounce(
     let rflags =
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 
-    let mut words = [0u64; 8];
+    let mut words = [0u64; 12];
     let mut n = 0;
     let mut push = |w: u64| {
         words[n] = w;
@@ -103,6 +106,9 @@ pub fn bounce(
     };
     push(frame.rcx);
     push(frame.r11);
+    for s in b.segments.into_iter().flatten() {
+        push(s);
+    }
     if let Some(e) = b.error_code {
         push(e);
     }

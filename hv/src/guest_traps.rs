@@ -91,6 +91,7 @@ pub fn deliver(
         handler: trap.address,
         error_code,
         mask_events: trap.masks_events(),
+        segments: None,
     };
     if let Err(f) = bounce::bounce(hv, cur, frame, b) {
         let why = alloc::format!(

@@ -186,7 +186,7 @@ pub fn load_user_gs_selector(selector: u16) -> u16 {
 }
 
 /// Reads DS, ES, FS and GS.
-fn data_selectors() -> [u16; 4] {
+pub fn data_selectors() -> [u16; 4] {
     let (ds, es, fs, gs): (u16, u16, u16, u16);
     // SAFETY: reading segment registers has no side effects.
     unsafe {

@@ -92,6 +92,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
             handler,
             error_code: None,
             mask_events: masks,
+            segments: None,
         };
         if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
             let why = alloc::format!(

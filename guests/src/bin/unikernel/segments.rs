@@ -393,6 +393,14 @@ pub fn user_selectors_check() -> Check {
         cs & 0xffff == 0x33 && ss & 0xffff == 0x2b,
         format_args!("iret to 0x33/0x2b ran with cs {cs:#x} ss {ss:#x}"),
     );
+    let failsafe = bad_iret(0x8b);
+    problems.check(
+        failsafe.is_some_and(|t| t.vector == traps::VECTOR_FAILSAFE && t.cs & 0xffff == 0x88),
+        format_args!(
+            "iret to 0x8b (beyond our GDT) gave {:?}, want the failsafe callback with cs 0x88",
+            failsafe.map(|t| (t.vector, t.cs))
+        ),
+    );
     let gs = |sel: u64| {
         let rc = hypercall(
             nr::SET_SEGMENT_BASE,
@@ -414,8 +422,8 @@ pub fn user_selectors_check() -> Check {
         ),
     );
     problems.into_check(detail!(
-        "iret to 0x33/0x2b from the guest GDT, GS_USER_SEL 0x2b loaded, unusable selector \
-         becomes null"
+        "iret to 0x33/0x2b from the guest GDT, to 0x8b -> failsafe callback, GS_USER_SEL \
+         0x2b loaded, unusable selector becomes null"
     ))
 }
 
@@ -499,4 +507,39 @@ pub fn vcpu_misc_check() -> Check {
         "DR0 set/get, DR1 in hypervisor EPERM, DR6 fixup, DR7 I/O EPERM, callbacks \
          syscall32/sysenter, set_iopl"
     ))
+}
+
+/// An `iret` hypercall to code selector `cs` that the hypervisor cannot return to, with the
+/// probe fixup armed: the failsafe callback's record, if it came.
+fn bad_iret(cs: u64) -> Option<traps::TrapRecord> {
+    let was_enabled = events::irq_disable();
+    // SAFETY: the hypervisor cannot return through this frame; it bounces to our failsafe
+    // callback, which resumes at label 2 (the armed fixup) with the flat selectors and the
+    // frame's rsp, i.e. our own stack pointer from before the pushes.
+    unsafe {
+        asm!(
+            "lea 2f(%rip), %r9",
+            "mov %r9, ({fixup})",
+            "mov %rsp, %r8",
+            "pushq $0xe02b",
+            "pushq %r8",
+            "pushfq",
+            "andq $~0x200, (%rsp)",
+            "pushq {cs}",
+            "pushq %r9",
+            "pushq $0",
+            "pushq %rcx",
+            "pushq %r11",
+            "pushq %rax",
+            "mov $23, %eax",
+            "syscall",
+            "2:",
+            fixup = in(reg) traps::fixup_ptr(),
+            cs = in(reg) cs,
+            out("r8") _, out("r9") _, out("rax") _, out("rcx") _, out("r11") _,
+            options(att_syntax)
+        )
+    };
+    events::irq_restore(was_enabled);
+    traps::fixup_consumed().then(traps::last)
 }
