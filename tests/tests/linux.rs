@@ -21,8 +21,16 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use tools::qemu::{Outcome, RunConfig, RunResult};
 
 /// The checks `/init` runs and must all pass.
-const CHECKS: [&str; 8] = [
-    "cpuinfo", "meminfo", "forkexec", "memtouch", "pipe", "mmap", "signal", "tls",
+const CHECKS: [&str; 9] = [
+    "cpuinfo",
+    "meminfo",
+    "forkexec",
+    "memtouch",
+    "pipe",
+    "mmap",
+    "signal",
+    "tls",
+    "badsigreturn",
 ];
 
 /// A run of `kernel` under the hypervisor with `mem` MiB for the domain.
@@ -156,7 +164,7 @@ fn user_space_checks(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
             return Err(format!("check {check} did not pass").into());
         }
     }
-    if !r.saw("VERDICT: PASS (8 passed, 0 failed)") {
+    if !r.saw("VERDICT: PASS (9 passed, 0 failed)") {
         return Err("no passing verdict".into());
     }
     if r.outcome != Outcome::Poweroff {
