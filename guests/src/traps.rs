@@ -396,8 +396,34 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     }
     match frame.vector {
         VECTOR_EVENT => crate::events::upcall(frame),
-        VECTOR_FAILSAFE => {}
+        VECTOR_FAILSAFE => failsafe(frame),
         _ => exception(frame),
+    }
+}
+
+/// The hypervisor could not return through a frame (bad selector or rip): record it, and
+/// resume at the armed probe fixup with the flat selectors; with none armed, crash (returning
+/// would retry the same frame forever).
+fn failsafe(frame: &mut TrapFrame) {
+    let record = [frame.vector, 0, frame.rip, 0, frame.cs];
+    for (slot, value) in LAST.iter().zip(record) {
+        slot.store(value, Ordering::SeqCst);
+    }
+    match probe::take_fixup() {
+        0 => {
+            crate::println!(
+                "guest: failsafe callback for rip {:#x} cs {:#x} ss {:#x}",
+                frame.rip,
+                frame.cs,
+                frame.ss
+            );
+            crate::hypercall::shutdown(pv_abi::sched::SHUTDOWN_CRASH);
+        }
+        resume => {
+            frame.rip = resume;
+            frame.cs = u64::from(pv_abi::arch_x86::FLAT_KERNEL_CS);
+            frame.ss = u64::from(pv_abi::arch_x86::FLAT_KERNEL_SS);
+        }
     }
 }
 

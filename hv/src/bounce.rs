@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  guest kernel stack after a bounce (lowest address first, 16-byte aligned top)
-//!  rcx, r11, [error code], rip, cs | saved_upcall_mask << 32, rflags, rsp, ss
+//!  rcx, r11, [ds, es, fs, gs (failsafe only)], [error code], rip,
+//!  cs | saved_upcall_mask << 32, rflags, rsp, ss
 //! ```
 //!
 //! From guest user mode the vCPU first switches to kernel mode (kernel root, GS swap) and the
@@ -16,8 +17,8 @@
 use pv_abi::arch_x86::{FLAT_KERNEL_CS, FLAT_KERNEL_SS};
 use zerocopy::IntoBytes;
 
-use crate::arch::context;
 use crate::arch::entry::TrapFrame;
+use crate::arch::{context, gdt};
 use crate::guest_memory::{GuestFault, GuestMemory};
 use crate::hypervisor::{Hypervisor, VcpuRef};
 
@@ -34,6 +35,8 @@ pub struct Bounce {
     pub error_code: Option<u64>,
     /// Whether to set `evtchn_upcall_mask` (interrupt-like).
     pub mask_events: bool,
+    /// The failsafe callback's extra words: the data selectors at the failed return.
+    pub segments: Option<[u64; 4]>,
 }
 
 /// Switches vCPU `v` (the running one) to guest kernel mode: kernel root, GS swap.
@@ -97,7 +100,7 @@ pub fn bounce(
     let rflags =
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 
-    let mut words = [0u64; 8];
+    let mut words = [0u64; 12];
     let mut n = 0;
     let mut push = |w: u64| {
         words[n] = w;
@@ -105,6 +108,9 @@ pub fn bounce(
     };
     push(frame.rcx);
     push(frame.r11);
+    for s in b.segments.into_iter().flatten() {
+        push(s);
+    }
     if let Some(e) = b.error_code {
         push(e);
     }
@@ -130,24 +136,31 @@ pub fn bounce(
     Ok(())
 }
 
-/// Checks that `frame` is a return the CPU can perform into a PV guest: canonical rip and
-/// rsp, a ring-3 code and stack selector the hypervisor provides, IF set and IOPL 0 (forced),
-/// VM and NT clear (forced). A frame that fails would fault inside the hypervisor's `iretq`.
+/// Checks that `frame` is a return the CPU can perform into a PV guest: canonical rip, a
+/// ring-3 code selector (the hypervisor's flat ones, or one of the running vCPU's GDT/LDT,
+/// such as Linux's 0x33 and 0x23) whose segment contains rip, a ring-3 stack selector (null
+/// becomes the flat one), IF set and IOPL 0 (forced), VM and NT clear (forced). A frame that
+/// fails would fault inside the hypervisor's `iretq`.
 pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
-    use pv_abi::arch_x86::{FLAT_RING3_CS32, FLAT_RING3_CS64, FLAT_RING3_SS64};
+    use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
+    use pv_abi::arch_x86::FLAT_RING3_SS64;
     if !hv_core::mm::pte::is_canonical(frame.rip) {
         return Err("non-canonical rip");
     }
     let cs = frame.cs as u16;
-    if cs != FLAT_RING3_CS64 && cs != FLAT_RING3_CS32 {
+    if !gdt::user_selector_ok(cs, SelectorUse::Code) {
         return Err("code selector not available to the guest");
     }
-    frame.cs = u64::from(cs);
-    let ss = frame.ss as u16;
-    if ss != FLAT_RING3_SS64 && ss != 0 {
-        return Err("stack selector not available to the guest");
+    if !gdt::descriptor(cs).is_some_and(|d| rip_in_code_segment(d, frame.rip)) {
+        return Err("rip outside the code segment");
     }
-    frame.ss = u64::from(FLAT_RING3_SS64);
+    frame.cs = u64::from(cs);
+    let ss = match frame.ss as u16 {
+        0 => FLAT_RING3_SS64,
+        ss if gdt::user_selector_ok(ss, SelectorUse::Stack) => ss,
+        _ => return Err("stack selector not available to the guest"),
+    };
+    frame.ss = u64::from(ss);
     frame.rflags = (frame.rflags & !(RFLAGS_IOPL | (1 << 14) | (1 << 17))) | RFLAGS_IF | 2;
     Ok(())
 }

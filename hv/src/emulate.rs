@@ -162,8 +162,19 @@ fn port_io(
     let allowed = control::io_allowed(vcpu.kernel_mode, &vcpu.pv_control, architectural_iopl);
     let root = vcpu.current_root();
     match op {
-        PrivOp::PortIn { .. } | PrivOp::PortOut { .. } | PrivOp::StringIo(_) if !allowed => {
+        PrivOp::PortIn { .. }
+        | PrivOp::PortOut { .. }
+        | PrivOp::StringIo(_)
+        | PrivOp::InterruptFlag
+            if !allowed =>
+        {
             Some(false)
+        }
+        // Linux runs `pushf; cli; ...; popf` before its alternatives are patched
+        // (this_cpu_cmpxchg16b_emu): Xen lets cli/sti through as no-ops.
+        PrivOp::InterruptFlag => {
+            regs.rip = regs.rip.wrapping_add(len as u64);
+            Some(true)
         }
         PrivOp::PortIn { port, size } => {
             let pit = &mut hv.domains.get_mut(&v.0)?.pit;
@@ -254,7 +265,8 @@ fn apply(hv: &mut Hypervisor, v: VcpuRef, op: PrivOp, len: usize, regs: &mut Gue
         PrivOp::WriteCr { .. }
         | PrivOp::PortIn { .. }
         | PrivOp::PortOut { .. }
-        | PrivOp::StringIo(_) => return false,
+        | PrivOp::StringIo(_)
+        | PrivOp::InterruptFlag => return false,
     }
     regs.rip = regs.rip.wrapping_add(len as u64);
     true

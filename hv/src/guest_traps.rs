@@ -75,6 +75,13 @@ pub fn deliver(
         hv.crash_domain(cur.0, &why);
         return;
     };
+    log::trace!(
+        "d{}: bounce {} (error code {:#x}) at rip {:#x} cr2 {cr2:#x}",
+        cur.0,
+        exception_name(vector),
+        error_code.unwrap_or(0),
+        frame.rip
+    );
     if vector == PAGE_FAULT {
         if let Some(info) = hv.vcpu_info(cur) {
             info.set_cr2(cr2);
@@ -84,6 +91,7 @@ pub fn deliver(
         handler: trap.address,
         error_code,
         mask_events: trap.masks_events(),
+        segments: None,
     };
     if let Err(f) = bounce::bounce(hv, cur, frame, b) {
         let why = alloc::format!(

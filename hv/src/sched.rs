@@ -164,19 +164,47 @@ impl Hypervisor {
     }
 
     /// Last steps before returning to vCPU `v` through `frame`: deliver a pending event
-    /// upcall, and check the frame is one the CPU can return to (else crash the domain).
+    /// upcall, and check the frame is one the CPU can return to. One it cannot (a bad
+    /// selector or rip, e.g. from a Linux process's `sigreturn`) goes to the guest's failsafe
+    /// callback, as when Xen's own return faults; without one the domain is crashed.
     /// Returns whether the vCPU is still alive.
     fn prepare_return(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
         self.deliver_event_upcall(v, frame);
         if !self.can_run(v) {
             return false;
         }
-        if let Err(why) = crate::bounce::check_return_frame(frame) {
-            let why = alloc::format!("cannot return to the guest: {why}");
-            self.crash_domain(v.0, &why);
-            return false;
+        let Err(why) = crate::bounce::check_return_frame(frame) else {
+            return true;
+        };
+        let failsafe = self.domains.get(&v.0).map(|d| {
+            (
+                d.vcpus[v.1].callbacks.failsafe,
+                d.vcpus[v.1].callbacks.failsafe_masks,
+            )
+        });
+        if let Some((handler, mask_events)) = failsafe.filter(|f| f.0 != 0) {
+            log::debug!(
+                "d{}: bad return frame ({why}: rip {:#x} cs {:#x} ss {:#x}): failsafe callback",
+                v.0,
+                frame.rip,
+                frame.cs,
+                frame.ss
+            );
+            let b = crate::bounce::Bounce {
+                handler,
+                error_code: None,
+                mask_events,
+                segments: Some(crate::arch::context::data_selectors().map(u64::from)),
+            };
+            if crate::bounce::bounce(self, v, frame, b).is_ok()
+                && crate::bounce::check_return_frame(frame).is_ok()
+            {
+                return true;
+            }
         }
-        true
+        let why = alloc::format!("cannot return to the guest: {why}");
+        self.crash_domain(v.0, &why);
+        false
     }
 
     /// Bounces into the guest's event callback if an upcall is pending and not masked.
@@ -195,6 +223,7 @@ impl Hypervisor {
             handler,
             error_code: None,
             mask_events: true,
+            segments: None,
         };
         if let Err(f) = crate::bounce::bounce(self, v, frame, b) {
             let why = alloc::format!(
@@ -238,6 +267,7 @@ impl Hypervisor {
     fn switch_in(&mut self, next: VcpuRef) -> TrapFrame {
         let d = self.domains.get_mut(&next.0).expect("picked vCPU exists");
         let v = &mut d.vcpus[next.1];
+        v.descriptors.load();
         v.arch.restore();
         let regs = v.regs;
         if let Some(info) = d.vcpu_info(next.1) {

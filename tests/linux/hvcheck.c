@@ -10,6 +10,8 @@
  *   hvcheck mmap            mmap / write / mprotect(PROT_READ) / fault caught / munmap / fault
  *   hvcheck signal          handler for SIGUSR1 (kill), SIGALRM (timer) and SIGSEGV (recovery)
  *   hvcheck tls T N         T threads each counting N in a __thread variable
+ *   hvcheck badsigreturn    a child returns from a signal handler to code selector 0x8b:
+ *                           it must die of SIGSEGV (the kernel's iret fails), the rest lives
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <sys/ucontext.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,6 +231,35 @@ static int signal_check(void)
 		       detail);
 }
 
+static void on_usr1_bad_cs(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)si;
+	ucontext_t *uc = ctx;
+	/* REG_CSGSFS: cs in bits 15:0. Entry 17 is beyond Linux's 16-entry GDT. */
+	uc->uc_mcontext.gregs[REG_CSGSFS] = (uc->uc_mcontext.gregs[REG_CSGSFS] & ~0xffffLL) | 0x8b;
+}
+
+static int bad_sigreturn_check(void)
+{
+	char detail[128];
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = on_usr1_bad_cs;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGUSR1, &sa, NULL);
+		kill(getpid(), SIGUSR1);
+		_exit(0); /* not reached: the return to cs 0x8b fails */
+	}
+	int status = 0;
+	int waited = pid > 0 && waitpid(pid, &status, 0) == pid;
+	int segv = waited && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+	snprintf(detail, sizeof detail, "child status %#x (want killed by SIGSEGV)", status);
+	return verdict("badsigreturn", segv, detail);
+}
+
 static __thread long tls_counter = 1000;
 static __thread char tls_name[16];
 
@@ -296,6 +328,8 @@ int main(int argc, char **argv)
 		return signal_check();
 	if (!strcmp(what, "tls"))
 		return tls_check(a ? a : 4, b ? b : 200000);
-	fprintf(stderr, "usage: hvcheck forkexec|memtouch|pipe|mmap|signal|tls [args]\n");
+	if (!strcmp(what, "badsigreturn"))
+		return bad_sigreturn_check();
+	fprintf(stderr, "usage: hvcheck forkexec|memtouch|pipe|mmap|signal|tls|badsigreturn [args]\n");
 	return 2;
 }

@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 17] = [
+const FEATURES: [&str; 22] = [
     "traps",
     "iret",
     "callbacks",
@@ -17,6 +17,11 @@ const FEATURES: [&str; 17] = [
     "fpu_taskswitch",
     "cpuid-emulation",
     "msr-emulation",
+    "set_gdt",
+    "update_descriptor",
+    "ldt",
+    "user-selectors",
+    "vcpu-misc",
     "privileged-instructions",
     "time",
     "timers",

@@ -51,6 +51,8 @@ mod channels;
 mod clock;
 #[path = "unikernel/cpu.rs"]
 mod cpu;
+#[path = "unikernel/segments.rs"]
+mod segments;
 #[path = "unikernel/store.rs"]
 mod store;
 #[path = "unikernel/vcpu_info.rs"]
@@ -210,6 +212,14 @@ fn guest_main(si: &'static StartInfo) -> ! {
     report.verdict("fpu_taskswitch", cpu::fpu_taskswitch());
     report.verdict("cpuid-emulation", cpu::cpuid());
     report.verdict("msr-emulation", cpu::msr());
+    report.verdict("set_gdt", segments::set_gdt_check(ctx.si));
+    report.verdict(
+        "update_descriptor",
+        segments::update_descriptor_check(ctx.si),
+    );
+    report.verdict("ldt", segments::ldt_check(ctx.si));
+    report.verdict("user-selectors", segments::user_selectors_check());
+    report.verdict("vcpu-misc", segments::vcpu_misc_check());
     report.verdict("privileged-instructions", cpu::privileged());
     report.verdict("time", clock::time(&ctx));
     report.verdict("timers", clock::timers(&ctx));

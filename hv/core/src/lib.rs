@@ -18,6 +18,8 @@
 //! | `console`   | console ring backend                                                      |
 //! | `console_input` | serial input focus (3 x Ctrl-A) and the debug keys                     |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
+//! | `debugreg`  | `set_debugreg`/`get_debugreg` checks                                       |
+//! | `descriptor`| GDT/LDT descriptor validation (Xen's `check_descriptor`), selector checks  |
 //! | `runqueue`  | the fair run queue (virtual run time, time slices)                         |
 //! | `emulate`   | decoding of the instructions PV guests fault on (privileged ops, page-table writes) |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
@@ -32,6 +34,8 @@ pub mod cmdline;
 pub mod console;
 pub mod console_input;
 pub mod cpuid;
+pub mod debugreg;
+pub mod descriptor;
 pub mod domain_config;
 pub mod emulate;
 pub mod evtchn;

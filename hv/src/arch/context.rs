@@ -44,6 +44,8 @@ pub struct ArchState {
     pub fpu: FpuState,
     /// CR3 to run with (machine address of the active L4).
     pub cr3: u64,
+    /// The DS, ES, FS and GS selectors (the guest's own GDT/LDT selectors, or null).
+    pub selectors: [u16; 4],
 }
 
 impl ArchState {
@@ -56,11 +58,13 @@ impl ArchState {
             virtual_ts: false,
             fpu: FpuState::initial(),
             cr3: 0,
+            selectors: [0; 4],
         }
     }
 
     /// Captures the live state of the CPU (the vCPU is being switched out).
     pub fn save(&mut self) {
+        self.selectors = data_selectors();
         self.fs_base = cpu::rdmsr(MSR_FS_BASE);
         self.gs_base = cpu::rdmsr(MSR_GS_BASE);
         self.shadow_gs_base = cpu::rdmsr(MSR_SHADOW_GS_BASE);
@@ -74,7 +78,10 @@ impl ArchState {
     /// # Safety contract (checked by the caller's construction)
     /// `cr3` is an L4 validated by the page-type system, whose hypervisor slots are the
     /// hypervisor's own, so loading it keeps the hypervisor mapped.
+    /// The vCPU's descriptor tables must be loaded first: its data selectors are reloaded
+    /// from them (one that no longer names a usable descriptor becomes null), then the bases.
     pub fn restore(&self) {
+        load_data_selectors(self.selectors);
         cpu::wrmsr(MSR_FS_BASE, self.fs_base);
         cpu::wrmsr(MSR_GS_BASE, self.gs_base);
         cpu::wrmsr(MSR_SHADOW_GS_BASE, self.shadow_gs_base);
@@ -150,17 +157,79 @@ pub fn load_cr3(l4_ma: u64) {
     }
 }
 
-/// Loads the guest-user GS selector (`SEGBASE_GS_USER_SEL`): only the null selector and the
-/// flat ring-3 data selector exist for guests, so anything else is refused. Loading it resets
-/// the user GS base to 0, as on Xen.
-pub fn load_user_gs_selector(selector: u16) -> Result<(), ()> {
-    if selector != 0 && selector != 0xe02b {
-        return Err(());
+/// Loads the guest-user GS selector (`SEGBASE_GS_USER_SEL`), as Xen does: a non-null
+/// selector gets RPL 3; one the CPU could not load (absent, not data or readable code, DPL
+/// below 3) becomes the null selector instead of faulting. The null selector is loaded after
+/// the flat data selector, so the user GS base is 0 also on CPUs (AMD) whose null loads keep
+/// the old base. The user GS base becomes the descriptor's. Returns the selector loaded.
+pub fn load_user_gs_selector(selector: u16) -> u16 {
+    let mut sel = if selector > 3 { selector | 3 } else { 0 };
+    if sel != 0 && !super::gdt::user_selector_ok(sel, hv_core::descriptor::SelectorUse::Data) {
+        sel = 0;
     }
-    // SAFETY: both selectors are valid (null, or a present DPL-3 data descriptor in our GDT),
-    // so the load cannot fault; swapgs brackets it so only the user (shadow) base changes.
+    let flat = super::gdt::FLAT_RING3_DS;
+    // SAFETY: `sel` is null or a present data (or readable code) descriptor with DPL 3 in the
+    // loaded GDT/LDT, and `flat` is the hypervisor's DPL-3 data descriptor, so neither load
+    // can fault; swapgs brackets them so only the user (shadow) GS base changes.
     unsafe {
-        core::arch::asm!("swapgs", "mov gs, {0:x}", "swapgs", in(reg) selector, options(nostack, preserves_flags));
+        core::arch::asm!(
+            "swapgs",
+            "mov gs, {flat:x}",
+            "mov gs, {sel:x}",
+            "swapgs",
+            flat = in(reg) flat,
+            sel = in(reg) sel,
+            options(nostack, preserves_flags),
+        );
     }
-    Ok(())
+    sel
+}
+
+/// Reads DS, ES, FS and GS.
+pub fn data_selectors() -> [u16; 4] {
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    // SAFETY: reading segment registers has no side effects.
+    unsafe {
+        core::arch::asm!(
+            "mov {0:x}, ds",
+            "mov {1:x}, es",
+            "mov {2:x}, fs",
+            "mov {3:x}, gs",
+            out(reg) ds,
+            out(reg) es,
+            out(reg) fs,
+            out(reg) gs,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    [ds, es, fs, gs]
+}
+
+/// Loads DS, ES, FS and GS (as Xen's `load_segments`), each checked against the loaded
+/// GDT/LDT first: a selector the CPU could not load becomes null. Changes the FS and GS bases
+/// (the caller writes them afterwards).
+fn load_data_selectors(selectors: [u16; 4]) {
+    let [ds, es, fs, gs] = selectors.map(|s| {
+        if s > 3 && super::gdt::user_selector_ok(s, hv_core::descriptor::SelectorUse::Data) {
+            s
+        } else {
+            0
+        }
+    });
+    // SAFETY: each selector is null or names a present data (or readable code) descriptor
+    // with DPL 3 and RPL 3 in the loaded tables, so no load can fault; the hypervisor itself
+    // uses none of these registers.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {0:x}",
+            "mov es, {1:x}",
+            "mov fs, {2:x}",
+            "mov gs, {3:x}",
+            in(reg) ds,
+            in(reg) es,
+            in(reg) fs,
+            in(reg) gs,
+            options(nostack, preserves_flags),
+        );
+    }
 }

@@ -36,6 +36,10 @@ pub struct Callbacks {
     pub syscall_masks: bool,
     /// NMI callback.
     pub nmi: u64,
+    /// 32-bit `syscall` from a compat user process (recorded; 32-bit user mode is not run).
+    pub syscall32: u64,
+    /// 32-bit `sysenter` from a compat user process (recorded; 32-bit user mode is not run).
+    pub sysenter: u64,
 }
 
 /// A vCPU sleeping in `SCHEDOP_poll`.
@@ -80,18 +84,21 @@ pub struct Vcpu {
     pub callbacks: Callbacks,
     /// Scheduling state.
     pub state: RunState,
-    /// LDT set with `MMUEXT_SET_LDT`: (linear base, entries).
-    pub ldt: (u64, u32),
+    /// GDT and LDT (`set_gdt`, `MMUEXT_SET_LDT`).
+    pub descriptors: crate::descriptors::DescriptorTables,
     /// Set while blocked in `SCHEDOP_poll`.
     pub poll: Option<PollState>,
     /// Runstate accounting.
     pub runstate: Runstate,
     /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
     pub runstate_area: u64,
-    /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
-    pub vcpu_info: VcpuInfoLoc,
     /// The guest's own CR4 bits and its I/O privilege level (emulated instructions).
     pub pv_control: PvControl,
+    /// Debug registers DR0-DR7 as the guest set them (`set_debugreg`; 4 and 5 unused).
+    /// Recorded and read back; not loaded into the CPU yet.
+    pub debugreg: [u64; 8],
+    /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
+    pub vcpu_info: VcpuInfoLoc,
 }
 
 impl Vcpu {
@@ -110,15 +117,16 @@ impl Vcpu {
             traps: Box::new([TrapInfo::new_zeroed(); 256]),
             callbacks: Callbacks::default(),
             state: RunState::Runnable,
-            ldt: (0, 0),
+            descriptors: Default::default(),
             poll: None,
             runstate: Runstate {
                 state: pv_abi::vcpu::RUNSTATE_RUNNABLE,
                 ..Runstate::default()
             },
             runstate_area: 0,
-            vcpu_info: VcpuInfoLoc::Shared,
             pv_control: PvControl::default(),
+            debugreg: hv_core::debugreg::INITIAL,
+            vcpu_info: VcpuInfoLoc::Shared,
         }
     }
 

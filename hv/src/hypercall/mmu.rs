@@ -239,14 +239,11 @@ fn mmuext_one(call: &mut Call, op: &MmuextOp) -> Result<(), i64> {
         }
         MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => Err(errno::neg(errno::EACCES)),
         MMUEXT_SET_LDT => {
-            let (base, ents) = (op.arg1, op.nr_ents());
-            if base & 0xFFF != 0 || ents > 8192 || !is_canonical(base) {
-                return Err(errno::neg(errno::EINVAL));
-            }
-            if let Some(d) = call.hv.domain(call.who.0) {
-                d.vcpus[call.who.1].ldt = (base, ents);
-            }
-            Ok(())
+            crate::descriptors::set_ldt(call.hv, call.who, op.arg1, op.nr_ents()).map_err(|e| {
+                // Xen answers -EINVAL for a bad LDT (it maps the pages lazily).
+                log::debug!("d{}: SET_LDT {:#x}: {e}", call.who.0, op.arg1);
+                errno::neg(errno::EINVAL)
+            })
         }
         MMUEXT_CLEAR_PAGE => mm.clear_page(dom, Mfn(op.arg1), &mut mem).map_err(mm_err),
         MMUEXT_COPY_PAGE => mm

@@ -6,6 +6,7 @@
 //! its syscall callback.) Unknown numbers return `-ENOSYS`.
 
 mod console;
+mod descriptor;
 mod evtchn;
 mod gnttab;
 mod gnttab_copy;
@@ -92,6 +93,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
             handler,
             error_code: None,
             mask_events: masks,
+            segments: None,
         };
         if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
             let why = alloc::format!(
@@ -167,6 +169,10 @@ fn dispatch(call: &mut Call, number: u64) -> Ret {
         nr::MMUEXT_OP => mmu::mmuext_op(call),
         nr::SCHED_OP => sched_op::sched_op(call),
         nr::SCHED_OP_COMPAT => sched_op::sched_op_compat(call),
+        nr::SET_GDT => descriptor::set_gdt(call),
+        nr::UPDATE_DESCRIPTOR => descriptor::update_descriptor(call),
+        nr::SET_DEBUGREG => pv::set_debugreg(call),
+        nr::GET_DEBUGREG => pv::get_debugreg(call),
         nr::SET_TRAP_TABLE => pv::set_trap_table(call),
         nr::SET_CALLBACKS => pv::set_callbacks(call),
         nr::CALLBACK_OP => pv::callback_op(call),

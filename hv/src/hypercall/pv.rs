@@ -90,14 +90,15 @@ pub fn callback_op(call: &mut Call) -> Ret {
     };
     let cb = &mut v.callbacks;
     match ty {
+        CALLBACKTYPE_NMI => cb.nmi = address,
+        // Registering is fine, as on Xen; unregistering exists only for the NMI callback.
+        _ if cmd as u32 == CALLBACKOP_UNREGISTER => return Ret::Value(errno::neg(errno::EINVAL)),
         CALLBACKTYPE_EVENT => cb.event = address,
         CALLBACKTYPE_FAILSAFE => (cb.failsafe, cb.failsafe_masks) = (address, masks),
         CALLBACKTYPE_SYSCALL => (cb.syscall, cb.syscall_masks) = (address, masks),
-        CALLBACKTYPE_NMI => cb.nmi = address,
-        // 32-bit user-mode entry points: no 32-bit user mode support yet.
-        CALLBACKTYPE_SYSCALL32 | CALLBACKTYPE_SYSENTER => {
-            return Ret::Value(errno::neg(errno::EINVAL))
-        }
+        // 32-bit user-mode entry points: recorded (no 32-bit user mode is run yet).
+        CALLBACKTYPE_SYSCALL32 => cb.syscall32 = address,
+        CALLBACKTYPE_SYSENTER => cb.sysenter = address,
         _ => return Ret::Value(errno::neg(errno::EINVAL)),
     }
     Ret::Value(0)
@@ -143,10 +144,11 @@ pub fn set_segment_base(call: &mut Call) -> Ret {
             context::set_gs_base(base);
             Ret::Value(0)
         }
-        SEGBASE_GS_USER_SEL => match context::load_user_gs_selector(base as u16) {
-            Ok(()) => Ret::Value(0),
-            Err(()) => Ret::Value(errno::neg(errno::EINVAL)),
-        },
+        // Never fails (Linux BUGs if it does): a selector the CPU cannot load becomes null.
+        SEGBASE_GS_USER_SEL => {
+            context::load_user_gs_selector(base as u16);
+            Ret::Value(0)
+        }
         _ => Ret::Value(errno::neg(errno::EINVAL)),
     }
 }
@@ -192,4 +194,27 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
         info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
     }
     Ret::NoReturn
+}
+
+/// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`) and recorded.
+pub fn set_debugreg(call: &mut Call) -> Ret {
+    let [reg, value, ..] = call.args;
+    match hv_core::debugreg::check_set(reg, value) {
+        Ok((index, value)) => {
+            if let Some(v) = vcpu(call) {
+                v.debugreg[index] = value;
+            }
+            Ret::Value(0)
+        }
+        Err(e) => Ret::Value(errno::neg(e)),
+    }
+}
+
+/// `get_debugreg(reg)`: the value recorded by `set_debugreg`.
+pub fn get_debugreg(call: &mut Call) -> Ret {
+    let [reg, ..] = call.args;
+    match hv_core::debugreg::check_get(reg) {
+        Ok(index) => Ret::Value(vcpu(call).map_or(0, |v| v.debugreg[index] as i64)),
+        Err(e) => Ret::Value(errno::neg(e)),
+    }
 }

@@ -10,6 +10,7 @@
 //!   wbinvd, invd                0F 09, 0F 08
 //!   rdmsr, wrmsr                0F 32, 0F 30
 //!   clts                        0F 06
+//!   cli, sti                    FA, FB               a no-op when iopl allows (Xen)
 //! ```
 
 use iced_x86::{Code, Instruction, Mnemonic, OpKind};
@@ -68,6 +69,9 @@ pub enum PrivOp {
     },
     /// `clts`: clear CR0.TS.
     Clts,
+    /// `cli` / `sti`: Xen skips them when the vCPU's I/O privilege allows (they do not
+    /// touch the event mask: "fast & loose"), else #GP.
+    InterruptFlag,
 }
 
 /// A decoded privileged instruction and its length in bytes.
@@ -115,6 +119,7 @@ pub fn decode_privileged(bytes: &[u8], regs: &GuestRegs) -> Result<Decoded, Deco
         }
         Code::Wbinvd | Code::Invd => PrivOp::CacheFlush,
         Code::Clts => PrivOp::Clts,
+        Code::Cli | Code::Sti => PrivOp::InterruptFlag,
         Code::Rdmsr => PrivOp::Rdmsr {
             msr: regs.gpr[1] as u32,
         },

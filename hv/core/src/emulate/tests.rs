@@ -236,10 +236,12 @@ fn hostile_encodings_are_refused_not_panicked_on() {
         decode_privileged(&[], &r).unwrap_err(),
         DecodeError::Truncated
     );
+    // cli and sti: no-ops once iopl allows (Xen).
+    assert_eq!(privop(&[0xfa], &r), (PrivOp::InterruptFlag, 1));
+    assert_eq!(privop(&[0xfb], &r), (PrivOp::InterruptFlag, 1));
     // Not privileged instructions, or not ones we emulate.
     for bytes in [
         &[0xf4][..],                     // hlt
-        &[0xfa],                         // cli
         &[0x0f, 0x01, 0xf8],             // swapgs
         &[0x0f, 0x23, 0xc0],             // mov %rax,%dr0
         &[0x48, 0x89, 0x18],             // mov %rbx,(%rax)

@@ -50,6 +50,9 @@ pub enum MmError {
     DomainExists,
     /// The allocation would exceed the domain's `max_pages` (`-ENOMEM`).
     OverQuota,
+    /// A segment descriptor `check_descriptor` refuses, or a misaligned descriptor address
+    /// (`-EINVAL`).
+    BadDescriptor,
     /// Any other malformed request: bad order, id, level or frame kind (`-EINVAL`).
     Invalid,
 }
@@ -76,6 +79,7 @@ impl MmError {
             | MmError::AlreadyPinned
             | MmError::NotPinned
             | MmError::BadAddress
+            | MmError::BadDescriptor
             | MmError::Invalid => EINVAL,
         }
     }

@@ -8,6 +8,7 @@
 use super::error::MmError;
 use super::frame::{PageType, COUNT_MAX};
 use super::memory::FrameMemory;
+use super::segdesc::check_seg_desc_page;
 use super::spage::SpageType;
 use super::types::{DomId, Mfn};
 use super::Mm;
@@ -39,7 +40,8 @@ impl Mm<'_> {
     ///
     /// Pre: frame in range. Post on `Ok`: type = `ty`, type count + 1, validated. On the 0→1
     /// transition: a page-table type is validated (every present entry checked and
-    /// referenced); L1..L4/SegDesc take a Nosuper reference on the extent; a change from a
+    /// referenced), a SegDesc frame has all 512 descriptors checked (Xen's
+    /// `alloc_segdesc_page`: fixups written back, `BadDescriptor` if one is refused); L1..L4/SegDesc take a Nosuper reference on the extent; a change from a
     /// different earlier type sets the flush flag. Errors (state unchanged, type count back to
     /// its old value): `TypeConflict` (live with another type), `Overflow`, `SpageConflict`
     /// (extent is Superpage), or the validation error of an entry.
@@ -75,6 +77,7 @@ impl Mm<'_> {
         self.flush_needed |= flush;
         let validated = match ty.level() {
             Some(level) => self.promote(mfn, level, mem),
+            None if ty == PageType::SegDesc => check_seg_desc_page(mfn, mem),
             None => Ok(()),
         };
         let frame = self.frame_mut(mfn)?;

@@ -1,15 +1,19 @@
 //! Descriptor (GDT/LDT) pages: the platform takes a SegDesc reference on each frame it loads
-//! into a descriptor table, so the guest can no longer map it writable.
+//! into a descriptor table, so the guest can no longer map it writable, and
+//! `update_descriptor` changes one descriptor in such a frame (or in an ordinary one).
 //!
-//! Content checking (Xen's `check_descriptor`) is the caller's job; do it *after*
-//! `get_seg_desc_page` succeeds, when the guest can no longer change the frame, and put the
-//! reference back if the contents are refused.
+//! Taking the SegDesc type (0→1) checks all 512 descriptors with
+//! [`crate::descriptor::check_descriptor`] and writes its fixups back, as Xen's
+//! `alloc_segdesc_page`; while typed the guest can change the frame only through
+//! `update_descriptor`, which checks the new descriptor the same way, so a typed frame only
+//! ever holds accepted descriptors.
 
 use super::error::MmError;
 use super::frame::PageType;
 use super::memory::FrameMemory;
 use super::types::{DomId, Mfn};
 use super::Mm;
+use crate::descriptor::check_descriptor;
 
 impl Mm<'_> {
     /// Takes a general + SegDesc type reference on `mfn` for the platform.
@@ -54,4 +58,49 @@ impl Mm<'_> {
         self.put_page_and_type(mfn, None, mem);
         Ok(())
     }
+
+    /// `update_descriptor(maddr, desc)`: checks `desc`, then stores it (with Xen's fixups) at
+    /// machine address `maddr` (8-byte aligned) in a frame `dom` owns that is typed SegDesc,
+    /// or that can be typed Writable. Returns the descriptor stored.
+    ///
+    /// Errors (nothing written): `BadDescriptor` (misaligned or refused), `NoDomain`,
+    /// `BadFrame`, `NotOwner`, `TypeConflict` (a page table, or mapped so it cannot be
+    /// written), `Overflow`.
+    pub fn update_descriptor<M: FrameMemory>(
+        &mut self,
+        dom: DomId,
+        maddr: u64,
+        desc: u64,
+        mem: &mut M,
+    ) -> Result<u64, MmError> {
+        if !maddr.is_multiple_of(8) {
+            return Err(MmError::BadDescriptor);
+        }
+        let fixed = check_descriptor(desc).ok_or(MmError::BadDescriptor)?;
+        self.domain(dom)?;
+        let mfn = Mfn(maddr >> 12);
+        let frame = self.frame(mfn)?;
+        let ty = if frame.type_count() > 0 && frame.page_type() == PageType::SegDesc {
+            PageType::SegDesc
+        } else {
+            PageType::Writable
+        };
+        self.get_page_and_type(dom, mfn, ty, mem)?;
+        mem.write_entry(mfn, ((maddr & 0xFFF) / 8) as usize, fixed);
+        self.put_page_and_type(mfn, None, mem);
+        Ok(fixed)
+    }
+}
+
+/// Checks every descriptor of `mfn` (becoming SegDesc), writing Xen's fixups back.
+/// `BadDescriptor` at the first refused one.
+pub(super) fn check_seg_desc_page<M: FrameMemory>(mfn: Mfn, mem: &mut M) -> Result<(), MmError> {
+    for i in 0..512 {
+        let raw = mem.read_entry(mfn, i);
+        let fixed = check_descriptor(raw).ok_or(MmError::BadDescriptor)?;
+        if fixed != raw {
+            mem.write_entry(mfn, i, fixed);
+        }
+    }
+    Ok(())
 }

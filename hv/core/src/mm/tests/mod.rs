@@ -15,5 +15,6 @@ mod ops;
 mod pde_rules;
 mod ptwr;
 mod safety;
+mod segdesc;
 mod superpage;
 mod walk;
