@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use tools::qemu::{Outcome, RunConfig, RunResult};
+use tools::status::Status;
 
 /// The checks `/init` runs and must all pass.
 const CHECKS: [&str; 9] = [
@@ -60,7 +61,7 @@ fn refused(r: &RunResult, expected: &str) -> Result<(), Failed> {
         .map(|l| l.text.as_str())
         .filter(|t| t.contains("ERROR"))
         .collect();
-    if r.outcome != Outcome::Refused || r.outcome.exit_status() != 5 {
+    if r.outcome != Outcome::Refused || Status::from(r.outcome) != Status::Refused {
         return Err(format!("expected a refusal (status 5), got {:?}", r.outcome).into());
     }
     if r.saw("PANIC") || r.saw("FATAL") {
@@ -192,8 +193,8 @@ fn deliberate_crash(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
 
 fn reboot(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
     let r = boot(kernel, initramfs, 256, "reboot");
-    if r.outcome != Outcome::Reboot || r.outcome.exit_status() != 2 {
-        return Err(format!("expected reboot (status 2), got {:?}", r.outcome).into());
+    if r.outcome != Outcome::Reboot || Status::from(r.outcome) != Status::Reboot {
+        return Err(format!("expected reboot (hvtool status 3), got {:?}", r.outcome).into());
     }
     Ok(())
 }
