@@ -142,6 +142,11 @@ impl Hypervisor {
                     );
                 }
             }
+            DebugCommand::Profile => {
+                for d in self.domains.values().filter(|d| d.is_running()) {
+                    crate::profile::log_profile(d);
+                }
+            }
             DebugCommand::Destroy(id) => {
                 if self.domains.contains_key(&id) {
                     log::info!("destroying domain {id} (debug key)");

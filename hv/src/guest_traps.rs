@@ -6,6 +6,8 @@
 //! (page faults put cr2 in `vcpu_info.arch.cr2`). A guest with no handler for it is crashed —
 //! alone, with a log line naming the exception, error code, rip and (for #PF) cr2.
 
+use hv_core::profile::Kind;
+
 use crate::arch::cpu;
 use crate::arch::entry::TrapFrame;
 use crate::bounce::{self, Bounce};
@@ -57,6 +59,10 @@ pub fn deliver(
     error_code: Option<u64>,
     cr2: u64,
 ) {
+    hv.prof_classify(match u8::try_from(vector) {
+        Ok(v) if v < 32 => Kind::Bounce(v),
+        _ => Kind::SoftInt,
+    });
     let trap = hv
         .domains
         .get(&cur.0)
@@ -140,11 +146,15 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
             }
             if emulate::general_protection(hv, cur, frame) == Emulated::No {
                 deliver(hv, cur, frame, vector, error_code, 0);
+            } else {
+                hv.prof_classify(Kind::PrivOp);
             }
         }
         INVALID_OPCODE => {
             if emulate::invalid_opcode(hv, cur, frame) == Emulated::No {
                 deliver(hv, cur, frame, vector, None, 0);
+            } else {
+                hv.prof_classify(Kind::Cpuid);
             }
         }
         DEVICE_NOT_AVAILABLE => {

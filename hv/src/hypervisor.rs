@@ -67,6 +67,8 @@ pub struct Hypervisor {
     pub next_domain_id: DomainId,
     /// Serial input focus and debug keys.
     pub input: crate::console::InputState,
+    /// Attributes hypervisor time to (domain, kind of work): see `crate::profile`.
+    pub prof: hv_core::profile::Clock<DomainId>,
 }
 
 static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
@@ -103,6 +105,7 @@ impl Hypervisor {
             yielding: false,
             preempt: false,
             timers_untouched: false,
+            prof: Default::default(),
             outcome: ExitCode::Poweroff,
             any_crashed: false,
             serial_irq: false,

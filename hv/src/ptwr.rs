@@ -17,7 +17,8 @@
 
 use hv_core::emulate::ptwr::{decode_memory_write, extract, merge};
 use hv_core::emulate::MAX_INSTRUCTION_LEN;
-use hv_core::mm::{DomId, Mfn};
+use hv_core::mm::{DomId, Mfn, PageLevel};
+use hv_core::profile::Kind;
 use pv_abi::xen::VMASST_TYPE_WRITABLE_PAGETABLES;
 
 use crate::arch::cpu;
@@ -101,5 +102,9 @@ pub fn page_fault(
         }
     }
     commit_regs(frame, &result.regs);
+    hv.prof_classify(match target.level {
+        PageLevel::L1 => Kind::PtwrL1,
+        _ => Kind::PtwrL2,
+    });
     Emulated::Done
 }

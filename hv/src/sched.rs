@@ -19,6 +19,7 @@ use crate::arch::{cpu, idt, lapic};
 use crate::domain::{DomainId, DomainState, RunState};
 use crate::hypervisor::{self, Hypervisor, VcpuRef};
 use hv_core::domain_config::Action;
+use hv_core::profile::Kind;
 
 /// A domain that ends this many times in a row with `restart` is not built again.
 const MAX_RESTARTS: u32 = 16;
@@ -91,11 +92,13 @@ impl Hypervisor {
             );
             exit(ExitCode::HypervisorFailure)
         };
+        self.prof_exit(cur.0);
         let queued = self.run_queue.len();
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
             v if v == u32::from(idt::vector::TIMER) => {
                 lapic::eoi();
+                self.prof_classify(Kind::Timer);
                 self.timer_tick();
                 if self
                     .run_queue
@@ -106,22 +109,29 @@ impl Hypervisor {
             }
             v if v == u32::from(idt::vector::SERIAL) => {
                 lapic::eoi();
+                self.prof_classify(Kind::Interrupt);
                 self.console_input();
             }
-            v if v == u32::from(idt::vector::SPURIOUS) => {}
+            v if v == u32::from(idt::vector::SPURIOUS) => self.prof_classify(Kind::Interrupt),
             v if v < 32 => {
                 crate::guest_traps::exception(self, cur, frame);
                 // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
                 self.timers_untouched = true;
             }
-            v => log::warn!("unexpected interrupt vector {v:#x} from guest"),
+            v => {
+                self.prof_classify(Kind::Interrupt);
+                log::warn!("unexpected interrupt vector {v:#x} from guest");
+            }
         }
         // A vCPU that joined the run queue (an event woke it) brings the running one's
         // slice end as a deadline.
         if self.run_queue.len() > queued {
             self.timers_untouched = false;
         }
-        self.schedule(frame)
+        self.prof_switch(cur.0, Kind::Return, true);
+        let next = self.schedule(frame);
+        self.prof_stop();
+        next
     }
 
     /// Whether `v` exists, its domain is running, and it is runnable.
@@ -225,7 +235,15 @@ impl Hypervisor {
             mask_events: true,
             segments: None,
         };
-        if let Err(f) = crate::bounce::bounce(self, v, frame, b) {
+        // Charged to the domain receiving it, then back to what was running (if anything).
+        let outer = self.prof.current();
+        self.prof_switch(v.0, Kind::Upcall, true);
+        let bounced = crate::bounce::bounce(self, v, frame, b);
+        match outer {
+            Some((dom, kind)) => self.prof_switch(dom, kind, false),
+            None => self.prof_stop(),
+        }
+        if let Err(f) = bounced {
             let why = alloc::format!(
                 "cannot write the event frame to the guest stack at {:#x}",
                 f.va
@@ -498,10 +516,18 @@ impl Hypervisor {
     /// Frees everything a dead domain held. The CPU leaves its address space first.
     pub fn destroy_domain(&mut self, id: DomainId) {
         context::load_cr3(self.memory.page_tables.l4());
+        // The running vCPU's slice so far counts in the CPU time its profile reports.
+        if self.current.is_some_and(|v| v.0 == id) {
+            let ran = self.time.now().saturating_sub(self.slice_start);
+            if let Some(d) = self.domains.get_mut(&id) {
+                d.cpu_ns += ran;
+            }
+        }
         self.stop_vcpus(id);
         let Some(mut d) = self.domains.remove(&id) else {
             return;
         };
+        crate::profile::log_profile(&d);
         let grant_pages = self.grant_pages.remove_domain(id);
         d.flush_console();
         let ev = hv_core::evtchn::DomId(id);

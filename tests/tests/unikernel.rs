@@ -61,6 +61,48 @@ fn unikernel_passes_every_feature() {
     assert!(!r.saw(": FAIL ("), "a feature failed");
     assert!(r.saw("domain 1 shut down: poweroff"));
     assert_eq!(r.outcome, Outcome::Poweroff);
+    assert_profile_table(&r);
+}
+
+/// The teardown profile of domain 1: the hypercalls the unikernel surely made show up with
+/// plausible counts and cycles, and the table is short.
+fn assert_profile_table(r: &RunResult) {
+    let log = r.log();
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("domain 1 (") && l.contains("hypervisor profile"))
+        .expect("no profile table for domain 1 at teardown");
+    let table = &lines[start..(start + 17).min(lines.len())];
+    let dump = table.join("\n");
+    let exits: u64 = table[1]
+        .split_whitespace()
+        .skip_while(|w| !w.ends_with(']') && !w.chars().all(|c| c.is_ascii_digit()))
+        .find_map(|w| w.parse().ok())
+        .unwrap_or(0);
+    assert!(exits > 100, "too few exits:\n{dump}");
+    // A row: `  name count Mcycles pct avg [items]`.
+    let row = |name: &str| -> Option<(u64, u64)> {
+        let l = table.iter().find(|l| l.contains(&format!(" {name} ")))?;
+        let w: Vec<&str> = l
+            .split(&format!(" {name} "))
+            .nth(1)?
+            .split_whitespace()
+            .collect();
+        Some((w.first()?.parse().ok()?, w.get(3)?.parse().ok()?))
+    };
+    for name in [
+        "console_io",
+        "sched_op",
+        "event_channel_op",
+        "schedule+return",
+    ] {
+        let (count, avg) = row(name).unwrap_or_else(|| panic!("no {name} row:\n{dump}"));
+        assert!(
+            count > 0 && avg > 0,
+            "{name}: count {count} avg {avg}:\n{dump}"
+        );
+    }
 }
 
 #[test]

@@ -61,6 +61,8 @@ pub enum DebugCommand {
     Help,
     /// List the domains.
     List,
+    /// Print every live domain's hypervisor profile.
+    Profile,
     /// Destroy this domain.
     Destroy(u16),
     /// A key or a number that means nothing: print the key list.
@@ -100,6 +102,7 @@ impl DebugKeys {
         match b {
             b'h' | b'?' => Some(DebugCommand::Help),
             b'l' => Some(DebugCommand::List),
+            b'c' => Some(DebugCommand::Profile),
             b'd' => {
                 self.destroy = Some(None);
                 None
@@ -112,7 +115,7 @@ impl DebugKeys {
 
 /// The key list shown for `h`.
 pub const HELP: &str =
-    "debug keys: h = this list, l = list domains, d ID Enter = destroy domain ID; 3 x Ctrl-A = next console";
+    "debug keys: h = this list, l = list domains, c = hypervisor profiles, d ID Enter = destroy domain ID; 3 x Ctrl-A = next console";
 
 #[cfg(test)]
 mod tests {
@@ -154,7 +157,7 @@ mod tests {
     #[test]
     fn debug_keys() {
         use DebugCommand::*;
-        assert_eq!(keys(b"h l ?"), [Help, List, Help]);
+        assert_eq!(keys(b"h l ? c"), [Help, List, Help, Profile]);
         assert_eq!(keys(b"d12\r"), [Destroy(12)]);
         assert_eq!(keys(b"d 3\n"), [Destroy(3)]);
         assert_eq!(keys(b"d\r"), [Unknown]);

@@ -20,6 +20,7 @@
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
 //! | `debugreg`  | `set_debugreg`/`get_debugreg` checks                                       |
 //! | `descriptor`| GDT/LDT descriptor validation (Xen's `check_descriptor`), selector checks  |
+//! | `profile`   | per-domain counts and cycles per kind of hypervisor work                  |
 //! | `runqueue`  | the fair run queue (virtual run time, time slices)                         |
 //! | `emulate`   | decoding of the instructions PV guests fault on (privileged ops, page-table writes) |
 //! | `time`      | TSC ↔ system time scaling, `vcpu_time_info`, guest timers                 |
@@ -43,6 +44,7 @@ pub mod gnttab;
 pub mod image;
 pub mod memmap;
 pub mod mm;
+pub mod profile;
 pub mod runqueue;
 pub mod time;
 pub mod types;

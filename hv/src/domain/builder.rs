@@ -421,6 +421,7 @@ fn fill(
         console: ConsoleState::new(dom.0),
         superpages: spec.superpages,
         cpu_ns: 0,
+        profile: Default::default(),
         pit: Default::default(),
     })
 }

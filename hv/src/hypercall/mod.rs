@@ -24,6 +24,8 @@ pub use version::XEN_VERSION_NUMBER;
 use pv_abi::errno;
 use pv_abi::xen::hypercall as nr;
 
+use hv_core::profile::Kind;
+
 use crate::arch::entry::TrapFrame;
 use crate::domain::DomainId;
 use crate::guest_memory::{GuestFault, GuestMemory};
@@ -85,6 +87,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     if !vcpu.kernel_mode {
         // The guest's own system call, from its user mode: bounce to its syscall callback.
         let (handler, masks) = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
+        hv.prof_classify(Kind::Syscall);
         if handler == 0 {
             crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
             return;
@@ -106,6 +109,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     }
     let number = frame.rax;
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
+    hv.prof_classify(Kind::hypercall(number));
     let mut call = Call { hv, who, args };
     if number == nr::IRET {
         let _ = pv::iret(&mut call, frame);
@@ -140,6 +144,15 @@ pub fn timer_neutral(number: u64) -> bool {
 
 /// Runs hypercall `number` for `call`.
 pub fn call_one(call: &mut Call, number: u64) -> Ret {
+    let items = match number {
+        nr::MMU_UPDATE | nr::MMUEXT_OP => call.args[1] & 0x7FFF_FFFF,
+        nr::UPDATE_VA_MAPPING => 1,
+        _ => 0,
+    };
+    if items != 0 {
+        call.hv
+            .prof_items(call.dom(), Kind::hypercall(number), items);
+    }
     let ret = dispatch(call, number);
     if log::log_enabled!(log::Level::Trace) {
         let r = match ret {

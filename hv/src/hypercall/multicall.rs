@@ -5,6 +5,8 @@
 use pv_abi::errno;
 use pv_abi::xen::{hypercall as nr, MulticallEntry};
 
+use hv_core::profile::Kind;
+
 use super::{Call, Ret};
 
 /// Entries handled per call.
@@ -29,7 +31,14 @@ pub fn multicall(call: &mut Call) -> Ret {
                 who: call.who,
                 args,
             };
-            super::call_one(&mut inner, e.op)
+            // Each call's time is its own; the multicall keeps only its overhead.
+            let dom = inner.dom();
+            inner.hv.prof_switch(dom, Kind::hypercall(e.op), true);
+            let ret = super::call_one(&mut inner, e.op);
+            inner
+                .hv
+                .prof_switch(dom, Kind::hypercall(nr::MULTICALL), false);
+            ret
         };
         match ret {
             Ret::Value(v) => {

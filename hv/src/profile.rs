@@ -1,0 +1,67 @@
+//! Per-domain hypervisor profile, the platform half (the bookkeeping is
+//! `hv_core::profile`): TSC checkpoints at guest exit entry, around each call a multicall
+//! runs, before the return path, around event upcalls; a table at domain teardown and on the
+//! `c` debug key.
+
+use hv_core::profile::{Kind, Segment};
+
+use crate::arch::cpu;
+use crate::domain::{Domain, DomainId};
+use crate::hypervisor::Hypervisor;
+
+/// Kinds shown in a table.
+const ROWS: usize = 14;
+
+impl Hypervisor {
+    /// A guest exit of `dom` begins: its time is charged to `dom` from now.
+    pub fn prof_exit(&mut self, dom: DomainId) {
+        if let Some(d) = self.domains.get_mut(&dom) {
+            d.profile.exits += 1;
+        }
+        self.prof_switch(dom, Kind::Other, false);
+    }
+
+    /// Names what the open segment is (free: no time reading).
+    pub fn prof_classify(&mut self, kind: Kind) {
+        self.prof.classify(kind);
+    }
+
+    /// Charges the time so far and goes on charging `dom`'s `kind` (`counted`: a new
+    /// occurrence, not the resumption of an outer one).
+    pub fn prof_switch(&mut self, dom: DomainId, kind: Kind, counted: bool) {
+        let seg = self.prof.switch(dom, kind, counted, cpu::rdtsc());
+        self.prof_charge(seg);
+    }
+
+    /// Charges the time so far and stops charging.
+    pub fn prof_stop(&mut self) {
+        let seg = self.prof.stop(cpu::rdtsc());
+        self.prof_charge(seg);
+    }
+
+    /// Adds `n` batch items to `dom`'s `kind`.
+    pub fn prof_items(&mut self, dom: DomainId, kind: Kind, n: u64) {
+        if let Some(d) = self.domains.get_mut(&dom) {
+            d.profile.add_items(kind, n);
+        }
+    }
+
+    fn prof_charge(&mut self, seg: Option<Segment<DomainId>>) {
+        let Some(s) = seg else { return };
+        // A domain destroyed during the exit is gone with its profile.
+        if let Some(d) = self.domains.get_mut(&s.dom) {
+            d.profile.charge(s.kind, s.cycles, s.counted);
+        }
+    }
+}
+
+/// Logs `d`'s profile table at info level.
+pub fn log_profile(d: &Domain) {
+    log::info!(
+        "domain {} ({}) hypervisor profile, {} ms run:",
+        d.id,
+        d.name,
+        d.cpu_ns / 1_000_000
+    );
+    d.profile.report(ROWS, |line| log::info!("{line}"));
+}
