@@ -21,6 +21,8 @@ use pv_abi::xen::hypercall as nr;
 const HYPERCALLS: usize = 64;
 /// Exception vectors bounced to the guest.
 const VECTORS: usize = 32;
+/// `mmuext_op` commands (0..=20; larger share [`Kind::Other`]).
+const MMUEXT_CMDS: usize = 21;
 
 /// A kind of hypervisor work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub enum Kind {
     Cpuid,
     /// Exception `vector` (< 32) bounced to the guest.
     Bounce(u8),
+    /// One `mmuext_op` item with command `cmd` (its time split out of `mmuext_op`).
+    Mmuext(u8),
     /// `int $n` (n ≥ 32) the guest's trap table allows, bounced.
     SoftInt,
     /// A system call from guest user mode, bounced to the guest kernel.
@@ -69,7 +73,7 @@ const FIXED: [Kind; 11] = [
 ];
 
 /// Number of slots in a [`Profile`].
-pub const SLOTS: usize = HYPERCALLS + VECTORS + FIXED.len();
+pub const SLOTS: usize = HYPERCALLS + VECTORS + MMUEXT_CMDS + FIXED.len();
 
 impl Kind {
     /// Hypercall `number`'s kind.
@@ -85,13 +89,16 @@ impl Kind {
         match self {
             Kind::Hypercall(n) if usize::from(n) < HYPERCALLS => usize::from(n),
             Kind::Bounce(v) if usize::from(v) < VECTORS => HYPERCALLS + usize::from(v),
-            Kind::Hypercall(_) | Kind::Bounce(_) => Kind::Other.index(),
+            Kind::Mmuext(c) if usize::from(c) < MMUEXT_CMDS => {
+                HYPERCALLS + VECTORS + usize::from(c)
+            }
+            Kind::Hypercall(_) | Kind::Bounce(_) | Kind::Mmuext(_) => Kind::Other.index(),
             k => {
                 let i = FIXED
                     .iter()
                     .position(|&f| f == k)
                     .unwrap_or(FIXED.len() - 1);
-                HYPERCALLS + VECTORS + i
+                HYPERCALLS + VECTORS + MMUEXT_CMDS + i
             }
         }
     }
@@ -102,9 +109,11 @@ impl Kind {
             Kind::Hypercall(i as u8)
         } else if i < HYPERCALLS + VECTORS {
             Kind::Bounce((i - HYPERCALLS) as u8)
+        } else if i < HYPERCALLS + VECTORS + MMUEXT_CMDS {
+            Kind::Mmuext((i - HYPERCALLS - VECTORS) as u8)
         } else {
             FIXED
-                .get(i - HYPERCALLS - VECTORS)
+                .get(i - HYPERCALLS - VECTORS - MMUEXT_CMDS)
                 .copied()
                 .unwrap_or(Kind::Other)
         }
@@ -116,6 +125,7 @@ impl core::fmt::Display for Kind {
         match *self {
             Kind::Hypercall(n) => f.write_str(nr::name(u64::from(n))),
             Kind::Bounce(v) => write!(f, "bounce #{}", exception_mnemonic(v)),
+            Kind::Mmuext(c) => write!(f, "mmuext {}", mmuext_name(c)),
             Kind::PtwrL1 => f.write_str("ptwr L1"),
             Kind::PtwrL2 => f.write_str("ptwr L2"),
             Kind::PrivOp => f.write_str("priv-op emulation"),
@@ -129,6 +139,34 @@ impl core::fmt::Display for Kind {
             Kind::Other => f.write_str("other"),
         }
     }
+}
+
+/// `mmuext_op` command names, shortened.
+fn mmuext_name(c: u8) -> &'static str {
+    const NAMES: [&str; MMUEXT_CMDS] = [
+        "pin_l1",
+        "pin_l2",
+        "pin_l3",
+        "pin_l4",
+        "unpin",
+        "new_baseptr",
+        "tlb_flush_local",
+        "invlpg_local",
+        "tlb_flush_multi",
+        "invlpg_multi",
+        "tlb_flush_all",
+        "invlpg_all",
+        "flush_cache",
+        "set_ldt",
+        "14",
+        "new_user_baseptr",
+        "clear_page",
+        "copy_page",
+        "flush_cache_global",
+        "mark_super",
+        "unmark_super",
+    ];
+    NAMES.get(usize::from(c)).copied().unwrap_or("unknown")
 }
 
 /// `DE`, `PF`, …; the number for reserved vectors.
@@ -356,6 +394,8 @@ mod tests {
         assert_eq!(Kind::Bounce(40).index(), Kind::Other.index());
         assert_eq!(format!("{}", Kind::hypercall(nr::MMU_UPDATE)), "mmu_update");
         assert_eq!(format!("{}", Kind::Bounce(14)), "bounce #PF");
+        assert_eq!(format!("{}", Kind::Mmuext(15)), "mmuext new_user_baseptr");
+        assert_eq!(Kind::Mmuext(21).index(), Kind::Other.index());
     }
 
     /// An exit: a hypercall handled, then the return path; a multicall's inner call split

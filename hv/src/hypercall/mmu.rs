@@ -7,6 +7,7 @@
 
 use hv_core::mm::pte::is_canonical;
 use hv_core::mm::{BaseKind, DomId, Mfn, MmError, PageLevel};
+use hv_core::profile::Kind;
 use pv_abi::errno;
 use pv_abi::xen::*;
 use zerocopy::{FromBytes, IntoBytes};
@@ -267,9 +268,14 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
     let mut done = 0u32;
     // One op at a time: NEW_BASEPTR switches the address space the rest is read through.
     let stop = for_each_elem(call, ops, count, 1, |call, i, op: MmuextOp| {
+        // Each item's time is split out by command.
+        let (dom, kind) = (call.dom(), Kind::Mmuext(op.cmd.min(255) as u8));
+        call.hv.prof_switch(dom, kind, true);
         let result = mmuext_one(call, &op);
         // Kept per item: an op such as NEW_BASEPTR switches address spaces mid-batch.
         flush_if_needed(call);
+        call.hv
+            .prof_switch(dom, Kind::hypercall(hypercall::MMUEXT_OP), false);
         if let Err(e) = result {
             log::debug!(
                 "d{}: mmuext_op #{i} cmd {} arg1 {:#x}: {e}",
