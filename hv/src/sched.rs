@@ -128,9 +128,8 @@ impl Hypervisor {
         if self.run_queue.len() > queued {
             self.timers_untouched = false;
         }
-        self.prof_switch(cur.0, Kind::Return, true);
         let next = self.schedule(frame);
-        self.prof_stop();
+        self.prof_end_exit();
         next
     }
 

@@ -95,7 +95,7 @@ fn assert_profile_table(r: &RunResult) {
         "console_io",
         "sched_op",
         "event_channel_op",
-        "schedule+return",
+        "priv-op emulation",
     ] {
         let (count, avg) = row(name).unwrap_or_else(|| panic!("no {name} row:\n{dump}"));
         assert!(

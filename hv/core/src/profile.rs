@@ -8,8 +8,8 @@
 //! it runs are charged to their own slots.
 //!
 //! ```text
-//!  exit ──start(d, Other)──► classify(Hypercall n) ──switch(d, Return)──► stop  (resume guest)
-//!              [cycles of the handler → Hypercall n]   [schedule + return → Return]
+//!  exit ──switch(d, Other)──► classify(Hypercall n) ─────────────► stop  (resume guest)
+//!              [cycles of the handler, scheduling and return → Hypercall n]
 //! ```
 //! A kind's count goes up once per segment that was *classified* as it (the last
 //! classification of a segment wins: a #GP that is not an emulable instruction ends up as a
@@ -51,14 +51,12 @@ pub enum Kind {
     Timer,
     /// Any other interrupt (serial, spurious, unexpected).
     Interrupt,
-    /// Scheduling and the way back into a guest.
-    Return,
     /// Not classified.
     Other,
 }
 
 /// Slots after the hypercalls and bounced vectors.
-const FIXED: [Kind; 11] = [
+const FIXED: [Kind; 10] = [
     Kind::PtwrL1,
     Kind::PtwrL2,
     Kind::PrivOp,
@@ -68,7 +66,6 @@ const FIXED: [Kind; 11] = [
     Kind::Upcall,
     Kind::Timer,
     Kind::Interrupt,
-    Kind::Return,
     Kind::Other,
 ];
 
@@ -135,7 +132,6 @@ impl core::fmt::Display for Kind {
             Kind::Upcall => f.write_str("event upcall"),
             Kind::Timer => f.write_str("timer interrupt"),
             Kind::Interrupt => f.write_str("other interrupt"),
-            Kind::Return => f.write_str("schedule+return"),
             Kind::Other => f.write_str("other"),
         }
     }
@@ -398,8 +394,8 @@ mod tests {
         assert_eq!(Kind::Mmuext(21).index(), Kind::Other.index());
     }
 
-    /// An exit: a hypercall handled, then the return path; a multicall's inner call split
-    /// out; the last classification wins and counts once.
+    /// An exit: a hypercall handled, with an upcall delivered on the way back; a
+    /// multicall's inner call split out; the last classification wins and counts once.
     #[test]
     fn clock_attributes_segments() {
         let mut p = Profile::default();
@@ -410,18 +406,18 @@ mod tests {
                 p.charge(s.kind, s.cycles, s.counted);
             }
         };
-        // Exit 1: xen_version for 100 cycles, return for 20.
+        // Exit 1: xen_version for 100 + 30 cycles around an upcall of 20.
         assert!(c.switch(1, Kind::Other, false, 1000).is_none());
         c.classify(Kind::Hypercall(17));
-        apply(c.switch(1, Kind::Return, true, 1100), &mut p);
-        apply(c.stop(1120), &mut p);
+        apply(c.switch(1, Kind::Upcall, true, 1100), &mut p);
+        apply(c.switch(1, Kind::Hypercall(17), false, 1120), &mut p);
+        apply(c.stop(1150), &mut p);
         // Exit 2: a multicall (10 + 5 own cycles) running an mmu_update of 50.
         c.switch(1, Kind::Other, false, 2000);
         c.classify(Kind::Hypercall(13));
         apply(c.switch(1, Kind::Hypercall(1), true, 2010), &mut p);
         apply(c.switch(1, Kind::Hypercall(13), false, 2060), &mut p);
-        apply(c.switch(1, Kind::Return, true, 2065), &mut p);
-        apply(c.stop(2070), &mut p);
+        apply(c.stop(2065), &mut p);
         // Exit 3: a #GP tried as a privileged op, then bounced: one bounce, no priv op.
         c.switch(1, Kind::Other, false, 3000);
         c.classify(Kind::PrivOp);
@@ -432,13 +428,13 @@ mod tests {
             let s: Slot = p.get(k);
             (s.count, s.cycles)
         };
-        assert_eq!(s(Kind::Hypercall(17)), (1, 100));
+        assert_eq!(s(Kind::Hypercall(17)), (1, 130));
         assert_eq!(s(Kind::Hypercall(13)), (1, 15));
         assert_eq!(s(Kind::Hypercall(1)), (1, 50));
-        assert_eq!(s(Kind::Return), (2, 25));
+        assert_eq!(s(Kind::Upcall), (1, 20));
         assert_eq!(s(Kind::Bounce(13)), (1, 300));
         assert_eq!(s(Kind::PrivOp), (0, 0));
-        assert_eq!(p.total_cycles(), 100 + 15 + 50 + 25 + 300);
+        assert_eq!(p.total_cycles(), 130 + 15 + 50 + 20 + 300);
     }
 
     #[test]
