@@ -23,6 +23,14 @@ run *ARGS:
 up *ARGS:
     {{hvtool}} up "$@"
 
+# Debian's Linux 6.1 (fetched once) with the test initramfs: runs its checks, powers off; ARGS go to its command line.
+linux *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    kernel="$({{hvtool}} fetch-linux | sed -n 1p)"
+    {{hvtool}} initramfs >/dev/null
+    {{hvtool}} boot "$kernel" --ramdisk target/linux/initramfs.cpio.gz --memory 512 -- console=hvc0 quiet "$@"
+
 # Boot any PV kernel: just boot KERNEL [--ramdisk FILE] [--memory MIB] [--superpages] [-- CMDLINE]
 boot KERNEL *ARGS:
     {{hvtool}} boot "$@"

@@ -41,16 +41,9 @@ struct Cli {
     command: Cmd,
 }
 
-/// Options shared by the commands that boot something.
+/// How the hypervisor itself is booted: shared by every command that boots it.
 #[derive(clap::Args, Clone)]
-struct BootOpts {
-    /// Guest memory in MiB (1 to 1048576).
-    #[arg(long, default_value_t = 64,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_MEMORY_MIB)))]
-    memory: u32,
-    /// Build the domain with superpages allowed (order-9 population, 2 MiB mappings).
-    #[arg(long)]
-    superpages: bool,
+struct HvOpts {
     /// Hypervisor log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     log: String,
@@ -60,6 +53,37 @@ struct BootOpts {
     /// Extra hypervisor options (repeatable), e.g. --hv-opt max_mem=128M.
     #[arg(long = "hv-opt")]
     hv_opts: Vec<String>,
+}
+
+impl HvOpts {
+    /// `log=LEVEL` and the extra options, for the hypervisor command line.
+    fn args(&self) -> Vec<String> {
+        std::iter::once(format!("log={}", self.log))
+            .chain(self.hv_opts.iter().cloned())
+            .collect()
+    }
+
+    fn method(&self) -> BootMethod {
+        if self.iso {
+            BootMethod::Iso
+        } else {
+            BootMethod::Kernel
+        }
+    }
+}
+
+/// Options shared by the commands that boot one guest.
+#[derive(clap::Args, Clone)]
+struct BootOpts {
+    /// Guest memory in MiB (1 to 1048576).
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_MEMORY_MIB)))]
+    memory: u32,
+    /// Build the domain with superpages allowed (order-9 population, 2 MiB mappings).
+    #[arg(long)]
+    superpages: bool,
+    #[command(flatten)]
+    hv: HvOpts,
     /// Seconds before QEMU is killed (0 = never, for `boot`).
     #[arg(long)]
     timeout: Option<u64>,
@@ -112,15 +136,8 @@ enum Cmd {
         /// Machine memory in MiB; the domains' maxmem must fit in it.
         #[arg(long, default_value_t = tools::up::DEFAULT_MACHINE_MIB)]
         machine_memory: u64,
-        /// Hypervisor log level (error, warn, info, debug, trace).
-        #[arg(long, default_value = "info")]
-        log: String,
-        /// Boot through a GRUB multiboot2 ISO instead of QEMU -kernel.
-        #[arg(long)]
-        iso: bool,
-        /// Extra hypervisor options (repeatable), e.g. --hv-opt shutdown_after=5s.
-        #[arg(long = "hv-opt")]
-        hv_opts: Vec<String>,
+        #[command(flatten)]
+        hv: HvOpts,
         /// Capture the console (print it) instead of attaching this terminal, and stop
         /// after this many seconds.
         #[arg(long)]
@@ -171,19 +188,16 @@ fn config(
 ) -> RunConfig {
     let mut cfg = RunConfig::new(hv, guest);
     cfg.ramdisk = ramdisk;
-    cfg.hv_args = vec![format!("log={}", o.log), format!("mem={}M", o.memory)];
+    cfg.hv_args = vec![format!("mem={}M", o.memory)];
     if o.superpages {
         cfg.hv_args.push("superpages".into());
     }
-    cfg.hv_args.extend(o.hv_opts.iter().cloned());
+    // Log level and extra options last: an extra option overrides the ones above.
+    cfg.hv_args.extend(o.hv.args());
     if !o.cmdline.is_empty() {
         cfg.guest_cmdline = Some(o.cmdline.join(" "));
     }
-    cfg.method = if o.iso {
-        BootMethod::Iso
-    } else {
-        BootMethod::Kernel
-    };
+    cfg.method = o.hv.method();
     cfg.machine_mib = o.memory + 256;
     cfg.console = console;
     cfg.timeout = match o.timeout {
@@ -428,9 +442,7 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Up {
             configs,
             machine_memory,
-            log,
-            iso,
-            hv_opts,
+            hv,
             timeout,
         } => {
             let (set, warnings) = tools::up::load_all(&configs, machine_memory)?;
@@ -440,14 +452,9 @@ fn run(cli: Cli) -> Result<i32> {
             let a = artifacts::build()?;
             let mut cfg = RunConfig::new(a.hv(), set[0].config.kernel.clone());
             cfg.modules = tools::up::modules(&set);
-            cfg.hv_args = vec![format!("log={log}")];
-            cfg.hv_args.extend(hv_opts);
+            cfg.hv_args = hv.args();
             cfg.machine_mib = u32::try_from(machine_memory)?;
-            cfg.method = if iso {
-                BootMethod::Iso
-            } else {
-                BootMethod::Kernel
-            };
+            cfg.method = hv.method();
             match timeout {
                 Some(s) => {
                     cfg.console = Console::Capture { echo: true };

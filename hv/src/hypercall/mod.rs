@@ -198,6 +198,9 @@ fn dispatch(call: &mut Call, number: u64) -> Ret {
         nr::EVENT_CHANNEL_OP_COMPAT => evtchn::event_channel_op_compat(call),
         nr::GRANT_TABLE_OP => gnttab::grant_table_op(call),
         nr::PHYSDEV_OP => physdev::physdev_op(call),
+        // The PMU interface is not offered: -ENOSYS as Xen without vPMU, which Linux expects
+        // (xen_pmu_init, xen_pmu_finish), so no warning for it.
+        nr::XENPMU_OP => Ret::Value(errno::neg(errno::ENOSYS)),
         // iret from inside a multicall makes no sense.
         nr::IRET => Ret::Value(errno::neg(errno::EINVAL)),
         _ => {
