@@ -142,6 +142,9 @@ impl Hypervisor {
                     );
                 }
             }
+            DebugCommand::Profile if !self.prof_on => {
+                log::info!("profiles are off: boot with `profile` on the hypervisor command line");
+            }
             DebugCommand::Profile => {
                 for d in self.domains.values().filter(|d| d.is_running()) {
                     crate::profile::log_profile(d);

@@ -68,6 +68,8 @@ pub struct Hypervisor {
     /// Serial input focus and debug keys.
     pub input: crate::console::InputState,
     /// Attributes hypervisor time to (domain, kind of work): see `crate::profile`.
+    /// Whether per-domain profiles are kept (`profile` on the command line).
+    pub prof_on: bool,
     pub prof: hv_core::profile::Clock<DomainId>,
 }
 
@@ -106,6 +108,7 @@ impl Hypervisor {
             preempt: false,
             timers_untouched: false,
             prof: Default::default(),
+            prof_on: false,
             outcome: ExitCode::Poweroff,
             any_crashed: false,
             serial_irq: false,

@@ -137,6 +137,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let t_memory = cpu::rdtsc();
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;
+    hv.prof_on = opts.profile;
     let plans = domain_plans(&boot, &opts);
     for (i, plan) in plans.iter().enumerate() {
         let record = domain::DomainRecord::new(plan, boot.modules());

@@ -2,7 +2,7 @@
 //! `hv_core::profile`): TSC checkpoints at guest exit entry and just before the return to a
 //! guest (so an exit's scheduling and return path count in its kind), around each call a
 //! multicall runs and each `mmuext_op` item, around event upcalls; a table at domain
-//! teardown and on the `c` debug key. Two `rdtsc` and one domain lookup per plain exit: a
+//! teardown and on the `c` debug key. Off unless `profile` is on the command line. Two `rdtsc` and one domain lookup per plain exit: a
 //! third checkpoint to split out the return path measurably slowed `bench-superpage` under
 //! TCG, where `rdtsc` is a helper call.
 
@@ -18,12 +18,18 @@ const ROWS: usize = 14;
 impl Hypervisor {
     /// A guest exit of `dom` begins: its time is charged to `dom` from now.
     pub fn prof_exit(&mut self, dom: DomainId) {
+        if !self.prof_on {
+            return;
+        }
         // The clock is stopped between exits: normally no segment to charge.
         self.prof_switch(dom, Kind::Other, false);
     }
 
     /// The exit ends (the guest is resumed or the CPU idles): charges it, counts one exit.
     pub fn prof_end_exit(&mut self) {
+        if !self.prof_on {
+            return;
+        }
         let Some(s) = self.prof.stop(cpu::rdtsc()) else {
             return;
         };
@@ -35,24 +41,36 @@ impl Hypervisor {
 
     /// Names what the open segment is (free: no time reading).
     pub fn prof_classify(&mut self, kind: Kind) {
+        if !self.prof_on {
+            return;
+        }
         self.prof.classify(kind);
     }
 
     /// Charges the time so far and goes on charging `dom`'s `kind` (`counted`: a new
     /// occurrence, not the resumption of an outer one).
     pub fn prof_switch(&mut self, dom: DomainId, kind: Kind, counted: bool) {
+        if !self.prof_on {
+            return;
+        }
         let seg = self.prof.switch(dom, kind, counted, cpu::rdtsc());
         self.prof_charge(seg);
     }
 
     /// Charges the time so far and stops charging.
     pub fn prof_stop(&mut self) {
+        if !self.prof_on {
+            return;
+        }
         let seg = self.prof.stop(cpu::rdtsc());
         self.prof_charge(seg);
     }
 
     /// Adds `n` batch items to `dom`'s `kind`.
     pub fn prof_items(&mut self, dom: DomainId, kind: Kind, n: u64) {
+        if !self.prof_on {
+            return;
+        }
         if let Some(d) = self.domains.get_mut(&dom) {
             d.profile.add_items(kind, n);
         }

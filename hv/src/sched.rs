@@ -526,7 +526,9 @@ impl Hypervisor {
         let Some(mut d) = self.domains.remove(&id) else {
             return;
         };
-        crate::profile::log_profile(&d);
+        if self.prof_on {
+            crate::profile::log_profile(&d);
+        }
         let grant_pages = self.grant_pages.remove_domain(id);
         d.flush_console();
         let ev = hv_core::evtchn::DomId(id);

@@ -49,7 +49,10 @@ fn verdict_lines() -> Vec<String> {
 
 #[test]
 fn unikernel_passes_every_feature() {
-    let r = boot("unikernel", BootMethod::Kernel, None);
+    // With the per-domain profile on, so the teardown table can be checked too.
+    let mut cfg = config("unikernel");
+    cfg.hv_args.push("profile".into());
+    let r = run(&cfg);
     let mut want = verdict_lines();
     want.push(format!(
         "(d1) unikernel: {n}/{n} passed",
@@ -62,6 +65,13 @@ fn unikernel_passes_every_feature() {
     assert!(r.saw("domain 1 shut down: poweroff"));
     assert_eq!(r.outcome, Outcome::Poweroff);
     assert_profile_table(&r);
+}
+
+#[test]
+fn no_profile_unless_asked() {
+    let r = boot("hello", BootMethod::Kernel, None);
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    assert!(!r.saw("hypervisor profile"), "profiles are off by default");
 }
 
 /// The teardown profile of domain 1: the hypercalls the unikernel surely made show up with
