@@ -30,14 +30,7 @@ impl GrantTables {
         entries: &mut impl GrantEntryAccess,
     ) -> Result<u64, GnttabError> {
         let table = self.table(granter)?;
-        if gref.0 >= table.nr_entries() {
-            return Err(GnttabError::BadGrantRef);
-        }
-        let (frame_index, offset) = gref.location();
-        let mfn = *table
-            .frames
-            .get(frame_index)
-            .ok_or(GnttabError::BadGrantRef)?;
+        let (mfn, offset) = table.entry_location(gref)?;
         let active = table.active.get(&gref).copied();
         if active.is_some_and(|a| a.mapper != caller) {
             return Err(GnttabError::AccessDenied);

@@ -111,14 +111,7 @@ impl GrantTables {
         let granter_table = self.table(granter)?;
         let generation = granter_table.generation;
         let handle = self.free_handle(mapper)?;
-        if gref.0 >= granter_table.nr_entries() {
-            return Err(GnttabError::BadGrantRef);
-        }
-        let (frame_index, offset) = gref.location();
-        let mfn = *granter_table
-            .frames
-            .get(frame_index)
-            .ok_or(GnttabError::BadGrantRef)?;
+        let (mfn, offset) = granter_table.entry_location(gref)?;
         let active = granter_table.active.get(&gref).copied();
         if let Some(a) = active {
             let count = if readonly { a.readers } else { a.writers };

@@ -48,6 +48,20 @@ impl GrantTable {
     pub(super) fn nr_entries(&self) -> u32 {
         (self.frames.len() as u32).saturating_mul(pv_abi::grant_table::GRANT_ENTRIES_V1_PER_FRAME)
     }
+
+    /// Where entry `gref` lives: its table frame and byte offset. `BadGrantRef` beyond the
+    /// table.
+    pub(super) fn entry_location(&self, gref: GrantRef) -> Result<(Mfn, usize), GnttabError> {
+        if gref.0 >= self.nr_entries() {
+            return Err(GnttabError::BadGrantRef);
+        }
+        let (frame_index, offset) = gref.location();
+        let mfn = *self
+            .frames
+            .get(frame_index)
+            .ok_or(GnttabError::BadGrantRef)?;
+        Ok((mfn, offset))
+    }
 }
 
 /// What `destroy_domain` hands back.
