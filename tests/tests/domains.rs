@@ -41,6 +41,18 @@ fn up(files: &[PathBuf], hv_opts: &[&str]) -> RunResult {
     up_typing(files, hv_opts, Vec::new())
 }
 
+/// The domains of `files` booted through a GRUB multiboot2 ISO (`module2` lines).
+fn up_iso(files: &[PathBuf]) -> RunResult {
+    let (set, _) = tools::up::load_all(files, 512).expect("configs load");
+    let mut cfg = RunConfig::new(artifacts().hv(), set[0].config.kernel.clone());
+    cfg.modules = tools::up::modules(&set);
+    cfg.hv_args = vec!["log=info".into()];
+    cfg.method = tools::qemu::BootMethod::Iso;
+    cfg.machine_mib = 512;
+    cfg.timeout = Duration::from_secs(90);
+    run(&cfg)
+}
+
 /// Same, typing `input` (trigger text, what to type) on the serial line.
 fn up_typing(files: &[PathBuf], hv_opts: &[&str], input: Vec<(String, String)>) -> RunResult {
     let (set, _) = tools::up::load_all(files, 512).expect("configs load");
@@ -226,6 +238,17 @@ fn serial_input_switches_between_domains_and_debug_keys_list_and_destroy() {
         "domain 2 was destroyed before it finished"
     );
     assert!(r.saw("(first) worker: done"), "domain 1 went on");
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    all_memory_returned(&r, 2);
+}
+
+#[test]
+fn several_domains_boot_through_grub_too() {
+    let files = configs("iso", &[("left", "ticks=3", ""), ("right", "ticks=3", "")]);
+    let r = up_iso(&files);
+    assert!(r.saw("(left) worker: done, 3 ticks"));
+    assert!(r.saw("(right) worker: done, 3 ticks"));
+    assert!(r.saw("booted by multiboot2"));
     assert_eq!(r.outcome, Outcome::Poweroff);
     all_memory_returned(&r, 2);
 }
