@@ -269,15 +269,22 @@ impl Hypervisor {
             pv_abi::vcpu::RUNSTATE_BLOCKED
         };
         self.set_runstate(cur, state);
-        let mut ran = self.time.now().saturating_sub(self.slice_start);
+        let mut ran = self.account_slice(cur.0);
         if core::mem::take(&mut self.yielding) {
             // A yield gives way: charge at least a whole slice.
             ran = ran.max(self.run_queue.slice_ns());
         }
-        if let Some(d) = self.domains.get_mut(&cur.0) {
-            d.cpu_ns += self.time.now().saturating_sub(self.slice_start);
-        }
         self.run_queue.put_prev(cur, ran, runnable);
+    }
+
+    /// Adds the running vCPU's time since `slice_start` to domain `id`'s CPU time and returns
+    /// it.
+    fn account_slice(&mut self, id: DomainId) -> u64 {
+        let ran = self.time.now().saturating_sub(self.slice_start);
+        if let Some(d) = self.domains.get_mut(&id) {
+            d.cpu_ns += ran;
+        }
+        ran
     }
 
     /// Loads `next`'s hardware state and time, and returns its registers.
@@ -517,10 +524,7 @@ impl Hypervisor {
         context::load_cr3(self.memory.page_tables.l4());
         // The running vCPU's slice so far counts in the CPU time its profile reports.
         if self.current.is_some_and(|v| v.0 == id) {
-            let ran = self.time.now().saturating_sub(self.slice_start);
-            if let Some(d) = self.domains.get_mut(&id) {
-                d.cpu_ns += ran;
-            }
+            self.account_slice(id);
         }
         self.stop_vcpus(id);
         let Some(mut d) = self.domains.remove(&id) else {
