@@ -63,6 +63,9 @@ impl Hypervisor {
                 None => break,
             }
         }
+        if n == 0 {
+            return;
+        }
         let mut inputs = alloc::vec::Vec::with_capacity(n);
         for &b in &typed[..n] {
             self.input.switcher.feed(b, &mut |i| inputs.push(i));
