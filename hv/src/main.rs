@@ -124,6 +124,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         log::info!("self-test: faulting inside the hypervisor on purpose");
         let _ = cpu::selftest_page_fault();
     }
+    if opts.selftest == Some(cmdline::SelfTest::StackOverflow) {
+        log::info!("self-test: overflowing the hypervisor stack on purpose");
+        let _ = selftest_recurse(0);
+    }
     let cal = arch::lapic::init();
     let serial_irq = route_serial_interrupt(boot.acpi_root);
     let t_calibrated = cpu::rdtsc();
@@ -225,4 +229,14 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     arch::serial::force_unlock();
     log::error!("PANIC: {info}");
     exit(ExitCode::HypervisorFailure)
+}
+
+/// Recurses with 4 KiB of locals per call until the stack runs out (`selftest=stackoverflow`).
+#[inline(never)]
+fn selftest_recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 512]);
+    if depth == u64::MAX {
+        return frame[0];
+    }
+    selftest_recurse(depth + 1).wrapping_add(core::hint::black_box(frame)[511])
 }

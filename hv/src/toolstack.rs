@@ -103,8 +103,16 @@ impl Hypervisor {
     /// Builds the domain of `record` again under a fresh id (its old one ended with a
     /// `restart` action).
     pub fn restart_domain(&mut self, record: crate::domain::DomainRecord) {
-        let id = self.next_domain_id;
-        self.next_domain_id = self.next_domain_id.wrapping_add(1).max(1);
+        let Some(id) = hv_core::domid::next_free(self.next_domain_id, |id| {
+            self.domains.contains_key(&id) || self.records.contains_key(&id)
+        }) else {
+            log::error!(
+                "cannot restart {:?}: no free domain id",
+                record.options.name
+            );
+            return;
+        };
+        self.next_domain_id = id.wrapping_add(1);
         log::info!("restarting {:?} as domain {id}", record.options.name);
         match self.create_configured_domain(id, &record) {
             Ok(()) => {

@@ -73,5 +73,11 @@ pub fn hypervisor_fault(frame: &TrapFrame) -> ! {
         frame.rflags,
         cpu::read_cr3()
     );
+    if crate::arch::paging::stack_guard_pages()
+        .iter()
+        .any(|g| (*g..*g + 4096).contains(&cr2))
+    {
+        log::error!("  hypervisor stack overflow: cr2 is in the guard page below a stack");
+    }
     exit(ExitCode::HypervisorFailure)
 }

@@ -74,6 +74,19 @@ fn hypervisor_exception_is_reported_and_fails_the_machine() {
 }
 
 #[test]
+fn hypervisor_stack_overflow_hits_the_guard_page() {
+    let mut cfg = config("hello");
+    cfg.hv_args.push("selftest=stackoverflow".into());
+    let r = run(&cfg);
+    assert!(
+        r.saw("FATAL: hypervisor exception 8 (double fault)"),
+        "an overflow must double-fault onto the IST stack"
+    );
+    assert!(r.saw("hypervisor stack overflow: cr2 is in the guard page below a stack"));
+    assert_eq!(r.outcome, Outcome::HypervisorFailure);
+}
+
+#[test]
 fn ramdisk_module_reaches_the_guest_through_both_loaders() {
     let path = tools::artifacts::scratch_dir().join("test-ramdisk.bin");
     let mut data = b"RAMDISK-0123456789-abcdefghijklm".to_vec();

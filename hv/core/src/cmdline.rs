@@ -1,7 +1,7 @@
 //! The hypervisor command line.
 //!
 //! ```text
-//!  hv [log=LEVEL] [mem=SIZE] [superpages[=0|1]] [max_mem=SIZE] [profile] [selftest=hvfault]
+//!  hv [log=LEVEL] [mem=SIZE] [superpages[=0|1]] [max_mem=SIZE] [profile] [selftest=hvfault|stackoverflow]
 //!     [-- GUEST COMMAND LINE]
 //! ```
 //!
@@ -64,6 +64,9 @@ pub struct Options {
 pub enum SelfTest {
     /// Take a page fault in hypervisor context (must print a report and exit with failure).
     HypervisorFault,
+    /// Recurse until the hypervisor's stack overflows (must hit the guard page and be
+    /// reported, not run over what lies below the stack).
+    StackOverflow,
 }
 
 impl Default for Options {
@@ -160,6 +163,7 @@ pub fn parse(cmdline: &str) -> Options {
                 .is_some(),
             "selftest" => match value {
                 "hvfault" => Some(SelfTest::HypervisorFault),
+                "stackoverflow" => Some(SelfTest::StackOverflow),
                 _ => None,
             }
             .map(|t| opts.selftest = Some(t))
@@ -204,6 +208,10 @@ mod tests {
         assert_eq!(
             parse("selftest=hvfault").selftest,
             Some(SelfTest::HypervisorFault)
+        );
+        assert_eq!(
+            parse("selftest=stackoverflow").selftest,
+            Some(SelfTest::StackOverflow)
         );
     }
 

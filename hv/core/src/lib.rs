@@ -38,6 +38,7 @@ pub mod cpuid;
 pub mod debugreg;
 pub mod descriptor;
 pub mod domain_config;
+pub mod domid;
 pub mod emulate;
 pub mod evtchn;
 pub mod gnttab;

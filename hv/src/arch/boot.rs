@@ -166,6 +166,10 @@ boot_pml4:      .skip 4096
 boot_pdpt_low:  .skip 4096
 boot_pdpt_high: .skip 4096
 boot_pd:        .skip 4 * 4096
+    .balign 4096
+    .global boot_stack_guard
+boot_stack_guard:               /* left unmapped: an overflow faults instead of corrupting */
+    .skip 4096
     .global boot_stack_bottom
 boot_stack_bottom:
     .skip {stack_size}
@@ -175,6 +179,15 @@ boot_stack_top:
     stack_size = const BOOT_STACK_SIZE,
     options(att_syntax)
 );
+
+extern "C" {
+    static boot_stack_guard: u8;
+}
+
+/// The guard page below the boot stack (image virtual address).
+pub fn boot_stack_guard_page() -> u64 {
+    &raw const boot_stack_guard as u64
+}
 
 /// Rust entry point, called by the assembly above on the boot stack in 64-bit mode.
 #[no_mangle]

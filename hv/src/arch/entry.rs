@@ -73,10 +73,22 @@ impl TrapFrame {
 /// The trap stack: domains are built here too when they restart (decompressor included).
 const CPU_STACK_SIZE: usize = 256 * 1024;
 
-#[repr(C, align(16))]
-struct CpuStack([u8; CPU_STACK_SIZE]);
+/// The stack with a page below it that the hypervisor's page tables leave unmapped.
+#[repr(C, align(4096))]
+struct CpuStack {
+    guard: [u8; 4096],
+    stack: [u8; CPU_STACK_SIZE],
+}
 
-static mut CPU_STACK: CpuStack = CpuStack([0; CPU_STACK_SIZE]);
+static mut CPU_STACK: CpuStack = CpuStack {
+    guard: [0; 4096],
+    stack: [0; CPU_STACK_SIZE],
+};
+
+/// The guard page below the per-CPU stack.
+pub fn cpu_stack_guard() -> u64 {
+    &raw const CPU_STACK as u64
+}
 
 /// Top of the per-CPU stack (TSS.RSP0 and the SYSCALL stack).
 #[no_mangle]
@@ -213,7 +225,7 @@ pub fn stub_address(vector: u8) -> u64 {
 
 /// Top of the per-CPU stack.
 pub fn cpu_stack_top() -> u64 {
-    (&raw const CPU_STACK as u64) + CPU_STACK_SIZE as u64
+    (&raw const CPU_STACK as u64) + core::mem::size_of::<CpuStack>() as u64
 }
 
 /// The frame slot at the top of the per-CPU stack: where entries from ring 3 save registers.

@@ -45,6 +45,16 @@ pub fn image_range() -> (u64, u64) {
     (s - IMAGE_VMA_OFFSET, e - IMAGE_VMA_OFFSET)
 }
 
+/// The pages left unmapped below the hypervisor's stacks (boot stack, per-CPU stack), so
+/// that an overflow faults (and, with no stack left to push on, double-faults onto its own
+/// IST stack, where it is reported) instead of silently overwriting what lies below.
+pub fn stack_guard_pages() -> [u64; 2] {
+    [
+        super::boot::boot_stack_guard_page(),
+        super::entry::cpu_stack_guard(),
+    ]
+}
+
 fn index(va: u64, level: u32) -> u64 {
     (va >> (12 + 9 * (level - 1))) & 511
 }
@@ -70,8 +80,13 @@ impl HvPageTables {
         let text_end = &raw const _text_end as u64;
         let data = &raw const _data_start as u64;
         let (start, end) = image_range();
+        let guards = stack_guard_pages();
         let mut va = start + IMAGE_VMA_OFFSET;
         while va < end + IMAGE_VMA_OFFSET {
+            if guards.contains(&va) {
+                va += 4096;
+                continue;
+            }
             let flags = if va < text_end {
                 pte::PRESENT
             } else if va < data {
