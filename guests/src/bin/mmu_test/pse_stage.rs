@@ -8,10 +8,9 @@
 //!  after                                    leaf 1 EDX.PSE = 1 with superpages, else 0
 //! ```
 
-use guests::mm::pte::DATA_RW;
-use guests::{events, sse};
+use guests::sse;
 
-use crate::env::{code, Env};
+use crate::env::Env;
 use crate::report::{Detail, Report};
 
 /// CPUID leaf 1 EDX: page size extension.
@@ -33,19 +32,8 @@ pub fn staged(env: &mut Env, report: &mut Report, before: Option<bool>) {
     );
     if !env.superpages {
         let frame = env.table_frame().unwrap_or(0);
-        let va = env.scratch(SCRATCH);
-        let mapped = d.expect(
-            "map a frame for vcpu_info",
-            code(env.win.map_4k(&mut env.pool, va, frame, DATA_RW)),
-            0,
-        );
-        let rc = if mapped {
-            // SAFETY: the scratch page maps `frame` from here to the end of the run and holds
-            // no Rust object.
-            unsafe { events::register_vcpu_info(frame, 0, va) }
-        } else {
-            -1
-        };
+        let (mapped, rc) = env.register_vcpu_info_at(frame, SCRATCH);
+        d.expect("map a frame for vcpu_info", mapped, 0);
         d.expect("register vcpu_info", rc, 0);
     }
     d.check(
