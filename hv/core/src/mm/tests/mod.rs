@@ -6,6 +6,7 @@ mod harness;
 mod alloc;
 mod attacks;
 mod counts;
+mod grant;
 mod held;
 mod l1_rules;
 mod model;
