@@ -46,9 +46,47 @@ pub struct GrantMapping {
     pub user: bool,
 }
 
+/// Which L1 slot of the grantee a grant mapping goes into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantSite {
+    /// The slot mapping virtual address `va` (page aligned) in the tables rooted at `root`.
+    Va {
+        /// The grantee's live L4.
+        root: Mfn,
+        /// The virtual address.
+        va: u64,
+    },
+    /// The entry at machine address `maddr` (8-aligned) of a live L1 of the grantee
+    /// (`GNTMAP_contains_pte`).
+    Pte(u64),
+}
+
 impl Mm<'_> {
-    /// Maps `g.frame` of `g.granter` at `va` of `dom` (tables rooted at `root_l4`), replacing
-    /// whatever the L1 slot held.
+    /// The live L1 and slot `site` names for `dom`. Errors: `BadAddress` (misaligned, not a
+    /// live L1 of `dom`, or the walk's errors), `Invalid`, `NotOwner`, `NoDomain`.
+    fn grant_slot<M: FrameMemory>(
+        &self,
+        dom: DomId,
+        site: GrantSite,
+        mem: &M,
+    ) -> Result<(Mfn, usize), MmError> {
+        match site {
+            GrantSite::Va { va, .. } if va & 0xFFF != 0 => Err(MmError::BadAddress),
+            GrantSite::Va { root, va } => self.l1_slot(dom, root, va, mem),
+            GrantSite::Pte(maddr) => {
+                self.domain(dom)?;
+                let table = Mfn(maddr >> 12);
+                match self.owned_frame(dom, table) {
+                    Ok(f) if maddr & 7 == 0 && f.is_live(PageType::L1) => {}
+                    _ => return Err(MmError::BadAddress),
+                }
+                // 9-bit index: always < 512.
+                Ok((table, ((maddr & 0xFFF) >> 3) as usize))
+            }
+        }
+    }
+
+    /// Maps `g.frame` of `g.granter` at `site` of `dom`, replacing whatever the L1 slot held.
     ///
     /// Pre: the grant layer checked the grant. Post on `Ok`: the slot maps the frame
     /// (present, accessed, dirty, NX, RW if writable, adjusted as a guest entry), the frame
@@ -59,12 +97,11 @@ impl Mm<'_> {
     pub fn map_grant<M: FrameMemory>(
         &mut self,
         dom: DomId,
-        root_l4: Mfn,
-        va: u64,
+        site: GrantSite,
         g: GrantMapping,
         mem: &mut M,
     ) -> Result<(), MmError> {
-        let (table, slot) = self.l1_slot(dom, root_l4, va, mem)?;
+        let (table, slot) = self.grant_slot(dom, site, mem)?;
         let frame = self
             .owned_frame(g.granter, g.frame)
             .map_err(|_| MmError::CannotMap)?;
@@ -98,7 +135,7 @@ impl Mm<'_> {
         Ok(())
     }
 
-    /// Removes the grant mapping of `frame` at `va` of `dom` (Xen's
+    /// Removes the grant mapping of `frame` at `site` of `dom` (Xen's
     /// `replace_grant_va_mapping` with no new address).
     ///
     /// Post on `Ok`: the slot is zero, the entry's references dropped (an orphan may be
@@ -107,12 +144,11 @@ impl Mm<'_> {
     pub fn unmap_grant<M: FrameMemory>(
         &mut self,
         dom: DomId,
-        root_l4: Mfn,
-        va: u64,
+        site: GrantSite,
         frame: Mfn,
         mem: &mut M,
     ) -> Result<(), MmError> {
-        let (table, slot) = self.l1_slot(dom, root_l4, va, mem)?;
+        let (table, slot) = self.grant_slot(dom, site, mem)?;
         let recorded = self.domain(dom)?.grant_maps.get(&(table.0, slot)).copied();
         let entry = mem.read_entry(table, slot);
         if recorded != Some(frame.0) || !is_present(entry) || entry_mfn(entry) != frame {

@@ -61,7 +61,7 @@ use alloc::collections::BTreeMap;
 
 pub use error::MmError;
 pub use frame::{FrameInfo, PageType, COUNT_MAX};
-pub use grant::GrantMapping;
+pub use grant::{GrantMapping, GrantSite};
 pub use held::HeldFrame;
 pub use memory::FrameMemory;
 pub use pte::{ADDR_MASK, GUEST_KERNEL, NX, PRESENT, PSE, RW, USER};

@@ -27,11 +27,13 @@ fn grant(frame: u64, writable: bool) -> GrantMapping {
 }
 
 fn map(w: &mut World, va: u64, g: GrantMapping) -> Result<(), MmError> {
-    w.mm.map_grant(D2, Mfn(64), va, g, &mut w.mem)
+    let site = GrantSite::Va { root: Mfn(64), va };
+    w.mm.map_grant(D2, site, g, &mut w.mem)
 }
 
 fn unmap(w: &mut World, va: u64, frame: u64) -> Result<(), MmError> {
-    w.mm.unmap_grant(D2, Mfn(64), va, Mfn(frame), &mut w.mem)
+    let site = GrantSite::Va { root: Mfn(64), va };
+    w.mm.unmap_grant(D2, site, Mfn(frame), &mut w.mem)
 }
 
 #[test]
@@ -90,8 +92,8 @@ fn map_grant_refuses_frames_not_the_granters_and_bad_addresses() {
             "frame {frame}"
         );
     }
-    // The hypervisor area, a non-canonical address, and an address with no L1.
-    for va in [0xFFFF_8000_0000_0000, 1 << 47, VA ^ (1 << 21)] {
+    // The hypervisor area, a non-canonical address, an address with no L1, not aligned.
+    for va in [0xFFFF_8000_0000_0000, 1 << 47, VA ^ (1 << 21), VA + 8] {
         assert_eq!(
             map(&mut w, va, grant(GRANTED, false)),
             Err(MmError::BadAddress),
@@ -100,7 +102,15 @@ fn map_grant_refuses_frames_not_the_granters_and_bad_addresses() {
     }
     // The root must be D2's live L4.
     assert_eq!(
-        w.mm.map_grant(D2, Mfn(16), VA, grant(GRANTED, false), &mut w.mem),
+        w.mm.map_grant(
+            D2,
+            GrantSite::Va {
+                root: Mfn(16),
+                va: VA
+            },
+            grant(GRANTED, false),
+            &mut w.mem
+        ),
         Err(MmError::NotOwner)
     );
     assert_eq!(w.frame(GRANTED).count(), 1);
@@ -215,5 +225,25 @@ fn an_orphan_is_freed_when_the_grantee_dies_too() {
     w.mm.destroy_domain(D2, &mut w.mem).unwrap();
     assert_eq!(w.mm.take_freed_orphans(), [Mfn(GRANTED)]);
     assert_eq!(w.frame(GRANTED), FrameInfo::FREE);
+    w.check();
+}
+
+#[test]
+fn a_grant_mapping_may_name_its_pte_by_machine_address() {
+    let mut w = world();
+    let maddr = (67 << 12) + 8 * slot(VA, 12) as u64;
+    let g = grant(GRANTED, true);
+    // Misaligned, not an L1 (the L2), another domain's L1.
+    for bad in [maddr + 4, 66 << 12, 19 << 12] {
+        let r = w.mm.map_grant(D2, GrantSite::Pte(bad), g, &mut w.mem);
+        assert_eq!(r, Err(MmError::BadAddress), "maddr {bad:#x}");
+    }
+    w.mm.map_grant(D2, GrantSite::Pte(maddr), g, &mut w.mem)
+        .unwrap();
+    assert_eq!(w.frame(GRANTED).count(), 2);
+    w.check();
+    // The same slot by address unmaps it.
+    unmap(&mut w, VA, GRANTED).unwrap();
+    assert_eq!(w.frame(GRANTED).count(), 1);
     w.check();
 }
