@@ -184,23 +184,64 @@ fn configs_the_machine_cannot_hold_are_refused_before_boot() {
 
 #[test]
 fn two_domains_share_data_through_grants_and_an_event_channel() {
-    // `front` grants `back` a read-only and a writable page and publishes the refs and an
-    // unbound port in xenstore for `back` alone; `back` copies with GNTTABOP_copy both ways,
-    // checks the copies it must not be allowed, and notifies `front` over the channel.
+    // `front` grants `back` a read-only and a writable page and a ring, and publishes the
+    // refs and an unbound port in xenstore for `back` alone; `back` copies with
+    // GNTTABOP_copy both ways, maps the read-only page and the ring, checks the copies, maps
+    // and unmaps it must not be allowed, and talks with `front` over the mapped ring and the
+    // channel. Two more pairs end with one side dying while the grant is mapped: a dying
+    // grantee (d4) loses its mappings and its granter (d3) sees the flags clear; a dying
+    // granter's (d5) pages stay with its grantee (d6) until the unmap, then are freed.
     let files = configs_of(
         "pair",
         "pair",
-        &[("front", "offer peer=2", ""), ("back", "take peer=1", "")],
+        &[
+            ("front", "offer peer=2", ""),
+            ("back", "take peer=1", ""),
+            ("front2", "offer peer=4 peer-dies", ""),
+            ("back2", "take peer=3 die-mapped", ""),
+            ("front3", "offer peer=6 die-mapped", ""),
+            ("back3", "take peer=5 peer-dies", ""),
+        ],
     );
     let r = up(&files, &[]);
     assert!(r.saw("(back) pair: take: refused as they must be: write to read-only ref -1, ungranted ref -1, frame without grant -8, across a page -10, peer's name readable: false"));
-    assert!(r.saw("(back) pair: take: PASS"));
-    assert!(
-        r.saw("(front) pair: offer: PASS"),
-        "the reply reached the granted page"
-    );
+    assert!(r.saw("(back) pair: take: map refused as it must be: writable on read-only -1, ungranted -1, beyond the table -3, granted to another -1, hypervisor area -1, unaligned -1, no such domain -2; unmap: bad handle -4, wrong address -1; mmu_update of the granted frame: Some(-16)"));
+    assert!(r.saw("(front) pair: offer: while mapped: read-only ref flags 0x8, ring ref flags 0x18, end access possible: false"));
+    assert!(r.saw("(back) pair: take: 16 answers on the mapped ring"));
+    assert!(r.saw("(back) pair: take: unmapped: [0, 0], again: -4"));
+    assert!(r.saw("(front) pair: offer: all grants ended"));
+    // The grantee died with the pages mapped: its granter could end every grant.
+    assert!(r.saw("(back2) pair: take: leaving with the peer's pages mapped"));
+    assert!(r.saw("(front2) pair: offer: all grants ended"));
+    // The granter died first: the grantee kept its mappings, then unmapped them.
+    assert!(r.saw("(front3) pair: offer: leaving while the peer maps our pages"));
+    assert!(r.saw("(back3) pair: take: the dead peer's pages are still mapped"));
+    assert!(r.saw("(back3) pair: take: unmapped: [0, 0], again: -4"));
+    // Each unmap freed one orphan: 2 of d5's frames came back after d5's teardown.
+    assert_eq!(count(&r, "1 orphaned granted frames freed"), 2);
+    let returned = |d: u32| {
+        r.lines
+            .iter()
+            .find_map(|l| {
+                let t = l.text.split(&format!("domain {d}: ")).nth(1)?;
+                t.strip_suffix(" frames returned")?.parse::<u64>().ok()
+            })
+            .expect("teardown line")
+    };
+    assert_eq!(returned(5) + 2, returned(1));
+    for name in ["back", "front", "back2", "front2", "back3", "front3"] {
+        let role = if name.starts_with("back") {
+            "take"
+        } else {
+            "offer"
+        };
+        assert!(
+            r.saw(&format!("({name}) pair: {role}: PASS")),
+            "{name} did not pass"
+        );
+    }
     assert_eq!(r.outcome, Outcome::Poweroff);
-    all_memory_returned(&r, 2);
+    all_memory_returned(&r, 6);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `grant_table_op(cmd, uop, count)`: table setup and queries for grant tables v1.
 //!
-//! `copy` moves bytes between domains through grants (`gnttab_copy`); map/unmap (a domain
-//! mapping another's granted page into its page tables) are not offered yet.
+//! `copy` moves bytes between domains through grants (`gnttab_copy`); `map_grant_ref` /
+//! `unmap_grant_ref` map another domain's granted page into the caller's tables
+//! (`gnttab_map`).
 
 use hv_core::gnttab::GnttabError;
 use pv_abi::errno;
@@ -98,6 +99,8 @@ pub fn grant_table_op(call: &mut Call) -> Ret {
             Ret::Value(0)
         }
         GNTTABOP_COPY => super::gnttab_copy::copy(call, uop, count),
+        GNTTABOP_MAP_GRANT_REF => super::gnttab_map::map(call, uop, count),
+        GNTTABOP_UNMAP_GRANT_REF => super::gnttab_map::unmap(call, uop, count),
         GNTTABOP_SET_VERSION => {
             let v: GnttabSetVersion = match call.guest().read_obj(uop) {
                 Ok(v) => v,

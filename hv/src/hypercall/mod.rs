@@ -10,6 +10,7 @@ mod descriptor;
 mod evtchn;
 mod gnttab;
 mod gnttab_copy;
+mod gnttab_map;
 mod memory_op;
 mod mmu;
 mod multicall;

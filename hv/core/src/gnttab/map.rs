@@ -274,7 +274,11 @@ impl GrantTables {
 
     /// The mapping `handle` of `mapper`, without changing anything (for the platform to
     /// undo the PTE before `unmap_grant_ref`). Errors: `NoSuchDomain`, `BadHandle`.
-    pub fn mapping(&self, mapper: DomId, handle: GrantHandle) -> Result<UnmappedGrant, GnttabError> {
+    pub fn mapping(
+        &self,
+        mapper: DomId,
+        handle: GrantHandle,
+    ) -> Result<UnmappedGrant, GnttabError> {
         let m = self
             .table(mapper)?
             .maptrack

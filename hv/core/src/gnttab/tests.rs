@@ -316,7 +316,11 @@ fn maptrack_exhaustion_is_no_space_and_handles_are_reused() {
     gt.set_max_handles(D2, 4);
     let host = GNTMAP_HOST_MAP;
     let handles: Vec<GrantHandle> = (0..4)
-        .map(|r| gt.map_grant_ref(D2, D1, GrantRef(r), host, &mut mem).unwrap().handle)
+        .map(|r| {
+            gt.map_grant_ref(D2, D1, GrantRef(r), host, &mut mem)
+                .unwrap()
+                .handle
+        })
         .collect();
     assert_eq!(
         gt.map_grant_ref(D2, D1, GrantRef(5), host, &mut mem),
@@ -346,7 +350,9 @@ fn maptrack_exhaustion_is_no_space_and_handles_are_reused() {
         gt.map_grant_ref(D2, D1, GrantRef(600), host, &mut mem),
         Err(GnttabError::BadGrantRef)
     );
-    let h = gt.map_grant_ref(D2, D1, GrantRef(7), host, &mut mem).unwrap();
+    let h = gt
+        .map_grant_ref(D2, D1, GrantRef(7), host, &mut mem)
+        .unwrap();
     assert_eq!(h.handle, handles[0]);
 }
 

@@ -179,7 +179,13 @@ impl Mm<'_> {
 
     /// Whether `dom`'s recorded grant mapping at `(table, slot)` is of `target` (the recount's
     /// permission for a foreign L1 entry).
-    pub(crate) fn is_grant_mapping(&self, dom: DomId, table: Mfn, slot: usize, target: Mfn) -> bool {
+    pub(crate) fn is_grant_mapping(
+        &self,
+        dom: DomId,
+        table: Mfn,
+        slot: usize,
+        target: Mfn,
+    ) -> bool {
         self.domains
             .get(&dom)
             .and_then(|d| d.grant_maps.get(&(table.0, slot)))

@@ -73,7 +73,10 @@ fn a_read_only_grant_mapping_takes_no_type_and_may_cover_a_table() {
     assert_eq!(w.frame(30).count(), 2);
     map(&mut w, VA, grant(30, false)).unwrap();
     let f = w.frame(30);
-    assert_eq!((f.count(), f.type_count(), f.page_type()), (3, 1, PageType::L1));
+    assert_eq!(
+        (f.count(), f.type_count(), f.page_type()),
+        (3, 1, PageType::L1)
+    );
     assert_eq!(w.peek(67, slot(VA, 12)) & RW, 0);
     w.check();
     unmap(&mut w, VA, 30).unwrap();
@@ -159,7 +162,10 @@ fn the_granter_cannot_free_or_retype_a_frame_while_mapped() {
     let mut w = world();
     map(&mut w, VA, grant(GRANTED, true)).unwrap();
     assert_eq!(w.mm.release(D1, Mfn(GRANTED)), Err(MmError::Busy));
-    assert_eq!(w.pin(D1, GRANTED, PageLevel::L1), Err(MmError::TypeConflict));
+    assert_eq!(
+        w.pin(D1, GRANTED, PageLevel::L1),
+        Err(MmError::TypeConflict)
+    );
     w.check();
 }
 
@@ -189,7 +195,10 @@ fn a_frame_mapped_when_its_granter_dies_is_an_orphan_until_the_unmap() {
     let t = w.mm.destroy_domain(D1, &mut w.mem).unwrap();
     let f = w.frame(granted);
     assert!(f.is_orphan());
-    assert_eq!((f.owner(), f.is_allocated(), f.count(), f.type_count()), (None, false, 1, 1));
+    assert_eq!(
+        (f.owner(), f.is_allocated(), f.count(), f.type_count()),
+        (None, false, 1, 1)
+    );
     // Every other frame of D1 is handed back, the orphan is not.
     let freed: u64 = t.blocks.iter().map(|&(_, o)| 1u64 << o).sum();
     assert_eq!(freed, 32 + 511);
