@@ -5,6 +5,7 @@ mod harness;
 
 mod alloc;
 mod attacks;
+mod continuation;
 mod counts;
 mod grant;
 mod held;
