@@ -533,6 +533,9 @@ impl Hypervisor {
         if self.prof_on {
             crate::profile::log_profile(&d);
         }
+        if d.continuations > 0 {
+            log::info!("domain {id}: {} hypercalls continued", d.continuations);
+        }
         d.flush_console();
         let ev = hv_core::evtchn::DomId(id);
         let _ = self.events.destroy_domain(ev);
