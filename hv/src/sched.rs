@@ -533,8 +533,13 @@ impl Hypervisor {
         if self.prof_on {
             crate::profile::log_profile(&d);
         }
-        if d.continuations > 0 {
-            log::info!("domain {id}: {} hypercalls continued", d.continuations);
+        if !d.continuations.is_empty() {
+            let mut line = alloc::string::String::new();
+            for (&number, n) in &d.continuations {
+                let name = pv_abi::xen::hypercall::name(number);
+                let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {name} {n}"));
+            }
+            log::info!("domain {id}: hypercalls continued:{line}");
         }
         d.flush_console();
         let ev = hv_core::evtchn::DomId(id);

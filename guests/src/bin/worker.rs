@@ -8,7 +8,7 @@
 //! | `flood` | `xen_version(0)` in a loop forever |
 //! | `crash` | touch an unmapped address with no trap table (the hypervisor crashes it) |
 //! | `reboot-below=N` | reboot while its domain id is below N, else power off |
-//! | `batch` | for 3 s: one `mmu_update` of 131072 requests and one `multicall` of 128 `mmu_update`s of 4096; checks every `done` count and result, and that the page table is unchanged; prints the rounds and powers off |
+//! | `batch` | for 3 s: one `mmu_update` of 131072 requests, one `multicall` of 128 `mmu_update`s of 4096, and 1024 frames given back and repopulated with `memory_op`; checks every `done` count and result, that the page table is unchanged and the frames came back; prints the rounds and powers off |
 //!
 //! `ticks` also prints how late its latest wake-up was.
 //!
@@ -16,7 +16,7 @@
 #![no_std]
 #![no_main]
 
-use guests::mm::Bootstrap;
+use guests::mm::{frames, ops, Bootstrap};
 use guests::ring::PageSlot;
 use guests::time::{self, MS};
 use guests::xenstore::{as_text, Xenstore};
@@ -38,6 +38,9 @@ static mut CALL_LIST: [MulticallEntry; CALLS] = [MulticallEntry {
     args: [0; 6],
 }; CALLS];
 static mut DONE: [u32; CALLS] = [0; CALLS];
+/// Frames given back and repopulated each round (the last ones, never mapped).
+const EXTENTS: usize = 1024;
+static mut EXTENT_LIST: [u64; EXTENTS] = [0; EXTENTS];
 /// The page whose L1 entry every request rewrites (with its current value).
 static mut TARGET: PageSlot = PageSlot([0; 4096]);
 
@@ -72,6 +75,35 @@ fn mmu_update(list: u64, n: usize) -> (i64, u32) {
     // SAFETY: every request rewrites one L1 entry with the value it has (see `batch`).
     let rc = unsafe { traps::hypercall(nr::MMU_UPDATE, args) };
     (rc, done)
+}
+
+/// Gives the last `EXTENTS` frames back and repopulates their pfns (order 0 each).
+fn cycle_extents(si: &StartInfo) -> Result<(), &'static str> {
+    let first = si.nr_pages - EXTENTS as u64;
+    if first < Bootstrap::new(si).mapped_pages {
+        return Err("no unmapped frames to give back");
+    }
+    // SAFETY: our static list, not shared with anything but these hypercalls.
+    let list = unsafe { &mut *(&raw mut EXTENT_LIST) };
+    for (i, m) in list.iter_mut().enumerate() {
+        *m = frames::p2m(si, first + i as u64).ok_or("no p2m entry")?;
+    }
+    let given = ops::decrease_reservation(list, 0);
+    for (i, p) in list.iter_mut().enumerate() {
+        *p = first + i as u64;
+    }
+    let back = ops::populate_physmap(list, 0);
+    if given != Ok(EXTENTS as u64) || back != Ok(EXTENTS as u64) {
+        println!("worker: batch: decrease {given:?}, populate {back:?}");
+        return Err("memory_op did not do every extent");
+    }
+    for (i, &m) in list.iter().enumerate() {
+        frames::set_p2m(si, first + i as u64, m);
+        if frames::m2p(m) != first + i as u64 {
+            return Err("the M2P does not name the repopulated pfn");
+        }
+    }
+    Ok(())
 }
 
 /// The `batch` job (module doc).
@@ -121,6 +153,7 @@ fn batch(si: &StartInfo) -> Result<u64, &'static str> {
             println!("worker: batch: multicall returned {rc}");
             return Err("a multicall entry did not complete");
         }
+        cycle_extents(si)?;
         rounds += 1;
     }
     if pte_of(si, &raw const TARGET as u64) != Some((ptr, val)) {
@@ -192,7 +225,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     if has(si, "batch") {
         match batch(si) {
             Ok(rounds) => println!(
-                "worker: batch: {rounds} rounds of {BATCH} updates and {CALLS}x{PER_CALL} in multicalls, every one complete"
+                "worker: batch: {rounds} rounds of {BATCH} updates, {CALLS}x{PER_CALL} in multicalls and {EXTENTS} frames cycled, every one complete"
             ),
             Err(why) => println!("worker: batch: FAIL ({why})"),
         }

@@ -113,8 +113,9 @@ pub struct Domain {
     pub superpages: bool,
     /// CPU time its vCPUs have had, ns.
     pub cpu_ns: u64,
-    /// Hypercalls preempted and continued (`hv_core::continuation`), reported at teardown.
-    pub continuations: u64,
+    /// Hypercalls preempted and continued (`hv_core::continuation`), by hypercall number;
+    /// reported at teardown.
+    pub continuations: alloc::collections::BTreeMap<u64, u64>,
     /// Where its time in the hypervisor went (`crate::profile`).
     pub profile: hv_core::profile::Profile,
 }

@@ -143,7 +143,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
             frame.rax = number;
             [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8] = args;
             if let Some(d) = call.hv.domains.get_mut(&who.0) {
-                d.continuations += 1;
+                *d.continuations.entry(number).or_insert(0) += 1;
             }
         }
         Ret::NoReturn => {}
