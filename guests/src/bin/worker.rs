@@ -84,7 +84,8 @@ fn cycle_extents(si: &StartInfo) -> Result<(), &'static str> {
         return Err("no unmapped frames to give back");
     }
     // SAFETY: our static list, not shared with anything but these hypercalls.
-    let list = unsafe { &mut *(&raw mut EXTENT_LIST) };
+    let list =
+        unsafe { core::slice::from_raw_parts_mut(&raw mut EXTENT_LIST as *mut u64, EXTENTS) };
     for (i, m) in list.iter_mut().enumerate() {
         *m = frames::p2m(si, first + i as u64).ok_or("no p2m entry")?;
     }
