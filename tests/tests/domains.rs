@@ -70,6 +70,15 @@ fn count(r: &RunResult, needle: &str) -> usize {
     r.lines.iter().filter(|l| l.text.contains(needle)).count()
 }
 
+/// The number between `prefix` (the start of a line) and `suffix` (its end) in the first
+/// line that has them.
+fn number_between(r: &RunResult, prefix: &str, suffix: &str) -> Option<u64> {
+    r.lines.iter().find_map(|l| {
+        let t = l.text.strip_prefix(prefix)?;
+        t.strip_suffix(suffix)?.parse().ok()
+    })
+}
+
 /// Every domain built was torn down with its frames returned.
 fn all_memory_returned(r: &RunResult, domains: usize) {
     assert_eq!(count(r, " frames returned"), domains, "teardowns");
@@ -127,15 +136,7 @@ fn hostile_and_crashing_domains_do_not_stop_the_others() {
             r.saw(&format!("({w}) worker: tick 25/25")),
             "{w} did not finish"
         );
-        let done = r
-            .lines
-            .iter()
-            .find_map(|l| {
-                let t = l
-                    .text
-                    .strip_prefix(&format!("({w}) worker: done, 25 ticks in "))?;
-                t.strip_suffix(" ms")?.parse::<u64>().ok()
-            })
+        let done = number_between(&r, &format!("({w}) worker: done, 25 ticks in "), " ms")
             .expect("done line");
         // 25 sleeps of 20 ms: timers keep firing on time despite the spinner and flooder
         // (generous bound for a loaded TCG host; the others are asked to stop at 4 s).
@@ -144,15 +145,7 @@ fn hostile_and_crashing_domains_do_not_stop_the_others() {
         // continuations its multicall of 524288 updates kept the workers waiting ~600 ms;
         // with them the latest wake-up was 4-30 ms late (and 114 ms once, with a 32768
         // batch, under a load of 13 on 2 cores).
-        let late = r
-            .lines
-            .iter()
-            .find_map(|l| {
-                let t = l
-                    .text
-                    .strip_prefix(&format!("({w}) worker: latest wake-up "))?;
-                t.strip_suffix(" ms late")?.parse::<u64>().ok()
-            })
+        let late = number_between(&r, &format!("({w}) worker: latest wake-up "), " ms late")
             .expect("lateness line");
         assert!(late < 250, "{w} woke up {late} ms late");
     }
@@ -258,12 +251,7 @@ fn two_domains_share_data_through_grants_and_an_event_channel() {
     // Each unmap freed one orphan: 2 of d5's frames came back after d5's teardown.
     assert_eq!(count(&r, "1 orphaned granted frames freed"), 2);
     let returned = |d: u32| {
-        r.lines
-            .iter()
-            .find_map(|l| {
-                let t = l.text.split(&format!("domain {d}: ")).nth(1)?;
-                t.strip_suffix(" frames returned")?.parse::<u64>().ok()
-            })
+        number_between(&r, &format!("(HV) INFO  domain {d}: "), " frames returned")
             .expect("teardown line")
     };
     assert_eq!(returned(5) + 2, returned(1));

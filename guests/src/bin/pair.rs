@@ -70,16 +70,7 @@ fn word(va: u64, off: u64) -> &'static AtomicU32 {
 
 /// Machine address of the L1 entry mapping `va`, walked through the start-of-day tables.
 fn pte_maddr(si: &StartInfo, va: u64) -> Option<u64> {
-    let boot = Bootstrap::new(si);
-    let mut table = boot.l4_mfn;
-    for shift in [39, 30, 21] {
-        let e = boot.read_entry(si, table, ((va >> shift) & 0x1FF) as usize)?;
-        if e & 1 == 0 || e & (1 << 7) != 0 {
-            return None;
-        }
-        table = (e & 0x000F_FFFF_FFFF_F000) >> 12;
-    }
-    Some((table << 12) + ((va >> 12) & 0x1FF) * 8)
+    Bootstrap::new(si).l1_entry(si, va).map(|(maddr, _)| maddr)
 }
 
 fn has_word(si: &StartInfo, w: &str) -> bool {

@@ -46,20 +46,7 @@ static mut TARGET: PageSlot = PageSlot([0; 4096]);
 
 /// The machine address and value of the L1 entry mapping `va`.
 fn pte_of(si: &StartInfo, va: u64) -> Option<(u64, u64)> {
-    let boot = Bootstrap::new(si);
-    let mut table = boot.l4_mfn;
-    for shift in [39, 30, 21] {
-        let e = boot.read_entry(si, table, ((va >> shift) & 0x1FF) as usize)?;
-        if e & 1 == 0 || e & (1 << 7) != 0 {
-            return None;
-        }
-        table = (e & 0x000F_FFFF_FFFF_F000) >> 12;
-    }
-    let slot = ((va >> 12) & 0x1FF) as usize;
-    Some((
-        (table << 12) + slot as u64 * 8,
-        boot.read_entry(si, table, slot)?,
-    ))
+    Bootstrap::new(si).l1_entry(si, va)
 }
 
 /// `mmu_update(list, n, &done)` → (result, done).

@@ -70,6 +70,30 @@ fn query_size(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
     call.guest().write_elem(uop, i, &q).map_err(Ret::from)
 }
 
+/// Runs `each` on every op of the guest array `uop[..count]` and writes it back (with its
+/// status): the call itself fails only when the array cannot be read or written.
+pub(super) fn for_each_op<T>(
+    call: &mut Call,
+    uop: u64,
+    count: u64,
+    mut each: impl FnMut(&mut Call, &mut T),
+) -> Ret
+where
+    T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable,
+{
+    for i in 0..count {
+        let mut op: T = match call.guest().read_elem(uop, i) {
+            Ok(op) => op,
+            Err(f) => return f.into(),
+        };
+        each(call, &mut op);
+        if let Err(f) = call.guest().write_elem(uop, i, &op) {
+            return f.into();
+        }
+    }
+    Ret::Value(0)
+}
+
 fn errno_of(e: GnttabError) -> Ret {
     Ret::Value(i64::from(e.to_errno()))
 }

@@ -139,30 +139,12 @@ fn unmap_one(call: &mut Call, op: &GnttabUnmapGrantRef) -> i16 {
 
 /// `GNTTABOP_map_grant_ref` for `count` ops at `uop`.
 pub fn map(call: &mut Call, uop: u64, count: u64) -> Ret {
-    for i in 0..count {
-        let mut op: GnttabMapGrantRef = match call.guest().read_elem(uop, i) {
-            Ok(op) => op,
-            Err(f) => return f.into(),
-        };
-        map_one(call, &mut op);
-        if let Err(f) = call.guest().write_elem(uop, i, &op) {
-            return f.into();
-        }
-    }
-    Ret::Value(0)
+    super::gnttab::for_each_op(call, uop, count, map_one)
 }
 
 /// `GNTTABOP_unmap_grant_ref` for `count` ops at `uop`.
 pub fn unmap(call: &mut Call, uop: u64, count: u64) -> Ret {
-    for i in 0..count {
-        let mut op: GnttabUnmapGrantRef = match call.guest().read_elem(uop, i) {
-            Ok(op) => op,
-            Err(f) => return f.into(),
-        };
-        op.status = unmap_one(call, &op);
-        if let Err(f) = call.guest().write_elem(uop, i, &op) {
-            return f.into();
-        }
-    }
-    Ret::Value(0)
+    super::gnttab::for_each_op(call, uop, count, |call, op: &mut GnttabUnmapGrantRef| {
+        op.status = unmap_one(call, op);
+    })
 }

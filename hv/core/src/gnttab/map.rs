@@ -61,6 +61,19 @@ pub(super) struct Mapping {
     pub(super) frame: u32,
 }
 
+impl Mapping {
+    /// The mapping as the platform sees it, under `handle`.
+    fn described(&self, handle: GrantHandle) -> UnmappedGrant {
+        UnmappedGrant {
+            handle,
+            granter: self.granter,
+            gref: self.gref,
+            flags: self.flags,
+            frame: u64::from(self.frame),
+        }
+    }
+}
+
 /// A successful `map_grant_ref`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MappedGrant {
@@ -224,13 +237,7 @@ impl GrantTables {
                 }
             }
         }
-        Ok(UnmappedGrant {
-            handle,
-            granter: m.granter,
-            gref: m.gref,
-            flags: m.flags,
-            frame: u64::from(m.frame),
-        })
+        Ok(m.described(handle))
     }
 
     /// Handles of `mapper`'s live mappings, in order.
@@ -284,13 +291,7 @@ impl GrantTables {
             .maptrack
             .get(&handle)
             .ok_or(GnttabError::BadHandle)?;
-        Ok(UnmappedGrant {
-            handle,
-            granter: m.granter,
-            gref: m.gref,
-            flags: m.flags,
-            frame: u64::from(m.frame),
-        })
+        Ok(m.described(handle))
     }
 
     /// Test hook: lowers `mapper`'s limit on live mappings.
