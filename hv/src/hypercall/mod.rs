@@ -177,6 +177,8 @@ pub fn timer_neutral(number: u64) -> bool {
 /// Runs hypercall `number` for `call`.
 pub fn call_one(call: &mut Call, number: u64) -> Ret {
     let items = match number {
+        // A continued batch (MMU_UPDATE_PREEMPTED) was counted whole when first issued.
+        nr::MMU_UPDATE | nr::MMUEXT_OP if call.args[1] & (1 << 31) != 0 => 0,
         nr::MMU_UPDATE | nr::MMUEXT_OP => call.args[1] & 0x7FFF_FFFF,
         nr::UPDATE_VA_MAPPING => 1,
         _ => 0,
