@@ -9,8 +9,10 @@
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use pv_abi::grant_table::{
-    GnttabGetVersion, GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GNTTABOP_GET_VERSION,
-    GNTTABOP_QUERY_SIZE, GNTTABOP_SETUP_TABLE, GNTTABOP_SET_VERSION, GRANT_ENTRIES_V1_PER_FRAME,
+    GnttabGetVersion, GnttabMapGrantRef, GnttabQuerySize, GnttabSetVersion, GnttabSetupTable,
+    GnttabUnmapGrantRef, GNTTABOP_GET_VERSION, GNTTABOP_MAP_GRANT_REF, GNTTABOP_QUERY_SIZE,
+    GNTTABOP_SETUP_TABLE, GNTTABOP_SET_VERSION, GNTTABOP_UNMAP_GRANT_REF,
+    GRANT_ENTRIES_V1_PER_FRAME, GTF_READING, GTF_WRITING,
 };
 use pv_abi::xen::{hypercall as nr, DOMID_SELF};
 
@@ -69,6 +71,33 @@ pub fn setup_table() -> (i64, i16, [u64; NR_FRAMES]) {
     (rc, s.status, frames)
 }
 
+/// `GNTTABOP_map_grant_ref` of `gref` of domain `dom` at `host_addr` with `flags`
+/// (`GNTMAP_*`) → (hypercall result, the filled structure: status, handle, bus address).
+pub fn map_grant_ref(dom: u16, gref: u32, host_addr: u64, flags: u32) -> (i64, GnttabMapGrantRef) {
+    let mut m = GnttabMapGrantRef {
+        host_addr,
+        flags,
+        r#ref: gref,
+        dom,
+        ..Default::default()
+    };
+    (op(GNTTABOP_MAP_GRANT_REF, &mut m), m)
+}
+
+/// `GNTTABOP_unmap_grant_ref` of `handle` mapped at `host_addr` → the op's status (or
+/// `i16::MIN` if the hypercall itself failed).
+pub fn unmap_grant_ref(handle: u32, host_addr: u64) -> i16 {
+    let mut u = GnttabUnmapGrantRef {
+        host_addr,
+        handle,
+        ..Default::default()
+    };
+    match op(GNTTABOP_UNMAP_GRANT_REF, &mut u) {
+        0 => u.status,
+        _ => i16::MIN,
+    }
+}
+
 /// A mapped v1 grant table.
 #[derive(Clone, Copy, Debug)]
 pub struct GrantTable {
@@ -120,6 +149,23 @@ impl GrantTable {
     pub fn revoke(&self, gref: u32) {
         // SAFETY: as in `grant`.
         unsafe { AtomicU16::from_ptr(self.entry(gref) as *mut u16).store(0, Ordering::SeqCst) };
+    }
+
+    /// Ends access through entry `gref` the way Linux does: flags go to 0 only while the
+    /// hypervisor shows no mapping (`GTF_reading`/`GTF_writing`); `false` if still in use.
+    pub fn end_access(&self, gref: u32) -> bool {
+        // SAFETY: as in `grant`.
+        let flags = unsafe { AtomicU16::from_ptr(self.entry(gref) as *mut u16) };
+        let mut seen = flags.load(Ordering::SeqCst);
+        loop {
+            if seen & (GTF_READING | GTF_WRITING) != 0 {
+                return false;
+            }
+            match flags.compare_exchange(seen, 0, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return true,
+                Err(now) => seen = now,
+            }
+        }
     }
 
     /// Entry `gref` as `(flags, domid, frame)`.

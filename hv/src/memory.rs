@@ -331,6 +331,29 @@ impl Memory {
         if self.mm.take_flush_needed() {
             crate::arch::cpu::flush_tlb();
         }
+        done.freed += self.reap_orphans();
         Ok(done)
+    }
+
+    /// Frees the granted frames that outlived their domain and lost their last mapping
+    /// (`Mm::take_freed_orphans`), after the TLB flush; the number freed.
+    pub fn reap_orphans(&mut self) -> u64 {
+        if !self.mm.has_freed_orphans() {
+            return 0;
+        }
+        if self.mm.take_flush_needed() {
+            crate::arch::cpu::flush_tlb();
+        }
+        let mut freed = 0;
+        for mfn in self.mm.take_freed_orphans() {
+            self.set_m2p(mfn.0, INVALID_M2P);
+            if self.frames.free(mfn.0, 0).is_ok() {
+                freed += 1;
+            }
+        }
+        if freed > 0 {
+            log::info!("{freed} orphaned granted frames freed");
+        }
+        freed
     }
 }

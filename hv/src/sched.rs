@@ -533,15 +533,25 @@ impl Hypervisor {
         if self.prof_on {
             crate::profile::log_profile(&d);
         }
-        let grant_pages = self.grant_pages.remove_domain(id);
+        if !d.continuations.is_empty() {
+            let mut line = alloc::string::String::new();
+            for (&number, n) in &d.continuations {
+                let name = pv_abi::xen::hypercall::name(number);
+                let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {name} {n}"));
+            }
+            log::info!("domain {id}: hypercalls continued:{line}");
+        }
         d.flush_console();
         let ev = hv_core::evtchn::DomId(id);
         let _ = self.events.destroy_domain(ev);
         self.time.timers.remove_domain(ev);
+        // Its mappings of other domains' grants clear flags in their tables: every domain's
+        // grant pages are reachable here (the PTEs go with its page tables below).
         let _ = self.grants.destroy_domain(
             hv_core::DomId(id),
-            &mut crate::grants::HeldEntries(&grant_pages),
+            &mut crate::grants::HeldEntries(&self.grant_pages),
         );
+        let grant_pages = self.grant_pages.remove_domain(id);
         grant_pages.release(&mut self.memory);
         d.release_pages(&mut self.memory);
         self.release_from_store(id);

@@ -10,13 +10,30 @@
 //!   not be able to do (write the read-only grant, read an ungranted ref, name N's frame
 //!   without a grant, read N's private keys), and notifies N.
 //!
+//! Then the mapping half, as a PV frontend and backend share a ring:
+//! * `offer` also grants a ring page (ref 10, writable) and, as a decoy, ref 11 to another
+//!   domain. On `take`'s first event it checks the copy, that its entries show
+//!   `GTF_reading`/`GTF_writing` while `take` maps them and that it cannot end access then,
+//!   answers the requests on the ring and notifies; after `take`'s second event (unmapped)
+//!   it ends access to every grant.
+//! * `take` maps ref 8 read-only (by virtual address) and ref 10 writable (by PTE address,
+//!   `GNTMAP_contains_pte`), reads the greeting through the mapping, tries the maps and
+//!   unmaps it must not be able to do, puts requests on the ring, waits for the answers,
+//!   unmaps both (a second unmap fails) and notifies.
+//! * `die-mapped` on either side: that side powers off while the other still maps (or is
+//!   mapped by) it. A dying grantee's mappings are dropped and the granter sees its flags
+//!   clear; a dying granter's frames stay readable through the grantee's mappings until the
+//!   grantee unmaps.
+//!
 //! Each prints `pair: <role>: PASS` or `FAIL (<why>)`, then powers off.
 #![no_std]
 #![no_main]
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use guests::gnttab::{self, GrantTable};
+use guests::mm::Bootstrap;
 use guests::ring::{self, PageSlot, VIRT_BASE};
 use guests::time::{self, MS};
 use guests::xenstore::{as_text, Text, Xenstore};
@@ -27,11 +44,38 @@ use pv_abi::xen::{hypercall as nr, DOMID_SELF};
 
 const READ_REF: u32 = 8;
 const WRITE_REF: u32 = 9;
+const RING_REF: u32 = 10;
+const DECOY_REF: u32 = 11;
+/// Requests `take` puts on the ring.
+const RING_REQS: u32 = 16;
+/// Ring layout (u32s): producer indices, then the request and response slots.
+const REQ_PROD: u64 = 0;
+const RSP_PROD: u64 = 4;
+const REQS: u64 = 64;
+const RSPS: u64 = 256;
 const GREETING: &[u8] = b"greetings from the offering domain";
 const REPLY: &[u8] = b"and a reply from the taking domain";
 
-static mut SHARED: [PageSlot; 2] = [const { PageSlot([0; 4096]) }; 2];
+static mut SHARED: [PageSlot; 3] = [const { PageSlot([0; 4096]) }; 3];
 static mut LOCAL: PageSlot = PageSlot([0; 4096]);
+/// Where `take` maps the peer's pages (its own frames are put back afterwards).
+static mut MAPS: [PageSlot; 3] = [const { PageSlot([0; 4096]) }; 3];
+
+/// The u32 at `va + off` (a mapped page), accessed atomically: the peer uses it meanwhile.
+fn word(va: u64, off: u64) -> &'static AtomicU32 {
+    // SAFETY: `va` is one of our page slots (or a grant mapped over one), `off` is 4-aligned
+    // and inside the page; shared words are only accessed atomically.
+    unsafe { AtomicU32::from_ptr((va + off) as *mut u32) }
+}
+
+/// Machine address of the L1 entry mapping `va`, walked through the start-of-day tables.
+fn pte_maddr(si: &StartInfo, va: u64) -> Option<u64> {
+    Bootstrap::new(si).l1_entry(si, va).map(|(maddr, _)| maddr)
+}
+
+fn has_word(si: &StartInfo, w: &str) -> bool {
+    si.cmdline().split_ascii_whitespace().any(|x| x == w)
+}
 
 /// Writes `data` at `va`, one of our static page buffers.
 fn write_at(va: u64, data: &[u8]) {
@@ -120,6 +164,19 @@ fn offer(si: &StartInfo, xs: &mut Xenstore, peer: u16) -> Result<(), &'static st
         mfn_of(si, write_va) as u32,
         GTF_PERMIT_ACCESS,
     );
+    let ring_va = read_va + 2 * 4096;
+    table.grant(
+        RING_REF,
+        peer,
+        mfn_of(si, ring_va) as u32,
+        GTF_PERMIT_ACCESS,
+    );
+    table.grant(
+        DECOY_REF,
+        peer + 40,
+        mfn_of(si, ring_va) as u32,
+        GTF_PERMIT_ACCESS,
+    );
     let port = events::alloc_unbound(peer).map_err(|_| "alloc_unbound failed")?;
     events::unmask(port);
     // The event upcall handler counts deliveries on the port; the peer can only send once
@@ -141,6 +198,8 @@ fn offer(si: &StartInfo, xs: &mut Xenstore, peer: u16) -> Result<(), &'static st
     };
     put(xs, "read-ref", READ_REF)?;
     put(xs, "write-ref", WRITE_REF)?;
+    put(xs, "ring-ref", RING_REF)?;
+    put(xs, "decoy-ref", DECOY_REF)?;
     put(xs, "port", port)?;
     println!(
         "pair: offer: published refs {READ_REF}/{WRITE_REF} and port {port} for domain {peer}"
@@ -153,9 +212,61 @@ fn offer(si: &StartInfo, xs: &mut Xenstore, peer: u16) -> Result<(), &'static st
     if !equals_at(write_va, REPLY) {
         return Err("the reply is not in the writable page");
     }
-    table.revoke(READ_REF);
-    table.revoke(WRITE_REF);
+    // The peer maps READ_REF read-only and RING_REF writable now.
+    let (ro_flags, _, _) = table.read(READ_REF);
+    let (ring_flags, _, _) = table.read(RING_REF);
+    let busy = GTF_READING | GTF_WRITING;
+    let ended_while_mapped = table.end_access(RING_REF);
+    println!(
+        "pair: offer: while mapped: read-only ref flags {:#x}, ring ref flags {:#x}, end access possible: {ended_while_mapped}",
+        ro_flags & busy,
+        ring_flags & busy
+    );
+    if ro_flags & busy != GTF_READING || ring_flags & busy != busy || ended_while_mapped {
+        return Err("the grant entries do not show the mappings");
+    }
+    serve_ring(ring_va);
+    let mapped_events = events::count(port);
+    events::send(port);
+    if has_word(si, "die-mapped") {
+        println!("pair: offer: leaving while the peer maps our pages");
+        return Ok(());
+    }
+    // The peer unmaps (or dies), then everything can be ended.
+    let ended = time::wait_until(time::now() + 20_000 * MS, || {
+        let (f, _, _) = table.read(RING_REF);
+        let (g, _, _) = table.read(READ_REF);
+        (f | g) & busy == 0
+    });
+    if !ended {
+        return Err("the grant entries still show mappings");
+    }
+    if !has_word(si, "peer-dies")
+        && !time::wait_until(time::now() + 20_000 * MS, || {
+            events::count(port) > mapped_events
+        })
+    {
+        return Err("no event after the unmap");
+    }
+    for r in [READ_REF, WRITE_REF, RING_REF, DECOY_REF] {
+        if !table.end_access(r) {
+            return Err("cannot end access after the unmap");
+        }
+    }
+    println!("pair: offer: all grants ended");
     Ok(())
+}
+
+/// Answers every request on the ring at `ring_va` (response = 2 × request + 1).
+fn serve_ring(ring_va: u64) {
+    let n = word(ring_va, REQ_PROD)
+        .load(Ordering::Acquire)
+        .min(RING_REQS);
+    for i in 0..u64::from(n) {
+        let req = word(ring_va, REQS + 4 * i).load(Ordering::Relaxed);
+        word(ring_va, RSPS + 4 * i).store(req * 2 + 1, Ordering::Relaxed);
+    }
+    word(ring_va, RSP_PROD).store(n, Ordering::Release);
 }
 
 fn own_id(xs: &mut Xenstore) -> u16 {
@@ -239,6 +350,127 @@ fn take(si: &StartInfo, xs: &mut Xenstore, peer: u16) -> Result<(), &'static str
     );
     if status != GNTST_OKAY {
         return Err("copy into the writable grant failed");
+    }
+    let ring_ref = read_key(xs, peer, "ring-ref").ok_or("no ring-ref")?;
+    let decoy_ref = read_key(xs, peer, "decoy-ref").ok_or("no decoy-ref")?;
+    events::unmask(local);
+    map_and_talk(si, peer, local, read_ref, ring_ref, decoy_ref)
+}
+
+/// The mapping half of `take` (module doc).
+fn map_and_talk(
+    si: &StartInfo,
+    peer: u16,
+    local: u32,
+    read_ref: u32,
+    ring_ref: u32,
+    decoy_ref: u32,
+) -> Result<(), &'static str> {
+    let ro_va = &raw const MAPS as u64;
+    let ring_va = ro_va + 4096;
+    let own = [mfn_of(si, ro_va), mfn_of(si, ring_va)];
+    let ring_pte = pte_maddr(si, ring_va).ok_or("cannot find the ring slot's PTE")?;
+    let host = GNTMAP_HOST_MAP;
+    let (rc, ro) = gnttab::map_grant_ref(peer, read_ref, ro_va, host | GNTMAP_READONLY);
+    if rc != 0 || ro.status != GNTST_OKAY {
+        println!(
+            "pair: take: map of ref {read_ref}: rc {rc} status {}",
+            ro.status
+        );
+        return Err("read-only map failed");
+    }
+    let (rc, ring) = gnttab::map_grant_ref(peer, ring_ref, ring_pte, host | GNTMAP_CONTAINS_PTE);
+    if rc != 0 || ring.status != GNTST_OKAY {
+        println!(
+            "pair: take: map of ref {ring_ref}: rc {rc} status {}",
+            ring.status
+        );
+        return Err("ring map failed");
+    }
+    if !equals_at(ro_va, GREETING) {
+        return Err("the greeting is not visible through the mapping");
+    }
+    // What must fail.
+    let spare = ro_va + 2 * 4096;
+    let status = |flags: u32, r: u32, at: u64| gnttab::map_grant_ref(peer, r, at, flags).1.status;
+    let writable_ro = status(host, read_ref, spare);
+    let ungranted = status(host | GNTMAP_READONLY, 100, spare);
+    let beyond = status(host | GNTMAP_READONLY, 1 << 20, spare);
+    let decoy = status(host, decoy_ref, spare);
+    let hv_area = status(host | GNTMAP_READONLY, read_ref, 0xFFFF_8000_0000_0000);
+    let unaligned = status(host | GNTMAP_READONLY, read_ref, spare + 8);
+    let no_domain = gnttab::map_grant_ref(peer + 100, read_ref, spare, host)
+        .1
+        .status;
+    let bad_handle = gnttab::unmap_grant_ref(0xBEEF, ro_va);
+    let wrong_addr = gnttab::unmap_grant_ref(ro.handle, spare);
+    // The granted frame named directly in our own page table.
+    let direct = {
+        let frame = ro.dev_bus_addr >> 12;
+        let pte = pte_maddr(si, spare).unwrap_or(0);
+        // SAFETY: a request the hypervisor must refuse; were it accepted it would only
+        // remap our own spare page slot.
+        unsafe { guests::mm::ops::mmu_update_one(pte, frame << 12 | 1) }.err()
+    };
+    println!(
+        "pair: take: map refused as it must be: writable on read-only {writable_ro}, ungranted {ungranted}, beyond the table {beyond}, granted to another {decoy}, hypervisor area {hv_area}, unaligned {unaligned}, no such domain {no_domain}; unmap: bad handle {bad_handle}, wrong address {wrong_addr}; mmu_update of the granted frame: {direct:?}"
+    );
+    let refused = [writable_ro, ungranted, decoy, hv_area, unaligned] == [GNTST_GENERAL_ERROR; 5]
+        && beyond == GNTST_BAD_GNTREF
+        && no_domain == GNTST_BAD_DOMAIN
+        && bad_handle == GNTST_BAD_HANDLE
+        && wrong_addr == GNTST_GENERAL_ERROR
+        && direct.is_some();
+    if !refused {
+        return Err("a forbidden map or unmap was not refused");
+    }
+    // Requests on the shared ring.
+    for i in 0..RING_REQS {
+        word(ring_va, REQS + 4 * u64::from(i)).store(1000 + i, Ordering::Relaxed);
+    }
+    word(ring_va, REQ_PROD).store(RING_REQS, Ordering::Release);
+    let before = events::count(local);
+    events::send(local);
+    let answered = time::wait_until(time::now() + 20_000 * MS, || {
+        events::count(local) > before
+            && word(ring_va, RSP_PROD).load(Ordering::Acquire) == RING_REQS
+    });
+    if !answered {
+        return Err("no answers on the ring");
+    }
+    let right = (0..RING_REQS).all(|i| {
+        word(ring_va, RSPS + 4 * u64::from(i)).load(Ordering::Relaxed) == (1000 + i) * 2 + 1
+    });
+    if !right {
+        return Err("wrong answers on the ring");
+    }
+    println!("pair: take: {RING_REQS} answers on the mapped ring");
+    if has_word(si, "die-mapped") {
+        println!("pair: take: leaving with the peer's pages mapped");
+        return Ok(());
+    }
+    if has_word(si, "peer-dies") {
+        // The peer is gone or going: its pages stay ours to read until we unmap.
+        time::sleep(300 * MS);
+        word(ring_va, REQ_PROD).store(7, Ordering::Release);
+        if !equals_at(ro_va, GREETING) || word(ring_va, REQ_PROD).load(Ordering::Acquire) != 7 {
+            return Err("the dead peer's pages changed under our mappings");
+        }
+        println!("pair: take: the dead peer's pages are still mapped");
+    }
+    let first = [
+        gnttab::unmap_grant_ref(ro.handle, ro_va),
+        gnttab::unmap_grant_ref(ring.handle, ring_pte),
+    ];
+    let again = gnttab::unmap_grant_ref(ro.handle, ro_va);
+    println!("pair: take: unmapped: {first:?}, again: {again}");
+    if first != [GNTST_OKAY; 2] || again != GNTST_BAD_HANDLE {
+        return Err("unmap failed");
+    }
+    for (va, mfn) in [(ro_va, own[0]), (ring_va, own[1])] {
+        if ring::map_frame(va, mfn) != 0 {
+            return Err("cannot map our own page back");
+        }
     }
     events::send(local);
     Ok(())

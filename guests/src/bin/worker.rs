@@ -8,16 +8,147 @@
 //! | `flood` | `xen_version(0)` in a loop forever |
 //! | `crash` | touch an unmapped address with no trap table (the hypervisor crashes it) |
 //! | `reboot-below=N` | reboot while its domain id is below N, else power off |
+//! | `batch` | for 3 s: one `mmu_update` of 131072 requests, one `multicall` of 128 `mmu_update`s of 4096, and 1024 frames given back and repopulated with `memory_op`; checks every `done` count and result, that the page table is unchanged and the frames came back; prints the rounds and powers off |
+//!
+//! `ticks` also prints how late its latest wake-up was.
 //!
 //! It reads its own domain id from xenstore (`domid`) and prints it first.
 #![no_std]
 #![no_main]
 
+use guests::mm::{frames, ops, Bootstrap};
+use guests::ring::PageSlot;
 use guests::time::{self, MS};
 use guests::xenstore::{as_text, Xenstore};
 use guests::{events, hypercall, println, traps, StartInfo};
 use pv_abi::event_channel::VIRQ_TIMER;
 use pv_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT};
+use pv_abi::xen::{hypercall as nr, MmuUpdate, MulticallEntry, DOMID_SELF};
+
+/// Requests in the big `mmu_update`.
+const BATCH: usize = 131_072;
+/// `mmu_update`s in the multicall, and requests in each.
+const CALLS: usize = 128;
+const PER_CALL: usize = 4096;
+
+static mut REQS: [MmuUpdate; BATCH] = [MmuUpdate { ptr: 0, val: 0 }; BATCH];
+static mut CALL_LIST: [MulticallEntry; CALLS] = [MulticallEntry {
+    op: 0,
+    result: 0,
+    args: [0; 6],
+}; CALLS];
+static mut DONE: [u32; CALLS] = [0; CALLS];
+/// Frames given back and repopulated each round (the last ones, never mapped).
+const EXTENTS: usize = 1024;
+static mut EXTENT_LIST: [u64; EXTENTS] = [0; EXTENTS];
+/// The page whose L1 entry every request rewrites (with its current value).
+static mut TARGET: PageSlot = PageSlot([0; 4096]);
+
+/// The machine address and value of the L1 entry mapping `va`.
+fn pte_of(si: &StartInfo, va: u64) -> Option<(u64, u64)> {
+    Bootstrap::new(si).l1_entry(si, va)
+}
+
+/// `mmu_update(list, n, &done)` → (result, done).
+fn mmu_update(list: u64, n: usize) -> (i64, u32) {
+    let mut done = 0xFFFF_FFFFu32;
+    let args = [
+        list,
+        n as u64,
+        &raw mut done as u64,
+        u64::from(DOMID_SELF),
+        0,
+    ];
+    // SAFETY: every request rewrites one L1 entry with the value it has (see `batch`).
+    let rc = unsafe { traps::hypercall(nr::MMU_UPDATE, args) };
+    (rc, done)
+}
+
+/// Gives the last `EXTENTS` frames back and repopulates their pfns (order 0 each).
+fn cycle_extents(si: &StartInfo) -> Result<(), &'static str> {
+    let first = si.nr_pages - EXTENTS as u64;
+    if first < Bootstrap::new(si).mapped_pages {
+        return Err("no unmapped frames to give back");
+    }
+    // SAFETY: our static list, not shared with anything but these hypercalls.
+    let list =
+        unsafe { core::slice::from_raw_parts_mut(&raw mut EXTENT_LIST as *mut u64, EXTENTS) };
+    for (i, m) in list.iter_mut().enumerate() {
+        *m = frames::p2m(si, first + i as u64).ok_or("no p2m entry")?;
+    }
+    let given = ops::decrease_reservation(list, 0);
+    for (i, p) in list.iter_mut().enumerate() {
+        *p = first + i as u64;
+    }
+    let back = ops::populate_physmap(list, 0);
+    if given != Ok(EXTENTS as u64) || back != Ok(EXTENTS as u64) {
+        println!("worker: batch: decrease {given:?}, populate {back:?}");
+        return Err("memory_op did not do every extent");
+    }
+    for (i, &m) in list.iter().enumerate() {
+        frames::set_p2m(si, first + i as u64, m);
+        if frames::m2p(m) != first + i as u64 {
+            return Err("the M2P does not name the repopulated pfn");
+        }
+    }
+    Ok(())
+}
+
+/// The `batch` job (module doc).
+fn batch(si: &StartInfo) -> Result<u64, &'static str> {
+    let (ptr, val) = pte_of(si, &raw const TARGET as u64).ok_or("no PTE for the target")?;
+    let reqs = &raw mut REQS as *mut MmuUpdate;
+    for i in 0..BATCH {
+        // SAFETY: in bounds of REQS, written before any hypercall reads it.
+        unsafe { reqs.add(i).write(MmuUpdate { ptr, val }) };
+    }
+    let calls = &raw mut CALL_LIST as *mut MulticallEntry;
+    let done = &raw mut DONE as *mut u32;
+    let end = time::now() + 3_000 * MS;
+    let mut rounds = 0;
+    while time::now() < end {
+        let (rc, n) = mmu_update(reqs as u64, BATCH);
+        if rc != 0 || n as usize != BATCH {
+            println!("worker: batch: mmu_update returned {rc}, done {n}");
+            return Err("the big mmu_update did not complete");
+        }
+        for k in 0..CALLS {
+            // SAFETY: in bounds of CALL_LIST and DONE; the hypervisor reads the entries and
+            // writes their results and the done counts.
+            unsafe {
+                done.add(k).write_volatile(0xFFFF_FFFF);
+                calls.add(k).write(MulticallEntry {
+                    op: nr::MMU_UPDATE,
+                    result: 0xDEAD,
+                    args: [
+                        reqs as u64,
+                        PER_CALL as u64,
+                        done.add(k) as u64,
+                        u64::from(DOMID_SELF),
+                        0,
+                        0,
+                    ],
+                });
+            }
+        }
+        // SAFETY: the list and the requests it names are ours (see above).
+        let rc = unsafe { traps::hypercall(nr::MULTICALL, [calls as u64, CALLS as u64, 0, 0, 0]) };
+        // SAFETY: as above; read after the hypervisor is done with them.
+        let all_done = (0..CALLS).all(|k| unsafe {
+            (*calls.add(k)).result == 0 && done.add(k).read_volatile() as usize == PER_CALL
+        });
+        if rc != 0 || !all_done {
+            println!("worker: batch: multicall returned {rc}");
+            return Err("a multicall entry did not complete");
+        }
+        cycle_extents(si)?;
+        rounds += 1;
+    }
+    if pte_of(si, &raw const TARGET as u64) != Some((ptr, val)) {
+        return Err("the page table changed");
+    }
+    Ok(rounds)
+}
 
 fn value(si: &StartInfo, key: &str) -> Option<u64> {
     si.cmdline()
@@ -79,17 +210,30 @@ fn guest_main(si: &'static StartInfo) -> ! {
         println!("worker: shutting down with reason {reason}");
         hypercall::shutdown(reason)
     }
+    if has(si, "batch") {
+        match batch(si) {
+            Ok(rounds) => println!(
+                "worker: batch: {rounds} rounds of {BATCH} updates, {CALLS}x{PER_CALL} in multicalls and {EXTENTS} frames cycled, every one complete"
+            ),
+            Err(why) => println!("worker: batch: FAIL ({why})"),
+        }
+        hypercall::shutdown(SHUTDOWN_POWEROFF)
+    }
     let n = value(si, "ticks").unwrap_or(10);
     let timer = events::bind_virq(VIRQ_TIMER).unwrap_or(0);
     events::unmask(timer);
     let start = time::now();
+    let mut latest = 0;
     for i in 1..=n {
+        let asleep = time::now();
         time::sleep(20 * MS);
+        latest = latest.max((time::now() - asleep).saturating_sub(20 * MS));
         println!("worker: tick {i}/{n}");
     }
     println!(
         "worker: done, {n} ticks in {} ms",
         (time::now() - start) / 1_000_000
     );
+    println!("worker: latest wake-up {} ms late", latest / 1_000_000);
     hypercall::shutdown(SHUTDOWN_POWEROFF)
 }

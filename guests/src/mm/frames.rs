@@ -136,6 +136,24 @@ impl Bootstrap {
         Some(unsafe { (va as *const u64).read_volatile() })
     }
 
+    /// The L1 entry mapping `va`: its machine address and value. `None` if an upper level
+    /// is absent, a PSE entry, or unreadable.
+    pub fn l1_entry(&self, si: &StartInfo, va: u64) -> Option<(u64, u64)> {
+        let mut table = self.l4_mfn;
+        for level in [Level::L4, Level::L3, Level::L2] {
+            let e = self.read_entry(si, table, slot(va, level))?;
+            if !is_present(e) || e & PSE != 0 {
+                return None;
+            }
+            table = entry_mfn(e);
+        }
+        let index = slot(va, Level::L1);
+        Some((
+            (table << 12) + index as u64 * 8,
+            self.read_entry(si, table, index)?,
+        ))
+    }
+
     /// The present leaf entry mapping `va` in the current tables: an L1 entry, or a PSE L2
     /// entry. `None` if unmapped or a table is unreadable.
     pub fn lookup(&self, si: &StartInfo, va: u64) -> Option<u64> {

@@ -17,6 +17,7 @@
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
 //! | `console_input` | serial input focus (3 x Ctrl-A) and the debug keys                     |
+//! | `continuation` | how preempted hypercall batches are re-issued (Xen's encoding)         |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
 //! | `debugreg`  | `set_debugreg`/`get_debugreg` checks                                       |
 //! | `descriptor`| GDT/LDT descriptor validation (Xen's `check_descriptor`), selector checks  |
@@ -34,6 +35,7 @@ pub mod buddy;
 pub mod cmdline;
 pub mod console;
 pub mod console_input;
+pub mod continuation;
 pub mod cpuid;
 pub mod debugreg;
 pub mod descriptor;

@@ -418,6 +418,7 @@ fn fill(
         store_ring,
         store_port: ports.store,
         vm_assist: 0,
+        continuations: Default::default(),
         console: ConsoleState::new(dom.0),
         superpages: spec.superpages,
         pse: hv_core::pse_stage::PseStage::new(spec.superpages),

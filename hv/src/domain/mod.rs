@@ -115,6 +115,9 @@ pub struct Domain {
     pub pse: hv_core::pse_stage::PseStage,
     /// CPU time its vCPUs have had, ns.
     pub cpu_ns: u64,
+    /// Hypercalls preempted and continued (`hv_core::continuation`), by hypercall number;
+    /// reported at teardown.
+    pub continuations: alloc::collections::BTreeMap<u64, u64>,
     /// Where its time in the hypervisor went (`crate::profile`).
     pub profile: hv_core::profile::Profile,
 }

@@ -1,7 +1,8 @@
 //! `grant_table_op(cmd, uop, count)`: table setup and queries for grant tables v1.
 //!
-//! `copy` moves bytes between domains through grants (`gnttab_copy`); map/unmap (a domain
-//! mapping another's granted page into its page tables) are not offered yet.
+//! `copy` moves bytes between domains through grants (`gnttab_copy`); `map_grant_ref` /
+//! `unmap_grant_ref` map another domain's granted page into the caller's tables
+//! (`gnttab_map`).
 
 use hv_core::gnttab::GnttabError;
 use pv_abi::errno;
@@ -69,6 +70,30 @@ fn query_size(call: &mut Call, uop: u64, i: u64) -> Result<(), Ret> {
     call.guest().write_elem(uop, i, &q).map_err(Ret::from)
 }
 
+/// Runs `each` on every op of the guest array `uop[..count]` and writes it back (with its
+/// status): the call itself fails only when the array cannot be read or written.
+pub(super) fn for_each_op<T>(
+    call: &mut Call,
+    uop: u64,
+    count: u64,
+    mut each: impl FnMut(&mut Call, &mut T),
+) -> Ret
+where
+    T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable,
+{
+    for i in 0..count {
+        let mut op: T = match call.guest().read_elem(uop, i) {
+            Ok(op) => op,
+            Err(f) => return f.into(),
+        };
+        each(call, &mut op);
+        if let Err(f) = call.guest().write_elem(uop, i, &op) {
+            return f.into();
+        }
+    }
+    Ret::Value(0)
+}
+
 fn errno_of(e: GnttabError) -> Ret {
     Ret::Value(i64::from(e.to_errno()))
 }
@@ -98,6 +123,8 @@ pub fn grant_table_op(call: &mut Call) -> Ret {
             Ret::Value(0)
         }
         GNTTABOP_COPY => super::gnttab_copy::copy(call, uop, count),
+        GNTTABOP_MAP_GRANT_REF => super::gnttab_map::map(call, uop, count),
+        GNTTABOP_UNMAP_GRANT_REF => super::gnttab_map::unmap(call, uop, count),
         GNTTABOP_SET_VERSION => {
             let v: GnttabSetVersion = match call.guest().read_obj(uop) {
                 Ok(v) => v,

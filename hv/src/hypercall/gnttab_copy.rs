@@ -134,15 +134,7 @@ fn copy_one(call: &mut Call, op: &GnttabCopy) -> i16 {
 /// `GNTTABOP_copy` for `count` ops at `uop`: each op's status is written back; the call
 /// itself fails only when the guest's array cannot be read or written.
 pub fn copy(call: &mut Call, uop: u64, count: u64) -> Ret {
-    for i in 0..count {
-        let mut op: GnttabCopy = match call.guest().read_elem(uop, i) {
-            Ok(op) => op,
-            Err(f) => return f.into(),
-        };
-        op.status = copy_one(call, &op);
-        if let Err(f) = call.guest().write_elem(uop, i, &op) {
-            return f.into();
-        }
-    }
-    Ret::Value(0)
+    super::gnttab::for_each_op(call, uop, count, |call, op: &mut GnttabCopy| {
+        op.status = copy_one(call, op);
+    })
 }

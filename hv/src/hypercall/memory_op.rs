@@ -4,9 +4,14 @@
 //! For a PV guest the guest's "gmfn" is the machine frame, so `decrease_reservation` and
 //! `exchange` take MFNs, and `populate_physmap` takes the guest's pfns, sets the M2P for them
 //! and writes the MFNs back into the guest's list.
+//!
+//! Reservations and exchanges are preempted and continued as Xen's are
+//! (`hv_core::continuation`): the extents done go above `MEMOP_EXTENT_SHIFT` in `cmd`, an
+//! exchange's progress in its `nr_exchanged`.
 
 use alloc::vec::Vec;
 
+use hv_core::continuation::MemoryOpCmd;
 use hv_core::mm::{DomId, Mfn, TakenExtent};
 use pv_abi::arch_x86::MACH2PHYS_VIRT_START;
 use pv_abi::errno;
@@ -48,6 +53,18 @@ fn reservation(call: &mut Call, op: u32, start: u64, arg: u64) -> Ret {
     let order = r.extent_order;
     let mut done = start;
     while done < r.nr_extents {
+        if done > start && call.preempt_due() {
+            if call.hv.memory.mm.take_flush_needed() {
+                cpu::flush_tlb();
+            }
+            return Ret::Continue(
+                MemoryOpCmd {
+                    op,
+                    start_extent: start,
+                }
+                .continuation(done, arg),
+            );
+        }
         let ok = match op {
             XENMEM_INCREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
                 let gpfn: u64 = if op == XENMEM_POPULATE_PHYSMAP {
@@ -137,12 +154,19 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
     let in_per_chunk = 1u64 << (big - inp.extent_order);
     let out_per_chunk = 1u64 << (big - out.extent_order);
     let mut rc = 0;
+    let mut preempted = false;
     // Like Xen, `nr_exchanged` counts input extents, whole chunks at a time.
     if !inp.nr_extents.is_multiple_of(in_per_chunk) || !x.nr_exchanged.is_multiple_of(in_per_chunk)
     {
         return Ret::Value(errno::neg(errno::EINVAL));
     }
+    let first = x.nr_exchanged;
     while x.nr_exchanged < inp.nr_extents {
+        if x.nr_exchanged > first && call.preempt_due() {
+            // Xen: progress in `nr_exchanged`, the call re-issued unchanged.
+            preempted = true;
+            break;
+        }
         let chunk = x.nr_exchanged / in_per_chunk;
         // Take the input extents back, remembering them (blocks and `enabled` as they were)
         // to undo on failure.
@@ -223,6 +247,13 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
     let off = core::mem::offset_of!(XenMemoryExchange, nr_exchanged) as u64;
     if call.guest().write_obj(arg + off, &nr).is_err() {
         return Ret::Value(errno::neg(errno::EFAULT));
+    }
+    if preempted {
+        let cmd = MemoryOpCmd {
+            op: XENMEM_EXCHANGE,
+            start_extent: 0,
+        };
+        return Ret::Continue(cmd.continuation(0, arg));
     }
     Ret::Value(rc)
 }

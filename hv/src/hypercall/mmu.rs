@@ -3,8 +3,10 @@
 //!
 //! Every change goes through the page-type state machine (`hv_core::mm`), which validates it
 //! with Xen's rules (superpages included). Batches stop at the first bad item, report how many
-//! were done through the guest's `done` pointer, and never leave an item half applied.
+//! were done through the guest's `done` pointer, and never leave an item half applied. Long
+//! batches are preempted and continued as Xen's are (`hv_core::continuation`).
 
+use hv_core::continuation::MmuBatch;
 use hv_core::mm::pte::is_canonical;
 use hv_core::mm::{BaseKind, DomId, Mfn, MmError, PageLevel};
 use hv_core::profile::Kind;
@@ -16,8 +18,8 @@ use super::{Call, Ret};
 use crate::arch::{context, cpu};
 use crate::memory::DirectMapMemory;
 
-/// Largest batch handled per call (Xen preempts long batches; we bound them instead).
-const MAX_BATCH: u64 = 1 << 20;
+/// The errno an item's closure returns to stop a batch for preemption (never a real errno).
+const PREEMPTED: i64 = i64::MIN;
 
 fn mm_err(e: MmError) -> i64 {
     i64::from(e.errno())
@@ -107,6 +109,35 @@ fn finish(call: &Call, done_ptr: u64, done: u32, rc: i64) -> Ret {
     Ret::Value(rc)
 }
 
+/// Items done before this invocation: `*pdone` of a continued batch (Xen ignores a fault
+/// there), else 0.
+fn done_before(call: &Call, b: &MmuBatch) -> u32 {
+    if !b.resumed || b.done_ptr == 0 {
+        return 0;
+    }
+    call.guest().read_obj(b.done_ptr).unwrap_or(0)
+}
+
+/// Ends a batch of `size`-byte items that stopped with `stop` after `done_here` items:
+/// `*pdone` gets the total; a preempted batch continues with the rest.
+fn end_batch(
+    call: &Call,
+    b: &MmuBatch,
+    size: u64,
+    done: u32,
+    done_here: u32,
+    stop: Result<(), Stop>,
+) -> Ret {
+    if let Err(Stop::Failed(PREEMPTED)) = stop {
+        return match finish(call, b.done_ptr, done, 0) {
+            Ret::Value(0) => Ret::Continue(b.continuation(done_here, size)),
+            fault => fault,
+        };
+    }
+    let rc = stop_errno(call, stop);
+    finish(call, b.done_ptr, done, rc)
+}
+
 /// The errno a batch returns: 0, or why it stopped.
 fn stop_errno(call: &Call, stop: Result<(), Stop>) -> i64 {
     match stop {
@@ -155,17 +186,18 @@ fn mmu_update_one(call: &mut Call, dom: DomId, req: &MmuUpdate) -> Result<(), i6
 
 /// `mmu_update(reqs, count, done, foreigndom)`.
 pub fn mmu_update(call: &mut Call) -> Ret {
-    let [reqs, count, done_ptr, foreigndom, _] = call.args;
-    if !foreign_ok(call, foreigndom) {
+    let b = MmuBatch::from_args(call.args);
+    if !foreign_ok(call, b.foreigndom) {
         return Ret::Value(errno::neg(errno::EPERM));
     }
-    let count = count & 0x7FFF_FFFF;
-    if count > MAX_BATCH {
-        return Ret::Value(errno::neg(errno::EINVAL));
-    }
     let dom = DomId(call.dom());
-    let mut done = 0u32;
-    let stop = for_each_elem(call, reqs, count, CHUNK, |call, i, req: MmuUpdate| {
+    let mut done = done_before(call, &b);
+    let mut done_here = 0;
+    let count = u64::from(b.count);
+    let stop = for_each_elem(call, b.list, count, CHUNK, |call, i, req: MmuUpdate| {
+        if i > 0 && call.preempt_due() {
+            return Err(PREEMPTED);
+        }
         let result = mmu_update_one(call, dom, &req);
         if let Err(e) = result {
             log::debug!(
@@ -175,13 +207,16 @@ pub fn mmu_update(call: &mut Call) -> Ret {
                 req.val
             );
         }
-        result.map(|()| done += 1)
+        result.map(|()| {
+            // Xen's `unsigned int`: a continued batch's `*pdone` is the guest's to choose.
+            done = done.wrapping_add(1);
+            done_here += 1;
+        })
     });
     // Flushes are collected over the batch and done once (Xen's way): the guest does not
     // run before we return, and the hypervisor's own copies walk the tables in software.
     flush_if_needed(call);
-    let rc = stop_errno(call, stop);
-    finish(call, done_ptr, done, rc)
+    end_batch(call, &b, 16, done, done_here, stop)
 }
 
 /// Sets the calling vCPU's kernel or user root after the state machine accepted it, and loads
@@ -258,17 +293,18 @@ fn mmuext_one(call: &mut Call, op: &MmuextOp) -> Result<(), i64> {
 
 /// `mmuext_op(ops, count, done, foreigndom)`.
 pub fn mmuext_op(call: &mut Call) -> Ret {
-    let [ops, count, done_ptr, foreigndom, _] = call.args;
-    if !foreign_ok(call, foreigndom) {
+    let b = MmuBatch::from_args(call.args);
+    if !foreign_ok(call, b.foreigndom) {
         return Ret::Value(errno::neg(errno::EPERM));
     }
-    let count = count & 0x7FFF_FFFF;
-    if count > MAX_BATCH {
-        return Ret::Value(errno::neg(errno::EINVAL));
-    }
-    let mut done = 0u32;
+    let mut done = done_before(call, &b);
+    let mut done_here = 0;
+    let count = u64::from(b.count);
     // One op at a time: NEW_BASEPTR switches the address space the rest is read through.
-    let stop = for_each_elem(call, ops, count, 1, |call, i, op: MmuextOp| {
+    let stop = for_each_elem(call, b.list, count, 1, |call, i, op: MmuextOp| {
+        if i > 0 && call.preempt_due() {
+            return Err(PREEMPTED);
+        }
         // Each item's time is split out by command.
         let (dom, kind) = (call.dom(), Kind::Mmuext(op.cmd.min(255) as u8));
         call.hv.prof_switch(dom, kind, true);
@@ -285,10 +321,13 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
                 op.arg1
             );
         }
-        result.map(|()| done += 1)
+        result.map(|()| {
+            // Xen's `unsigned int`: a continued batch's `*pdone` is the guest's to choose.
+            done = done.wrapping_add(1);
+            done_here += 1;
+        })
     });
-    let rc = stop_errno(call, stop);
-    finish(call, done_ptr, done, rc)
+    end_batch(call, &b, 24, done, done_here, stop)
 }
 
 /// `update_va_mapping(va, val, flags)`: change the L1 entry mapping `va` in the current

@@ -10,6 +10,7 @@ mod descriptor;
 mod evtchn;
 mod gnttab;
 mod gnttab_copy;
+mod gnttab_map;
 mod memory_op;
 mod mmu;
 mod multicall;
@@ -37,6 +38,9 @@ pub enum Ret {
     Value(i64),
     /// The vCPU does not return from the call (its domain died, or it was redirected).
     NoReturn,
+    /// Preempted: the guest re-issues the same hypercall with these arguments
+    /// (`hv_core::continuation` encodes them as Xen does).
+    Continue([u64; 5]),
 }
 
 impl From<i64> for Ret {
@@ -66,6 +70,21 @@ impl Call<'_> {
     /// The calling domain.
     pub fn dom(&self) -> DomainId {
         self.who.0
+    }
+
+    /// Whether a long batch should stop here and continue later (Xen's
+    /// `hypercall_preempt_check`): a timer deadline (a time slice's end, a guest timer, the
+    /// hypervisor's tick) has passed — its interrupt is pending and is taken as soon as the
+    /// guest runs — or an unmasked event is pending for the calling vCPU.
+    pub fn preempt_due(&self) -> bool {
+        let hv = &*self.hv;
+        if hv.time.armed.is_some_and(|t| hv.time.now() >= t) {
+            return true;
+        }
+        hv.domains
+            .get(&self.who.0)
+            .and_then(|d| d.vcpu_info(self.who.1))
+            .is_some_and(|info| info.upcall_due())
     }
 
     /// The caller's address space (its current root).
@@ -116,8 +135,21 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
         call.hv.timers_untouched = timer_neutral(number);
         return;
     }
-    if let Ret::Value(v) = call_one(&mut call, number) {
-        frame.rax = v as u64;
+    match call_one(&mut call, number) {
+        Ret::Value(v) => frame.rax = v as u64,
+        Ret::Continue(args) => {
+            // Back onto the 2-byte `syscall`, to be re-issued with the rest of the work.
+            frame.rip = frame.rip.wrapping_sub(2);
+            frame.rax = number;
+            [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8] = args;
+            if let Some(d) = call.hv.domains.get_mut(&who.0) {
+                *d.continuations.entry(number).or_insert(0) += 1;
+            }
+        }
+        Ret::NoReturn => {}
+    }
+    if call.hv.memory.mm.has_freed_orphans() {
+        call.hv.memory.reap_orphans();
     }
     call.hv.timers_untouched = timer_neutral(number);
 }
@@ -145,6 +177,8 @@ pub fn timer_neutral(number: u64) -> bool {
 /// Runs hypercall `number` for `call`.
 pub fn call_one(call: &mut Call, number: u64) -> Ret {
     let items = match number {
+        // A continued batch (MMU_UPDATE_PREEMPTED) was counted whole when first issued.
+        nr::MMU_UPDATE | nr::MMUEXT_OP if call.args[1] & (1 << 31) != 0 => 0,
         nr::MMU_UPDATE | nr::MMUEXT_OP => call.args[1] & 0x7FFF_FFFF,
         nr::UPDATE_VA_MAPPING => 1,
         _ => 0,
@@ -168,6 +202,7 @@ pub fn call_one(call: &mut Call, number: u64) -> Ret {
         let r = match ret {
             Ret::Value(v) => alloc::format!("{v}"),
             Ret::NoReturn => alloc::string::String::from("(no return)"),
+            Ret::Continue(a) => alloc::format!("(continued as {a:x?})"),
         };
         log::trace!(
             "d{}: {}({:x?}) = {r}",

@@ -1,7 +1,11 @@
 //! `multicall(entries, nr)`: run a batch of hypercalls, storing each result in its entry.
 //!
 //! Nested multicalls are refused; a call that does not return (the domain died) ends the batch.
+//! Long batches are preempted as Xen's are (`hv_core::continuation`): before an entry after
+//! the first when `Call::preempt_due`, and when an entry's own call is preempted — its
+//! continuation arguments are written into the entry, which is then run again first.
 
+use hv_core::continuation::MulticallBatch;
 use pv_abi::errno;
 use pv_abi::xen::{hypercall as nr, MulticallEntry};
 
@@ -9,15 +13,13 @@ use hv_core::profile::Kind;
 
 use super::{Call, Ret};
 
-/// Entries handled per call.
-const MAX_ENTRIES: u64 = 1 << 16;
-
 pub fn multicall(call: &mut Call) -> Ret {
-    let [list, count, ..] = call.args;
-    if count > MAX_ENTRIES {
-        return Ret::Value(errno::neg(errno::EINVAL));
-    }
-    for i in 0..count {
+    let batch = MulticallBatch::from_args(call.args);
+    let list = batch.list;
+    for i in 0..u64::from(batch.count) {
+        if i > 0 && call.preempt_due() {
+            return Ret::Continue(batch.continuation(i as u32));
+        }
         let mut e: MulticallEntry = match call.guest().read_elem(list, i) {
             Ok(e) => e,
             Err(f) => return f.into(),
@@ -46,6 +48,13 @@ pub fn multicall(call: &mut Call) -> Ret {
                 if call.guest().write_elem(list, i, &e).is_err() {
                     return Ret::Value(errno::neg(errno::EFAULT));
                 }
+            }
+            Ret::Continue(rest) => {
+                e.args[..5].copy_from_slice(&rest);
+                if call.guest().write_elem(list, i, &e).is_err() {
+                    return Ret::Value(errno::neg(errno::EFAULT));
+                }
+                return Ret::Continue(batch.continuation(i as u32));
             }
             Ret::NoReturn => return Ret::NoReturn,
         }

@@ -61,6 +61,19 @@ pub(super) struct Mapping {
     pub(super) frame: u32,
 }
 
+impl Mapping {
+    /// The mapping as the platform sees it, under `handle`.
+    fn described(&self, handle: GrantHandle) -> UnmappedGrant {
+        UnmappedGrant {
+            handle,
+            granter: self.granter,
+            gref: self.gref,
+            flags: self.flags,
+            frame: u64::from(self.frame),
+        }
+    }
+}
+
 /// A successful `map_grant_ref`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MappedGrant {
@@ -108,9 +121,32 @@ impl GrantTables {
             return Err(GnttabError::BadMapFlags);
         }
         let readonly = flags & GNTMAP_READONLY != 0;
+        self.table(granter)?;
+        let handle = self.take_handle(mapper)?;
+        self.pin_grant(mapper, granter, gref, flags, handle, entries)
+            .inspect_err(|_| self.give_back_handle(mapper, handle))
+            .map(|(frame, entry_flags)| MappedGrant {
+                handle,
+                frame: u64::from(frame),
+                readonly,
+                cache_flags: entry_flags & (GTF_PAT | GTF_PCD | GTF_PWT),
+            })
+    }
+
+    /// The body of `map_grant_ref` once `handle` is reserved: checks and pins the grant and
+    /// records the mapping. Returns the frame and the entry's flags.
+    fn pin_grant(
+        &mut self,
+        mapper: DomId,
+        granter: DomId,
+        gref: GrantRef,
+        flags: u32,
+        handle: GrantHandle,
+        entries: &mut impl GrantEntryAccess,
+    ) -> Result<(u32, u16), GnttabError> {
+        let readonly = flags & GNTMAP_READONLY != 0;
         let granter_table = self.table(granter)?;
         let generation = granter_table.generation;
-        let handle = self.free_handle(mapper)?;
         let (mfn, offset) = granter_table.entry_location(gref)?;
         let active = granter_table.active.get(&gref).copied();
         if let Some(a) = active {
@@ -152,12 +188,7 @@ impl GrantTables {
             .get_mut(&mapper)
             .ok_or(GnttabError::NoSuchDomain)?;
         mapper_table.maptrack.insert(handle, mapping);
-        Ok(MappedGrant {
-            handle,
-            frame: u64::from(frame),
-            readonly,
-            cache_flags: entry_flags & (GTF_PAT | GTF_PCD | GTF_PWT),
-        })
+        Ok((frame, entry_flags))
     }
 
     /// `GNTTABOP_unmap_grant_ref`: removes mapping `handle` of `mapper`.
@@ -179,6 +210,7 @@ impl GrantTables {
             .maptrack
             .remove(&handle)
             .ok_or(GnttabError::BadHandle)?;
+        mapper_table.free_handles.push(handle);
         let readonly = m.flags & GNTMAP_READONLY != 0;
         if let Some(table) = self.tables.get_mut(&m.granter) {
             if table.generation == m.generation {
@@ -205,13 +237,7 @@ impl GrantTables {
                 }
             }
         }
-        Ok(UnmappedGrant {
-            handle,
-            granter: m.granter,
-            gref: m.gref,
-            flags: m.flags,
-            frame: u64::from(m.frame),
-        })
+        Ok(m.described(handle))
     }
 
     /// Handles of `mapper`'s live mappings, in order.
@@ -228,20 +254,52 @@ impl GrantTables {
             .map_or((0, 0), |a| (a.readers, a.writers)))
     }
 
-    /// The lowest unused handle of `mapper`.
-    fn free_handle(&self, mapper: DomId) -> Result<GrantHandle, GnttabError> {
-        let used = &self.table(mapper)?.maptrack;
-        let mut candidate = 0;
-        for h in used.keys() {
-            if h.0 != candidate {
-                break;
-            }
-            candidate += 1;
-        }
-        if candidate >= MAX_HANDLES {
+    /// A free handle of `mapper` (the last one freed, else a new one), taken off the free
+    /// list. O(1): a guest with many mappings does not slow its next map down.
+    fn take_handle(&mut self, mapper: DomId) -> Result<GrantHandle, GnttabError> {
+        let table = self
+            .tables
+            .get_mut(&mapper)
+            .ok_or(GnttabError::NoSuchDomain)?;
+        if table.maptrack.len() >= table.max_handles as usize {
             return Err(GnttabError::NoHandleSpace);
         }
-        Ok(GrantHandle(candidate))
+        if let Some(h) = table.free_handles.pop() {
+            return Ok(h);
+        }
+        let h = GrantHandle(table.next_handle);
+        table.next_handle += 1;
+        Ok(h)
+    }
+
+    /// Puts an unused handle back on `mapper`'s free list (a map that failed after taking it).
+    fn give_back_handle(&mut self, mapper: DomId, handle: GrantHandle) {
+        if let Some(table) = self.tables.get_mut(&mapper) {
+            table.free_handles.push(handle);
+        }
+    }
+
+    /// The mapping `handle` of `mapper`, without changing anything (for the platform to
+    /// undo the PTE before `unmap_grant_ref`). Errors: `NoSuchDomain`, `BadHandle`.
+    pub fn mapping(
+        &self,
+        mapper: DomId,
+        handle: GrantHandle,
+    ) -> Result<UnmappedGrant, GnttabError> {
+        let m = self
+            .table(mapper)?
+            .maptrack
+            .get(&handle)
+            .ok_or(GnttabError::BadHandle)?;
+        Ok(m.described(handle))
+    }
+
+    /// Test hook: lowers `mapper`'s limit on live mappings.
+    #[cfg(test)]
+    pub(crate) fn set_max_handles(&mut self, mapper: DomId, max: u32) {
+        if let Some(t) = self.tables.get_mut(&mapper) {
+            t.max_handles = max;
+        }
     }
 }
 

@@ -41,6 +41,12 @@ pub(super) struct GrantTable {
     pub(super) active: BTreeMap<GrantRef, ActiveGrant>,
     /// Mappings this domain made (Xen's maptrack), by handle.
     pub(super) maptrack: BTreeMap<GrantHandle, Mapping>,
+    /// Handles freed by unmaps, reused last-freed first.
+    pub(super) free_handles: Vec<GrantHandle>,
+    /// Handles below this were handed out at least once.
+    pub(super) next_handle: u32,
+    /// Live mappings allowed (`MAX_HANDLES`; lower in tests).
+    pub(super) max_handles: u32,
 }
 
 impl GrantTable {
@@ -111,6 +117,9 @@ impl GrantTables {
             max_frames,
             active: BTreeMap::new(),
             maptrack: BTreeMap::new(),
+            free_handles: Vec::new(),
+            next_handle: 0,
+            max_handles: super::map::MAX_HANDLES,
         };
         self.tables.insert(dom, table);
         if let Err(e) = self.grow(dom, INITIAL_NR_GRANT_FRAMES, alloc) {

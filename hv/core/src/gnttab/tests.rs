@@ -307,6 +307,56 @@ fn map_refusals() {
 }
 
 #[test]
+fn maptrack_exhaustion_is_no_space_and_handles_are_reused() {
+    let (mut gt, _, mut mem) = setup();
+    let table = gt.frames(D1).unwrap().to_vec();
+    for r in 0..8 {
+        mem.grant(&table, r, GTF_PERMIT_ACCESS, 2, 100 + r);
+    }
+    gt.set_max_handles(D2, 4);
+    let host = GNTMAP_HOST_MAP;
+    let handles: Vec<GrantHandle> = (0..4)
+        .map(|r| {
+            gt.map_grant_ref(D2, D1, GrantRef(r), host, &mut mem)
+                .unwrap()
+                .handle
+        })
+        .collect();
+    assert_eq!(
+        gt.map_grant_ref(D2, D1, GrantRef(5), host, &mut mem),
+        Err(GnttabError::NoHandleSpace)
+    );
+    assert_eq!(GnttabError::NoHandleSpace.to_gntst(), GNTST_NO_SPACE);
+    // The refused map pinned nothing.
+    assert_eq!(gt.pins(D1, GrantRef(5)), Ok((0, 0)));
+    assert_eq!(mem.flags(&table, 5), GTF_PERMIT_ACCESS);
+    // The lookup changes nothing; a freed handle is the next one given.
+    let m = gt.mapping(D2, handles[2]).unwrap();
+    assert_eq!((m.granter, m.gref, m.frame), (D1, GrantRef(2), 102));
+    assert_eq!(gt.mapping(D1, handles[2]), Err(GnttabError::BadHandle));
+    gt.unmap_grant_ref(D2, handles[2], &mut mem).unwrap();
+    assert_eq!(gt.mapping(D2, handles[2]), Err(GnttabError::BadHandle));
+    let again = gt
+        .map_grant_ref(D2, D1, GrantRef(6), host, &mut mem)
+        .unwrap();
+    assert_eq!(again.handle, handles[2]);
+    // A failed map gives its handle back.
+    assert_eq!(
+        gt.map_grant_ref(D2, D1, GrantRef(600), host, &mut mem),
+        Err(GnttabError::NoHandleSpace)
+    );
+    gt.unmap_grant_ref(D2, handles[0], &mut mem).unwrap();
+    assert_eq!(
+        gt.map_grant_ref(D2, D1, GrantRef(600), host, &mut mem),
+        Err(GnttabError::BadGrantRef)
+    );
+    let h = gt
+        .map_grant_ref(D2, D1, GrantRef(7), host, &mut mem)
+        .unwrap();
+    assert_eq!(h.handle, handles[0]);
+}
+
+#[test]
 fn pinned_grant_is_reserved_for_its_mapper_and_pin_count_is_bounded() {
     let (mut gt, mut frames, mut mem) = setup();
     gt.create_domain(DomId(3), 4, &mut frames).unwrap();

@@ -49,6 +49,9 @@ pub(crate) struct Domain {
     /// Frames the hypervisor holds to write them (general + Writable type + one Nosuper
     /// reference on the extent each), per frame: the live [`super::HeldFrame`]s.
     pub held: BTreeMap<u64, u64>,
+    /// Grant mappings this domain has of other domains' frames: the L1 slot
+    /// `(table, slot)` and the foreign frame its entry was set to by `map_grant`.
+    pub grant_maps: BTreeMap<(u64, usize), u64>,
     /// Distinguishes this incarnation of the id from earlier ones, so a token of a destroyed
     /// domain (a `HeldFrame`, a `TakenExtent`) never acts on a later domain with the same id.
     pub epoch: u64,
@@ -69,6 +72,7 @@ impl Domain {
             vcpus: BTreeMap::new(),
             seg_desc_refs: BTreeMap::new(),
             held: BTreeMap::new(),
+            grant_maps: BTreeMap::new(),
             epoch,
             pseudo_pins: BTreeSet::new(),
             stats: MmStats::default(),

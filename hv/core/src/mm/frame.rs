@@ -21,6 +21,7 @@ pub const COUNT_MAX: u64 = (1 << 48) - 1;
 
 // count_info layout
 const COUNT_MASK: u64 = COUNT_MAX; //          bits 0..=47  general reference count
+const ORPHAN: u64 = 1 << 61; //                bit 61       owner destroyed; freed at the last put
 const XEN_HEAP: u64 = 1 << 62; //              bit 62       hypervisor frame shared with the owner
 const ALLOCATED: u64 = 1 << 63; //             bit 63       the owner's allocation reference is held
 
@@ -147,6 +148,12 @@ impl FrameInfo {
     pub fn is_allocated(&self) -> bool {
         self.count_info & ALLOCATED != 0
     }
+    /// Whether this frame outlived its owner: a granted frame still mapped by a grantee when
+    /// the granter was destroyed. It has no owner and no allocation reference; the last
+    /// `put_page` frees it (see `Mm::take_freed_orphans`).
+    pub fn is_orphan(&self) -> bool {
+        self.count_info & ORPHAN != 0
+    }
     /// Whether this is a hypervisor frame shared with its owner.
     pub fn is_xen_heap(&self) -> bool {
         self.count_info & XEN_HEAP != 0
@@ -184,6 +191,9 @@ impl FrameInfo {
     }
     pub(crate) fn set_allocated(&mut self, on: bool) {
         set_bit(&mut self.count_info, ALLOCATED, on);
+    }
+    pub(crate) fn set_orphan(&mut self, on: bool) {
+        set_bit(&mut self.count_info, ORPHAN, on);
     }
     pub(crate) fn set_xen_heap(&mut self, on: bool) {
         set_bit(&mut self.count_info, XEN_HEAP, on);

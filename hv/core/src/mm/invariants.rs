@@ -52,6 +52,13 @@ impl Mm<'_> {
                 r.allocated_to[i]
             ));
         }
+        if f.is_orphan() {
+            let counts = (f.count(), f.type_count()) == (r.general[i], r.types[i]);
+            return match f.owner().is_none() && !f.is_allocated() && f.count() > 0 && counts {
+                true => Ok(()),
+                false => Err(format!("{mfn:?}: orphan with wrong state: {f:?}")),
+            };
+        }
         if f.owner().is_none() {
             return match *f == FrameInfo::FREE {
                 true => Ok(()),

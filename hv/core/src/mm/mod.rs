@@ -16,6 +16,9 @@
 //!   table frame:  L1..L4/SegDesc frame holds its extent in Nosuper while typed
 //!   held frame:   a frame the hypervisor writes (`HeldFrame`): general + Writable type + its
 //!                 extent in Nosuper, until released or the domain is destroyed
+//!   grant map:    an L1 entry of the grantee mapping the granter's frame: general (+ Writable
+//!                 type if RW) on the granter's frame, like any L1 entry (`grant`)
+//!   orphan:       a granted frame still mapped when its owner died: freed at the last put
 //! ```
 //!
 //! Everything is single-threaded plain Rust over platform-supplied storage; all guest values
@@ -28,6 +31,7 @@ mod domain;
 mod error;
 mod extents;
 mod frame;
+mod grant;
 mod held;
 mod invariants;
 mod l1;
@@ -58,6 +62,7 @@ use alloc::collections::BTreeMap;
 
 pub use error::MmError;
 pub use frame::{FrameInfo, PageType, COUNT_MAX};
+pub use grant::{GrantMapping, GrantSite};
 pub use held::HeldFrame;
 pub use memory::FrameMemory;
 pub use pte::{ADDR_MASK, GUEST_KERNEL, NX, PRESENT, PSE, RW, USER};
@@ -82,6 +87,8 @@ pub struct Mm<'a> {
     flush_needed: bool,
     /// The epoch given to the last domain created (see `Domain::epoch`).
     next_epoch: u64,
+    /// Orphaned frames whose last reference went, for the platform to free.
+    orphans_freed: alloc::vec::Vec<Mfn>,
 }
 
 impl<'a> Mm<'a> {
@@ -110,6 +117,7 @@ impl<'a> Mm<'a> {
             domains: BTreeMap::new(),
             flush_needed: false,
             next_epoch: 0,
+            orphans_freed: alloc::vec::Vec::new(),
         })
     }
 

@@ -174,7 +174,11 @@ impl Mm<'_> {
         }
         let target = entry_mfn(entry);
         let tf = self.frame(target).map_err(|_| "target beyond max_mfn")?;
-        if tf.owner() != Some(owner) || !tf.is_allocated() {
+        let own = tf.owner() == Some(owner) && tf.is_allocated();
+        let granted = level == PageLevel::L1
+            && (tf.is_allocated() || tf.is_orphan())
+            && self.is_grant_mapping(owner, table, slot, target);
+        if !own && !granted {
             return Err(format!("reaches {target:?} owned by {:?}", tf.owner()));
         }
         let t = ix(target.0);

@@ -6,7 +6,7 @@
 //! matching get is an internal bug: it is ignored, and `debug_assert`s in tests).
 
 use super::error::MmError;
-use super::frame::{PageType, COUNT_MAX};
+use super::frame::{FrameInfo, PageType, COUNT_MAX};
 use super::memory::FrameMemory;
 use super::segdesc::check_seg_desc_page;
 use super::spage::SpageType;
@@ -29,10 +29,17 @@ impl Mm<'_> {
 
     /// Drops a general reference. Pre: count > 0 and the caller holds the reference.
     /// Post: count - 1. The frame stays allocated while the allocation reference is held.
+    /// An orphan (see [`FrameInfo::is_orphan`]) whose last reference goes is freed and
+    /// queued for the platform.
     pub(crate) fn put_page(&mut self, mfn: Mfn) {
-        if let Ok(f) = self.frame_mut(mfn) {
-            debug_assert!(f.count() > 0, "general count underflow on {mfn:?}");
-            f.set_count(f.count().saturating_sub(1));
+        let Ok(f) = self.frame_mut(mfn) else { return };
+        debug_assert!(f.count() > 0, "general count underflow on {mfn:?}");
+        f.set_count(f.count().saturating_sub(1));
+        if f.is_orphan() && f.count() == 0 {
+            debug_assert_eq!(f.type_count(), 0, "orphan {mfn:?} freed while typed");
+            *f = FrameInfo::FREE;
+            self.orphans_freed.push(mfn);
+            self.flush_needed = true;
         }
     }
 

@@ -8,14 +8,17 @@
 //!   3. unpin every pinned frame       ┘ the roots are gone every table devalidates in cascade
 //!   4. (defensive) force-devalidate anything still typed, with a warning
 //!   5. free every frame, reset touched extents (only `enabled` is cleared where another
-//!      domain's tables still hold the extent Nosuper), forget the domain, flag a flush
+//!      domain's tables still hold the extent Nosuper), forget the domain, flag a flush;
+//!      a frame a grantee still maps becomes an orphan (module `grant`) and is left out of
+//!      the blocks handed back
 //! ```
 //! Pre: no vCPU of the domain is running (its tables are not loaded anywhere).
 
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 use super::error::MmError;
-use super::frame::FrameInfo;
+use super::frame::{FrameInfo, PageType};
 use super::memory::FrameMemory;
 use super::spage::SpageInfo;
 use super::stats::{MmCheck, MmStats};
@@ -88,10 +91,21 @@ impl Mm<'_> {
             self.force_untype(mfn, mem);
         }
         teardown.check = self.leftovers(dom, &frames);
+        let mut orphans = BTreeSet::new();
         for &mfn in &frames {
             // Leftover references were counted in `teardown.check` (MMCHECK).
             if let Ok(frame) = self.frame_mut(mfn) {
-                *frame = FrameInfo::FREE;
+                if frame.count() > 1 && !frame.is_xen_heap() {
+                    // Still mapped by a grantee (or, if MMCHECK counted it, leaked): it
+                    // lives on without an owner and is never handed out while referenced.
+                    frame.set_owner(None);
+                    frame.set_allocated(false);
+                    frame.set_orphan(true);
+                    frame.set_count(frame.count() - 1);
+                    orphans.insert(mfn.0);
+                } else {
+                    *frame = FrameInfo::FREE;
+                }
             }
             if let Ok(spage) = self.spage_mut(mfn.extent()) {
                 // Reset unless another domain's table frames still hold it Nosuper.
@@ -100,6 +114,13 @@ impl Mm<'_> {
                     false => spage.set_enabled(false),
                 }
             }
+        }
+        if !orphans.is_empty() {
+            teardown.blocks = teardown
+                .blocks
+                .iter()
+                .flat_map(|&(base, order)| blocks_without(base, order, &orphans))
+                .collect();
         }
         if let Some(d) = self.domains.remove(&dom) {
             teardown.stats = d.stats;
@@ -113,10 +134,23 @@ impl Mm<'_> {
     /// each extent wholly its own back to spage count 0 and map count 0.
     fn leftovers(&self, dom: DomId, frames: &[Mfn]) -> MmCheck {
         let mut check = MmCheck::default();
+        // Frames other domains map through grants keep those references (they become
+        // orphans, freed at the last unmap): not a leak.
+        let granted: BTreeSet<u64> = self
+            .domains
+            .iter()
+            .filter(|(&id, _)| id != dom)
+            .flat_map(|(_, d)| d.grant_maps.values().copied())
+            .collect();
         let mut last_extent = None;
         for &mfn in frames {
             let Ok(f) = self.frame(mfn) else { continue };
-            if !f.is_xen_heap() && (f.count() != 1 || f.type_count() != 0 || f.is_pinned()) {
+            let leaked = if granted.contains(&mfn.0) {
+                f.is_pinned()
+            } else {
+                f.count() != 1 || f.type_count() != 0 || f.is_pinned()
+            };
+            if !f.is_xen_heap() && leaked {
                 check.frames_leaked += 1;
             }
             let extent = mfn.extent();
@@ -145,9 +179,14 @@ impl Mm<'_> {
 
     /// Step 4: a non-hypervisor frame still typed after the roots are gone has a holder we
     /// do not know of (an internal bug): drop its contents' references and its type.
+    /// A Writable frame still referenced beyond its allocation is mapped by a grantee (the
+    /// only references left once the domain's own are gone) and keeps its type.
     fn force_untype<M: FrameMemory>(&mut self, mfn: Mfn, mem: &mut M) {
         let Ok(&frame) = self.frame(mfn) else { return };
         if frame.is_xen_heap() || frame.type_count() == 0 {
+            return;
+        }
+        if frame.page_type() == PageType::Writable && frame.count() > frame.type_count() {
             return;
         }
         log::warn!(
@@ -160,4 +199,20 @@ impl Mm<'_> {
         }
         self.put_page_type(mfn, None, mem);
     }
+}
+
+/// The aligned block `(base, order)` split into the largest aligned blocks that avoid the
+/// frames in `skip`.
+fn blocks_without(base: Mfn, order: u32, skip: &BTreeSet<u64>) -> Vec<(Mfn, u32)> {
+    let end = base.0 + (1 << order);
+    if skip.range(base.0..end).next().is_none() {
+        return alloc::vec![(base, order)];
+    }
+    if order == 0 {
+        return Vec::new();
+    }
+    let half = 1 << (order - 1);
+    let mut out = blocks_without(base, order - 1, skip);
+    out.extend(blocks_without(Mfn(base.0 + half), order - 1, skip));
+    out
 }

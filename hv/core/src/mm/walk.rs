@@ -61,6 +61,19 @@ impl Mm<'_> {
         val: u64,
         mem: &mut M,
     ) -> Result<(), MmError> {
+        let (table, slot) = self.l1_slot(dom, root_l4, va, mem)?;
+        self.mod_entry(PageLevel::L1, dom, table, slot, val, false, mem)
+    }
+
+    /// The live L1 table of `dom` and the slot in it that maps `va` in the tables rooted at
+    /// `root_l4` (the walk of `update_va_mapping`, with its errors).
+    pub(super) fn l1_slot<M: FrameMemory>(
+        &self,
+        dom: DomId,
+        root_l4: Mfn,
+        va: u64,
+        mem: &M,
+    ) -> Result<(Mfn, usize), MmError> {
         self.domain(dom)?;
         check_guest_va(va)?;
         self.check_root(root_l4, Some(dom))?;
@@ -77,8 +90,7 @@ impl Mm<'_> {
             Ok(f) if f.is_live(PageType::L1) => {}
             _ => return Err(MmError::BadAddress),
         }
-        let slot = va_slot(va, PageLevel::L1);
-        self.mod_entry(PageLevel::L1, dom, table, slot, val, false, mem)
+        Ok((table, va_slot(va, PageLevel::L1)))
     }
 
     /// Translates `va` through the tables rooted at the live L4 `root_l4` to a machine

@@ -5,7 +5,9 @@ mod harness;
 
 mod alloc;
 mod attacks;
+mod continuation;
 mod counts;
+mod grant;
 mod held;
 mod hugepages;
 mod l1_rules;
