@@ -7,8 +7,8 @@
 //!    512-aligned pfn block is a 2 MiB-aligned machine block), order 0 otherwise;
 //! 3. lay out the start-of-day region (kernel, ramdisk, p2m, start_info, xenstore and console
 //!    pages, bootstrap page tables, boot stack, slack) and fill it — a decompressed kernel's
-//!    own frames become its pfns where the segments allow (`hv_core::image::in_place`), so
-//!    only the segments that are not already in place are moved;
+//!    own frames become its pfns in page runs where the segments allow
+//!    (`hv_core::image::in_place`), so nothing of it is copied;
 //! 4. share a fresh shared_info page, fill the hypercall page if the kernel asked;
 //! 5. pin the bootstrap L4 (which validates and types every bootstrap table) and make it the
 //!    vCPU's kernel root; set the boot registers (rip = entry, rsp, rsi = start_info).
