@@ -56,19 +56,6 @@ impl FrameMemory for DirectMapMemory {
     }
 }
 
-/// Machine-contiguous frames the caller already took from the allocator and filled (a kernel
-/// loaded where it was decompressed) that become pfns `[pfn, pfn + pages)` of a domain
-/// instead of fresh ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AdoptedFrames {
-    /// First pfn.
-    pub pfn: u64,
-    /// First machine frame (the frames are machine-contiguous).
-    pub mfn: u64,
-    /// Number of frames.
-    pub pages: u64,
-}
-
 /// Why a domain could not get memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryError {
@@ -84,6 +71,19 @@ impl From<MmError> for MemoryError {
     fn from(e: MmError) -> Self {
         MemoryError::Mm(e)
     }
+}
+
+/// Machine-contiguous frames the caller already took from the allocator and filled (a kernel
+/// loaded where it was decompressed) that become pfns `[pfn, pfn + pages)` of a domain
+/// instead of fresh ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdoptedFrames {
+    /// First pfn.
+    pub pfn: u64,
+    /// First machine frame (the frames are machine-contiguous).
+    pub mfn: u64,
+    /// Number of frames.
+    pub pages: u64,
 }
 
 /// The memory service.
