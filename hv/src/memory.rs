@@ -7,6 +7,7 @@
 //!  Mm::destroy_domain ──blocks──► BuddyAllocator::free
 //! ```
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use hv_core::buddy::BuddyAllocator;
@@ -72,6 +73,8 @@ pub struct Destroyed {
 pub enum MemoryError {
     /// The allocator has no block of the needed order.
     OutOfMemory,
+    /// Adopted frames lie (partly) beyond the domain's pages (a builder bug).
+    AdoptedOutOfRange,
     /// The page-type state machine refused.
     Mm(MmError),
 }
@@ -80,6 +83,19 @@ impl From<MmError> for MemoryError {
     fn from(e: MmError) -> Self {
         MemoryError::Mm(e)
     }
+}
+
+/// Machine-contiguous frames the caller already took from the allocator and filled (a kernel
+/// loaded where it was decompressed) that become pfns `[pfn, pfn + pages)` of a domain
+/// instead of fresh ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdoptedFrames {
+    /// First pfn.
+    pub pfn: u64,
+    /// First machine frame (the frames are machine-contiguous).
+    pub mfn: u64,
+    /// Number of frames.
+    pub pages: u64,
 }
 
 /// The memory service.
@@ -210,17 +226,43 @@ impl Memory {
     /// order 0. Without, every frame is its own order-0 assignment, as Xen's builder does, so
     /// no extent is ever enabled; the frames are only taken from the allocator (and scrubbed)
     /// in larger blocks, which keeps building a domain fast. Frames read as zero; only those
-    /// that were not already zero are written (`phys::scrub`).
+    /// that were not already zero are written (`phys::scrub`). `adopted` frames (disjoint
+    /// pfn runs) are assigned as they are (the caller prepared their contents) at their pfns;
+    /// on an error they are the domain's (freed with it) or back in the allocator.
     pub fn populate(
         &mut self,
         dom: DomId,
         nr_pages: u64,
         superpages: bool,
+        adopted: &[AdoptedFrames],
     ) -> Result<Vec<u64>, MemoryError> {
-        let mut p2m = Vec::with_capacity(nr_pages as usize);
-        while (p2m.len() as u64) < nr_pages {
-            let left = nr_pages - p2m.len() as u64;
-            let order = (63 - left.leading_zeros()).min(9);
+        let mut p2m = vec![0u64; nr_pages as usize];
+        for (i, a) in adopted.iter().enumerate() {
+            if let Err(e) = self.adopt(dom, *a, nr_pages, superpages, &mut p2m) {
+                // Runs not reached yet are no one's: back to the allocator.
+                for later in &adopted[i + 1..] {
+                    let _ = self.frames.add_range(later.mfn, later.mfn + later.pages);
+                }
+                return Err(e);
+            }
+        }
+        let mut holes: Vec<(u64, u64)> = adopted.iter().map(|a| (a.pfn, a.pfn + a.pages)).collect();
+        holes.sort_unstable();
+        let mut holes = holes.into_iter().peekable();
+        let mut pfn = 0u64;
+        while pfn < nr_pages {
+            while holes.next_if(|&(_, end)| end <= pfn).is_some() {}
+            let limit = match holes.peek() {
+                Some(&(start, end)) if start <= pfn => {
+                    pfn = end;
+                    continue;
+                }
+                Some(&(start, _)) => start,
+                None => nr_pages,
+            };
+            let order = (63 - (limit - pfn).leading_zeros())
+                .min(9)
+                .min(pfn.trailing_zeros());
             let (base, assigned_order) = if superpages && order == 9 {
                 (self.assign_block(dom, 9)?, 9)
             } else if superpages {
@@ -229,12 +271,49 @@ impl Memory {
                 (self.assign_frames(dom, order)?, order)
             };
             for i in 0..(1u64 << assigned_order) {
-                let pfn = p2m.len() as u64;
-                self.set_m2p(base + i, pfn);
-                p2m.push(base + i);
+                self.set_m2p(base + i, pfn + i);
+                p2m[(pfn + i) as usize] = base + i;
             }
+            pfn += 1 << assigned_order;
         }
         Ok(p2m)
+    }
+
+    /// Assigns `a`'s frames to `dom` at their pfns (order 9 where pfn and frame are both
+    /// 512-aligned and superpages are allowed); frames not yet assigned when an error stops it
+    /// go back to the allocator.
+    fn adopt(
+        &mut self,
+        dom: DomId,
+        a: AdoptedFrames,
+        nr_pages: u64,
+        superpages: bool,
+        p2m: &mut [u64],
+    ) -> Result<(), MemoryError> {
+        if a.pfn.checked_add(a.pages).is_none_or(|end| end > nr_pages) {
+            let _ = self.frames.add_range(a.mfn, a.mfn + a.pages);
+            return Err(MemoryError::AdoptedOutOfRange);
+        }
+        let mut i = 0;
+        while i < a.pages {
+            let (pfn, mfn) = (a.pfn + i, a.mfn + i);
+            let aligned = pfn.is_multiple_of(512) && mfn.is_multiple_of(512);
+            let order = if superpages && aligned && a.pages - i >= 512 {
+                9
+            } else {
+                0
+            };
+            if let Err(e) = self.mm.assign(dom, Mfn(mfn), order) {
+                let _ = self.frames.add_range(mfn, a.mfn + a.pages);
+                return Err(e.into());
+            }
+            for k in 0..(1u64 << order) {
+                self.set_m2p(mfn + k, pfn + k);
+                p2m[(pfn + k) as usize] = mfn + k;
+            }
+            i += 1 << order;
+        }
+        Ok(())
     }
 
     /// Takes a scrubbed (all-zero) block of `2^order` frames from the allocator and assigns each frame to

@@ -197,6 +197,31 @@ pub fn release_scratch(frames: &mut hv_core::buddy::BuddyAllocator, scratch: Scr
     let _ = frames.add_range(mfn, mfn + pages);
 }
 
+/// Ends the view and keeps the pages `keep` names (`(first page, pages)` runs in page order,
+/// inside the view) out of the allocator, for the caller to give to a domain (a kernel loaded
+/// where it was decompressed); every other page goes back to `frames`. Returns the view's
+/// first frame.
+pub fn adopt_scratch(
+    frames: &mut hv_core::buddy::BuddyAllocator,
+    scratch: ScratchBytes,
+    keep: impl Iterator<Item = (u64, u64)>,
+) -> u64 {
+    let (mfn, pages) = (scratch.mfn, scratch.pages);
+    drop(scratch);
+    let mut at = 0;
+    for (first, n) in keep {
+        let (first, end) = (first.clamp(at, pages), (first + n).clamp(at, pages));
+        if at < first {
+            let _ = frames.add_range(mfn + at, mfn + first);
+        }
+        at = end;
+    }
+    if at < pages {
+        let _ = frames.add_range(mfn + at, mfn + pages);
+    }
+    mfn
+}
+
 /// Records how much of machine memory the direct map covers.
 pub fn set_mapped_limit(limit: u64) {
     MAPPED_LIMIT.store(limit.min(DIRECTMAP_SIZE), Ordering::SeqCst);

@@ -6,7 +6,9 @@
 //! 2. give the domain its memory — order-9 extents when superpages are allowed (so every
 //!    512-aligned pfn block is a 2 MiB-aligned machine block), order 0 otherwise;
 //! 3. lay out the start-of-day region (kernel, ramdisk, p2m, start_info, xenstore and console
-//!    pages, bootstrap page tables, boot stack, slack) and fill it;
+//!    pages, bootstrap page tables, boot stack, slack) and fill it — a decompressed kernel's
+//!    own frames become its pfns in page runs where the segments allow
+//!    (`hv_core::image::in_place`), so nothing of it is copied;
 //! 4. share a fresh shared_info page, fill the hypercall page if the kernel asked;
 //! 5. pin the bootstrap L4 (which validates and types every bootstrap table) and make it the
 //!    vCPU's kernel root; set the boot registers (rip = entry, rsp, rsi = start_info).
@@ -16,13 +18,14 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use hv_core::image::in_place::plan_in_place;
 use hv_core::image::{
     fill_hypercall_page, for_each_bootstrap_pte, start_info, BootVcpuState, GuestImage, ImageError,
-    LayoutError, P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartOfDayLayout,
+    LayoutError, LoadSegment, P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartOfDayLayout,
 };
 use hv_core::mm::{BaseKind, DomId, DomainConfig, Mfn, MmError, PageLevel};
 
-use super::kernel_file::{self, KernelFileError};
+use super::kernel_file::{self, KernelElf, KernelFileError};
 use super::{ConsoleState, Domain, DomainId, DomainState, Vcpu};
 use crate::arch::entry::TrapFrame;
 use crate::arch::phys;
@@ -127,7 +130,7 @@ impl BuildError {
                     | LayoutError::MissingMfn { .. }
                     | LayoutError::MfnTooLarge { .. }
             ),
-            BuildError::Memory(MemoryError::Mm(_))
+            BuildError::Memory(MemoryError::Mm(_) | MemoryError::AdoptedOutOfRange)
             | BuildError::PageTables(_)
             | BuildError::Events
             | BuildError::Grants => false,
@@ -216,11 +219,18 @@ pub fn build(
     spec: &DomainSpec,
     ports: BackendPorts,
 ) -> Result<Domain, BuildError> {
-    let elf =
+    let mut elf =
         kernel_file::unpack(memory, spec.kernel, spec.tsc_hz).map_err(BuildError::KernelFile)?;
-    let built = build_from_elf(memory, id, spec, ports, elf.bytes());
+    let built = build_from_elf(memory, id, spec, ports, &mut elf);
     elf.release(memory);
     built
+}
+
+/// What the build needs from the kernel image once its bytes may be gone (loaded in place).
+struct KernelInfo {
+    segments: Vec<LoadSegment>,
+    entry: u64,
+    hypercall_page_pfn: Option<u64>,
 }
 
 fn build_from_elf(
@@ -228,16 +238,22 @@ fn build_from_elf(
     id: DomainId,
     spec: &DomainSpec,
     ports: BackendPorts,
-    kernel: &[u8],
+    elf: &mut KernelElf,
 ) -> Result<Domain, BuildError> {
-    let image = GuestImage::parse(kernel).map_err(BuildError::Image)?;
+    let image = GuestImage::parse(elf.bytes()).map_err(BuildError::Image)?;
     let notes = *image.notes();
+    let placement = image.placement();
+    let info = KernelInfo {
+        segments: image.load_plan().segments().to_vec(),
+        entry: notes.entry,
+        hypercall_page_pfn: image.hypercall_page_pfn(),
+    };
     let nr_pages = spec.memory_bytes / PAGE_SIZE;
     let ramdisk_len = spec.ramdisk.map_or(0, |r| r.len() as u64);
-    let layout = match StartOfDayLayout::new(image.placement(), nr_pages, ramdisk_len) {
+    let layout = match StartOfDayLayout::new(placement, nr_pages, ramdisk_len) {
         Ok(layout) => layout,
         Err(LayoutError::OutOfMemory) => {
-            let need = StartOfDayLayout::min_pages(image.placement(), ramdisk_len);
+            let need = StartOfDayLayout::min_pages(placement, ramdisk_len);
             return Err(BuildError::TooSmall {
                 have: spec.memory_bytes,
                 need: need.map(|n| n * PAGE_SIZE),
@@ -257,7 +273,7 @@ fn build_from_elf(
             privileged: false,
         },
     )?;
-    match fill(memory, dom, spec, kernel, ports, &image, &layout, nr_pages) {
+    match fill(memory, dom, spec, elf, ports, &info, &layout, nr_pages) {
         Ok(mut d) => {
             d.max_pages = max_pages;
             d.name = if spec.name.is_empty() {
@@ -281,23 +297,45 @@ fn fill(
     memory: &mut Memory,
     dom: DomId,
     spec: &DomainSpec,
-    kernel: &[u8],
+    elf: &mut KernelElf,
     ports: BackendPorts,
-    image: &GuestImage,
+    info: &KernelInfo,
     layout: &StartOfDayLayout,
     nr_pages: u64,
 ) -> Result<Domain, BuildError> {
     let mut phases = PhaseTimer::new(spec.tsc_hz);
-    let p2m = memory.populate(dom, nr_pages, spec.superpages)?;
-    phases.mark("populate");
     let virt_base = layout.virt_base;
-
-    // Kernel segments (frames are zeroed by allocation, so only file bytes are copied).
-    for seg in image.load_plan().segments() {
-        let bytes = seg.file_bytes(kernel).unwrap_or(&[]);
-        write_pseudo_phys(&p2m, seg.dest_va - virt_base, bytes);
+    // A decompressed kernel becomes the kernel's frames where its layout allows; otherwise
+    // (and for an ELF boot module) the segments are copied into fresh frames.
+    let in_place = match &*elf {
+        KernelElf::Unpacked { .. } => plan_in_place(
+            &info.segments,
+            virt_base,
+            elf.bytes().len() as u64,
+            layout.kernel.end(),
+        ),
+        _ => None,
+    };
+    let adopted = in_place.and_then(|plan| elf.load_in_place(&plan, memory));
+    if adopted.is_some() {
+        phases.mark("kernel in place");
     }
-    phases.mark("kernel");
+    let p2m = memory.populate(
+        dom,
+        nr_pages,
+        spec.superpages,
+        adopted.as_deref().unwrap_or(&[]),
+    )?;
+    phases.mark("populate");
+    if adopted.is_none() {
+        // Frames are zeroed by allocation, so only file bytes are copied.
+        let kernel = elf.bytes();
+        for seg in &info.segments {
+            let bytes = seg.file_bytes(kernel).unwrap_or(&[]);
+            write_pseudo_phys(&p2m, seg.dest_va - virt_base, bytes);
+        }
+        phases.mark("kernel");
+    }
     if let (Some(r), Some(place)) = (spec.ramdisk, &layout.ramdisk) {
         let frames = match place {
             RamdiskPlacement::Mapped { frames, .. } | RamdiskPlacement::Unmapped { frames } => {
@@ -358,7 +396,7 @@ fn fill(
         zerocopy::IntoBytes::as_bytes(&si),
     );
 
-    if let Some(pfn) = image.hypercall_page_pfn() {
+    if let Some(pfn) = info.hypercall_page_pfn {
         let mut page = [0u8; 4096];
         fill_hypercall_page(&mut page);
         write_pseudo_phys(&p2m, pfn * PAGE_SIZE, &page);
@@ -383,7 +421,7 @@ fn fill(
 
     phases.mark("pin");
     log::info!("d{}: built in {}", dom.0, phases);
-    let boot = BootVcpuState::new(layout, image.notes().entry, l4);
+    let boot = BootVcpuState::new(layout, info.entry, l4);
     let regs = TrapFrame {
         rip: boot.rip,
         rsp: boot.rsp,
@@ -403,7 +441,7 @@ fn fill(
         layout.start_info_va(),
         layout.pt_base_va(),
         layout.nr_pt_frames(),
-        if image.hypercall_page_pfn().is_some() { ", hypercall page" } else { "" },
+        if info.hypercall_page_pfn.is_some() { ", hypercall page" } else { "" },
     );
     Ok(Domain {
         id: dom.0,

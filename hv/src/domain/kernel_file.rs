@@ -8,9 +8,13 @@
 //!  file ──is_bzimage?──no──► KernelElf::File(file)
 //!    └─yes─► bzimage_payload ─► stated_size, dictionary_size
 //!            take_scratch(out), take_scratch(dict) ─► decompress ─► release dict
-//!            ──► KernelElf::Unpacked(out)   (released by `KernelElf::release` after the copy)
+//!            ──► KernelElf::Unpacked(out)   (released by `KernelElf::release` after the copy,
+//!                                              or its frames become the kernel's: `load_in_place`)
 //! ```
 
+use alloc::vec::Vec;
+
+use hv_core::image::in_place::InPlacePlan;
 use hv_core::image::{
     bzimage_payload, decompress, dictionary_size, is_bzimage, stated_size, BzImageError,
     DecompressError,
@@ -18,7 +22,7 @@ use hv_core::image::{
 
 use crate::arch::cpu;
 use crate::arch::phys::{self, ScratchBytes};
-use crate::memory::Memory;
+use crate::memory::{AdoptedFrames, Memory};
 
 /// Largest decompressed kernel accepted (Linux's own limit for a bzImage's vmlinux is 1 GiB).
 const MAX_KERNEL_BYTES: u64 = 1 << 30;
@@ -71,8 +75,15 @@ impl core::fmt::Display for KernelFileError {
 pub enum KernelElf<'a> {
     /// The file was an ELF.
     File(&'a [u8]),
-    /// Decompressed from a bzImage.
-    Unpacked(ScratchBytes),
+    /// Decompressed from a bzImage: the first `len` bytes of whole scratch pages.
+    Unpacked {
+        /// The frames (the tail of the last page is undefined).
+        scratch: ScratchBytes,
+        /// The ELF's length.
+        len: usize,
+    },
+    /// The decompressed frames became the kernel's (`load_in_place`); no bytes left.
+    Adopted,
 }
 
 impl KernelElf<'_> {
@@ -80,14 +91,48 @@ impl KernelElf<'_> {
     pub fn bytes(&self) -> &[u8] {
         match self {
             KernelElf::File(b) => b,
-            KernelElf::Unpacked(s) => s.bytes(),
+            KernelElf::Unpacked { scratch, len } => &scratch.bytes()[..*len],
+            KernelElf::Adopted => &[],
         }
+    }
+
+    /// Turns a decompressed ELF's frames into the kernel's as `plan` says (zeroing, then the
+    /// pages no run takes go back to the allocator); `None` (and nothing changed) for a kernel
+    /// that was not decompressed. The bytes are gone afterwards.
+    pub fn load_in_place(
+        &mut self,
+        plan: &InPlacePlan,
+        memory: &mut Memory,
+    ) -> Option<Vec<AdoptedFrames>> {
+        let mut scratch = match core::mem::replace(self, KernelElf::Adopted) {
+            KernelElf::Unpacked { scratch, .. } => scratch,
+            other => {
+                *self = other;
+                return None;
+            }
+        };
+        let bytes = scratch.bytes_mut();
+        for &(start, end) in &plan.zero {
+            bytes[start as usize..end as usize].fill(0);
+        }
+        let keep = plan.runs.iter().map(|r| (r.file_page, r.pages));
+        let mfn = phys::adopt_scratch(&mut memory.frames, scratch, keep);
+        Some(
+            plan.runs
+                .iter()
+                .map(|r| AdoptedFrames {
+                    pfn: r.pfn,
+                    mfn: mfn + r.file_page,
+                    pages: r.pages,
+                })
+                .collect(),
+        )
     }
 
     /// Gives scratch frames back to the allocator.
     pub fn release(self, memory: &mut Memory) {
-        if let KernelElf::Unpacked(s) = self {
-            phys::release_scratch(&mut memory.frames, s);
+        if let KernelElf::Unpacked { scratch, .. } = self {
+            phys::release_scratch(&mut memory.frames, scratch);
         }
     }
 }
@@ -109,7 +154,9 @@ pub fn unpack<'a>(
     }
     let dict_size = dictionary_size(&payload).map_err(KernelFileError::Decompress)?;
     let no_memory = |bytes| KernelFileError::NoMemory { bytes };
-    let mut out = phys::take_scratch(&mut memory.frames, size as usize).ok_or(no_memory(size))?;
+    // Whole pages: the frames may become the kernel's (`load_in_place`), tail included.
+    let pages_len = (size as usize).next_multiple_of(4096);
+    let mut out = phys::take_scratch(&mut memory.frames, pages_len).ok_or(no_memory(size))?;
     let dict = if dict_size > 0 {
         match phys::take_scratch(&mut memory.frames, dict_size as usize) {
             Some(d) => Some(d),
@@ -127,7 +174,7 @@ pub fn unpack<'a>(
         Some(d) => d.bytes_mut(),
         None => &mut empty[..],
     };
-    let result = decompress(&payload, out.bytes_mut(), dict_bytes);
+    let result = decompress(&payload, &mut out.bytes_mut()[..size as usize], dict_bytes);
     if let Some(d) = dict {
         phys::release_scratch(&mut memory.frames, d);
     }
@@ -144,5 +191,8 @@ pub fn unpack<'a>(
         dict_size >> 10,
         ms
     );
-    Ok(KernelElf::Unpacked(out))
+    Ok(KernelElf::Unpacked {
+        scratch: out,
+        len: size as usize,
+    })
 }

@@ -34,6 +34,8 @@ fn errno_of(e: MemoryError) -> i64 {
     match e {
         MemoryError::OutOfMemory => errno::neg(errno::ENOMEM),
         MemoryError::Mm(e) => i64::from(e.errno()),
+        // Only the domain builder adopts frames.
+        MemoryError::AdoptedOutOfRange => errno::neg(errno::EINVAL),
     }
 }
 

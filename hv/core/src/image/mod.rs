@@ -25,6 +25,7 @@
 //! | `start_info`, `boot_vcpu`, `hypercall_page` | start_info, registers, stubs       |
 //! | `bzimage`        | locating the compressed ELF inside a Linux bzImage            |
 //! | `decompress`     | XZ (+BCJ) / gzip / zstd payload into caller-provided buffers  |
+//! | `in_place`       | using the decompressed file's frames as the kernel's frames    |
 
 pub mod boot_vcpu;
 pub mod bzimage;
@@ -33,6 +34,7 @@ pub mod elf;
 pub mod elf_note;
 pub mod error;
 pub mod hypercall_page;
+pub mod in_place;
 pub mod layout;
 mod layout_build;
 mod legacy;
