@@ -143,9 +143,15 @@ pub fn bounce(
 /// fails would fault inside the hypervisor's `iretq`.
 pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
     use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
-    use pv_abi::arch_x86::FLAT_RING3_SS64;
+    use pv_abi::arch_x86::{FLAT_RING3_CS64, FLAT_RING3_SS64};
     if !hv_core::mm::pte::is_canonical(frame.rip) {
         return Err("non-canonical rip");
+    }
+    // Every hypercall return and most bounces: the hypervisor's own flat 64-bit selectors,
+    // fixed at boot (a 64-bit code segment contains every canonical rip).
+    if frame.cs == u64::from(FLAT_RING3_CS64) && frame.ss == u64::from(FLAT_RING3_SS64) {
+        force_return_flags(frame);
+        return Ok(());
     }
     let cs = frame.cs as u16;
     if !gdt::user_selector_ok(cs, SelectorUse::Code) {
@@ -161,6 +167,11 @@ pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
         _ => return Err("stack selector not available to the guest"),
     };
     frame.ss = u64::from(ss);
-    frame.rflags = (frame.rflags & !(RFLAGS_IOPL | (1 << 14) | (1 << 17))) | RFLAGS_IF | 2;
+    force_return_flags(frame);
     Ok(())
+}
+
+/// IF set, IOPL 0, NT and VM clear, bit 1 set: the flags every return to a PV guest has.
+fn force_return_flags(frame: &mut TrapFrame) {
+    frame.rflags = (frame.rflags & !(RFLAGS_IOPL | (1 << 14) | (1 << 17))) | RFLAGS_IF | 2;
 }

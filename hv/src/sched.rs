@@ -178,8 +178,8 @@ impl Hypervisor {
     /// callback, as when Xen's own return faults; without one the domain is crashed.
     /// Returns whether the vCPU is still alive.
     fn prepare_return(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
-        self.deliver_event_upcall(v, frame);
-        if !self.can_run(v) {
+        // Only a delivery (whose failure crashes the domain) can have changed whether it runs.
+        if self.deliver_event_upcall(v, frame) && !self.can_run(v) {
             return false;
         }
         let Err(why) = crate::bounce::check_return_frame(frame) else {
@@ -216,17 +216,18 @@ impl Hypervisor {
         false
     }
 
-    /// Bounces into the guest's event callback if an upcall is pending and not masked.
-    fn deliver_event_upcall(&mut self, v: VcpuRef, frame: &mut TrapFrame) {
+    /// Bounces into the guest's event callback if an upcall is pending and not masked;
+    /// returns whether it tried.
+    fn deliver_event_upcall(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
         let Some(d) = self.domains.get(&v.0) else {
-            return;
+            return false;
         };
         let handler = d.vcpus[v.1].callbacks.event;
         let Some(info) = d.vcpu_info(v.1) else {
-            return;
+            return false;
         };
         if handler == 0 || !info.upcall_due() {
-            return;
+            return false;
         }
         let b = crate::bounce::Bounce {
             handler,
@@ -249,6 +250,7 @@ impl Hypervisor {
             );
             self.crash_domain(v.0, &why);
         }
+        true
     }
 
     /// Saves the running vCPU's state (if it still exists) and queues it if runnable.
