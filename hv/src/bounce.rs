@@ -79,7 +79,7 @@ pub fn bounce(
         return Ok(());
     };
     let from_user = !d.vcpus[v.1].kernel_mode;
-    let kernel_sp = d.vcpus[v.1].kernel_sp;
+    let (kernel_sp, kernel_root) = (d.vcpus[v.1].kernel_sp, d.vcpus[v.1].kernel_root);
     // The mask as it was, then the bounce's own masking (one write when it masks).
     let saved_mask = d.vcpu_info(v.1).map_or(0, |info| {
         if b.mask_events {
@@ -124,8 +124,7 @@ pub fn bounce(
     let bytes = words[..n].as_bytes();
     let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
 
-    let root = hv.domains.get(&v.0).map_or(0, |d| d.vcpus[v.1].kernel_root);
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).write(new_rsp, bytes)?;
+    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(kernel_root)).write(new_rsp, bytes)?;
 
     frame.rip = b.handler;
     frame.cs = u64::from(FLAT_KERNEL_CS);
@@ -141,8 +140,8 @@ pub fn bounce(
 /// such as Linux's 0x33 and 0x23) whose segment contains rip, a ring-3 stack selector (null
 /// becomes the flat one), IF set and IOPL 0 (forced), VM and NT clear (forced). A frame that
 /// fails would fault inside the hypervisor's `iretq`.
+#[inline]
 pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
-    use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
     use pv_abi::arch_x86::{FLAT_RING3_CS64, FLAT_RING3_SS64};
     if !hv_core::mm::pte::is_canonical(frame.rip) {
         return Err("non-canonical rip");
@@ -153,6 +152,14 @@ pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
         force_return_flags(frame);
         return Ok(());
     }
+    check_return_selectors(frame)
+}
+
+/// [`check_return_frame`] for any other selectors: looked up in the loaded GDT/LDT.
+#[inline(never)]
+fn check_return_selectors(frame: &mut TrapFrame) -> Result<(), &'static str> {
+    use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
+    use pv_abi::arch_x86::FLAT_RING3_SS64;
     let cs = frame.cs as u16;
     if !gdt::user_selector_ok(cs, SelectorUse::Code) {
         return Err("code selector not available to the guest");
