@@ -12,7 +12,7 @@
 //! kernel. RFLAGS.IF in the frame is the inverse of the saved upcall mask; interrupt-like
 //! bounces (events, trap gates with the IF-clear flag, callbacks registered to mask events)
 //! set the mask. The guest lands on `handler` at FLAT_KERNEL_CS/SS with TF, NT, RF, VM, AC
-//! cleared.
+//! cleared, and rcx/r11 equal to its rip/rflags (so the way back is SYSRET).
 
 use pv_abi::arch_x86::{FLAT_KERNEL_CS, FLAT_KERNEL_SS};
 use zerocopy::IntoBytes;
@@ -132,6 +132,11 @@ pub fn bounce(
     frame.rsp = new_rsp;
     frame.rflags &= !RFLAGS_CLEARED_ON_TRAP;
     frame.rflags |= RFLAGS_IF;
+    // rcx and r11 are saved in the frame, where the handler takes them from (their values
+    // at its entry are undefined in the PV ABI): loading them with the handler's rip and
+    // flags lets the return leave by SYSRET instead of IRETQ, as Xen's bounces do.
+    frame.rcx = frame.rip;
+    frame.r11 = frame.rflags;
     Ok(())
 }
 
