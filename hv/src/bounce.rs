@@ -12,7 +12,7 @@
 //! kernel. RFLAGS.IF in the frame is the inverse of the saved upcall mask; interrupt-like
 //! bounces (events, trap gates with the IF-clear flag, callbacks registered to mask events)
 //! set the mask. The guest lands on `handler` at FLAT_KERNEL_CS/SS with TF, NT, RF, VM, AC
-//! cleared.
+//! cleared, and rcx/r11 equal to its rip/rflags (so the way back is SYSRET).
 
 use pv_abi::arch_x86::{FLAT_KERNEL_CS, FLAT_KERNEL_SS};
 use zerocopy::IntoBytes;
@@ -79,7 +79,7 @@ pub fn bounce(
         return Ok(());
     };
     let from_user = !d.vcpus[v.1].kernel_mode;
-    let kernel_sp = d.vcpus[v.1].kernel_sp;
+    let (kernel_sp, kernel_root) = (d.vcpus[v.1].kernel_sp, d.vcpus[v.1].kernel_root);
     // The mask as it was, then the bounce's own masking (one write when it masks).
     let saved_mask = d.vcpu_info(v.1).map_or(0, |info| {
         if b.mask_events {
@@ -124,8 +124,7 @@ pub fn bounce(
     let bytes = words[..n].as_bytes();
     let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
 
-    let root = hv.domains.get(&v.0).map_or(0, |d| d.vcpus[v.1].kernel_root);
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(root)).write(new_rsp, bytes)?;
+    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(kernel_root)).write(new_rsp, bytes)?;
 
     frame.rip = b.handler;
     frame.cs = u64::from(FLAT_KERNEL_CS);
@@ -133,6 +132,11 @@ pub fn bounce(
     frame.rsp = new_rsp;
     frame.rflags &= !RFLAGS_CLEARED_ON_TRAP;
     frame.rflags |= RFLAGS_IF;
+    // rcx and r11 are saved in the frame, where the handler takes them from (their values
+    // at its entry are undefined in the PV ABI): loading them with the handler's rip and
+    // flags lets the return leave by SYSRET instead of IRETQ, as Xen's bounces do.
+    frame.rcx = frame.rip;
+    frame.r11 = frame.rflags;
     Ok(())
 }
 
@@ -141,12 +145,26 @@ pub fn bounce(
 /// such as Linux's 0x33 and 0x23) whose segment contains rip, a ring-3 stack selector (null
 /// becomes the flat one), IF set and IOPL 0 (forced), VM and NT clear (forced). A frame that
 /// fails would fault inside the hypervisor's `iretq`.
+#[inline]
 pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
-    use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
-    use pv_abi::arch_x86::FLAT_RING3_SS64;
+    use pv_abi::arch_x86::{FLAT_RING3_CS64, FLAT_RING3_SS64};
     if !hv_core::mm::pte::is_canonical(frame.rip) {
         return Err("non-canonical rip");
     }
+    // Every hypercall return and most bounces: the hypervisor's own flat 64-bit selectors,
+    // fixed at boot (a 64-bit code segment contains every canonical rip).
+    if frame.cs == u64::from(FLAT_RING3_CS64) && frame.ss == u64::from(FLAT_RING3_SS64) {
+        force_return_flags(frame);
+        return Ok(());
+    }
+    check_return_selectors(frame)
+}
+
+/// [`check_return_frame`] for any other selectors: looked up in the loaded GDT/LDT.
+#[inline(never)]
+fn check_return_selectors(frame: &mut TrapFrame) -> Result<(), &'static str> {
+    use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
+    use pv_abi::arch_x86::FLAT_RING3_SS64;
     let cs = frame.cs as u16;
     if !gdt::user_selector_ok(cs, SelectorUse::Code) {
         return Err("code selector not available to the guest");
@@ -161,6 +179,11 @@ pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
         _ => return Err("stack selector not available to the guest"),
     };
     frame.ss = u64::from(ss);
-    frame.rflags = (frame.rflags & !(RFLAGS_IOPL | (1 << 14) | (1 << 17))) | RFLAGS_IF | 2;
+    force_return_flags(frame);
     Ok(())
+}
+
+/// IF set, IOPL 0, NT and VM clear, bit 1 set: the flags every return to a PV guest has.
+fn force_return_flags(frame: &mut TrapFrame) {
+    frame.rflags = (frame.rflags & !(RFLAGS_IOPL | (1 << 14) | (1 << 17))) | RFLAGS_IF | 2;
 }

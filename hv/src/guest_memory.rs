@@ -1,16 +1,21 @@
 //! Guest memory by guest virtual address — the one way the hypervisor reads hypercall
 //! arguments and writes results.
 //!
-//! Every access walks the guest's page tables in software (`Mm::translate`: present at every
-//! level, writable for writes, 4 KiB or 2 MiB leaves), then copies through the direct map with
-//! volatile accesses. A missing or read-only mapping is an error the hypercall turns into
-//! `-EFAULT`; nothing here can fault or panic, and no Rust reference into guest memory is ever
-//! formed.
+//! Two ways, one meaning. When the address space is the one loaded in CR3 and the memory
+//! manager says the hardware walk reaches exactly what the software walk allows
+//! (`Mm::copy_through_mmu_ok`: the range in guest L4 slots, no L4 linear entries, no TLB
+//! flush pending), the copy goes through the hardware MMU (`arch::guest_copy`, Xen's way: no
+//! page walk in software). Otherwise — or when that copy faults (a stale or absent
+//! translation) — every page is looked up by walking the guest's page tables in software
+//! (`Mm::translate`: present and USER at every level, writable for writes, 4 KiB or 2 MiB
+//! leaves) and copied through the direct map with volatile accesses. A missing or read-only
+//! mapping is an error the hypercall turns into `-EFAULT`; nothing here can panic, a fault in
+//! the hardware copy is caught, and no Rust reference into guest memory is ever formed.
 
 use hv_core::mm::{Mfn, Mm};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::arch::phys;
+use crate::arch::{guest_copy, phys};
 use crate::memory::DirectMapMemory;
 
 /// A guest address that could not be accessed.
@@ -35,6 +40,12 @@ impl<'a> GuestMemory<'a> {
     /// The address space rooted at `root` (a validated L4).
     pub fn new(mm: &'a Mm<'static>, root: Mfn) -> Self {
         Self { mm, root }
+    }
+
+    /// Whether `[va, va + len)` may be copied through the hardware MMU.
+    fn through_mmu(&self, va: u64, len: usize) -> bool {
+        guest_copy::loaded_root() == self.root.0
+            && self.mm.copy_through_mmu_ok(self.root, va, len as u64)
     }
 
     fn each_page(
@@ -67,6 +78,9 @@ impl<'a> GuestMemory<'a> {
     /// Copies `buf.len()` bytes from guest address `va`.
     pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
         let len = buf.len();
+        if len <= MAX_COPY && self.through_mmu(va, len) && guest_copy::read(va, buf).is_ok() {
+            return Ok(());
+        }
         self.each_page(va, len, false, |ma, off, n| {
             phys::read_bytes(ma, &mut buf[off..off + n])
         })
@@ -74,11 +88,16 @@ impl<'a> GuestMemory<'a> {
 
     /// Copies `data` to guest address `va` (the mapping must be writable).
     ///
-    /// The guest's own writable L1 entry is the reference here: `translate(write)` requires a
-    /// live RW mapping in the tables the vCPU runs on, which holds the frame Writable, and
-    /// nothing changes those tables during the copy (one CPU, interrupts masked).
+    /// The guest's own writable L1 entry is the reference here: the hardware copy, like
+    /// `translate(write)`, requires a live RW mapping at every level of the tables the vCPU
+    /// runs on, which holds the frame Writable, and nothing changes those tables during the
+    /// copy (one CPU, interrupts masked).
     #[allow(clippy::disallowed_methods)]
     pub fn write(&self, va: u64, data: &[u8]) -> Result<(), GuestFault> {
+        let len = data.len();
+        if len <= MAX_COPY && self.through_mmu(va, len) && guest_copy::write(va, data).is_ok() {
+            return Ok(());
+        }
         self.each_page(va, data.len(), true, |ma, off, n| {
             phys::write_bytes(ma, &data[off..off + n])
         })

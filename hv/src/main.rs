@@ -109,6 +109,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         }
     };
     init_cpu_features();
+    arch::guest_copy::init();
     gdt::init(entry::cpu_stack_top());
     idt::init();
     arch::pic::disable();

@@ -147,7 +147,7 @@ impl Hypervisor {
         let preempt = core::mem::take(&mut self.preempt);
         let timers_untouched = core::mem::take(&mut self.timers_untouched);
         if let Some(cur) = self.current {
-            if self.can_run(cur) && !preempt && self.prepare_return(cur, frame) {
+            if !preempt && self.prepare_return(cur, frame) {
                 // The timer as last programmed still covers every deadline (an armed one that
                 // has not fired is not later than any; a disarmed one had none to cover).
                 if !timers_untouched {
@@ -172,19 +172,42 @@ impl Hypervisor {
         Next::Idle
     }
 
-    /// Last steps before returning to vCPU `v` through `frame`: deliver a pending event
-    /// upcall, and check the frame is one the CPU can return to. One it cannot (a bad
-    /// selector or rip, e.g. from a Linux process's `sigreturn`) goes to the guest's failsafe
-    /// callback, as when Xen's own return faults; without one the domain is crashed.
-    /// Returns whether the vCPU is still alive.
+    /// Whether vCPU `v` can run and, if so, the event callback to bounce into when an upcall
+    /// is due (0: none due, or no callback). One lookup: this runs on every return.
+    fn return_state(&self, v: VcpuRef) -> Option<u64> {
+        let d = self.domains.get(&v.0).filter(|d| d.is_running())?;
+        let vcpu = d.vcpus.get(v.1)?;
+        if vcpu.state != RunState::Runnable {
+            return None;
+        }
+        let handler = vcpu.callbacks.event;
+        let due = handler != 0 && d.vcpu_info(v.1).is_some_and(|info| info.upcall_due());
+        Some(if due { handler } else { 0 })
+    }
+
+    /// Last steps before returning to vCPU `v` through `frame`: check it can run, deliver a
+    /// pending event upcall, and check the frame is one the CPU can return to (one it cannot
+    /// goes to [`Self::return_to_failsafe`]). Returns whether the vCPU is still alive.
+    #[inline]
     fn prepare_return(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
-        self.deliver_event_upcall(v, frame);
-        if !self.can_run(v) {
+        let Some(upcall) = self.return_state(v) else {
+            return false;
+        };
+        if upcall != 0 && !self.deliver_event_upcall(v, frame, upcall) {
             return false;
         }
-        let Err(why) = crate::bounce::check_return_frame(frame) else {
-            return true;
-        };
+        match crate::bounce::check_return_frame(frame) {
+            Ok(()) => true,
+            Err(why) => self.return_to_failsafe(v, frame, why),
+        }
+    }
+
+    /// A return frame the CPU cannot take (a bad selector or rip, e.g. from a Linux
+    /// process's `sigreturn`) goes to the guest's failsafe callback, as when Xen's own return
+    /// faults; without one the domain is crashed. Returns whether the vCPU is still alive.
+    #[cold]
+    #[inline(never)]
+    fn return_to_failsafe(&mut self, v: VcpuRef, frame: &mut TrapFrame, why: &str) -> bool {
         let failsafe = self.domains.get(&v.0).map(|d| {
             (
                 d.vcpus[v.1].callbacks.failsafe,
@@ -216,18 +239,10 @@ impl Hypervisor {
         false
     }
 
-    /// Bounces into the guest's event callback if an upcall is pending and not masked.
-    fn deliver_event_upcall(&mut self, v: VcpuRef, frame: &mut TrapFrame) {
-        let Some(d) = self.domains.get(&v.0) else {
-            return;
-        };
-        let handler = d.vcpus[v.1].callbacks.event;
-        let Some(info) = d.vcpu_info(v.1) else {
-            return;
-        };
-        if handler == 0 || !info.upcall_due() {
-            return;
-        }
+    /// Bounces vCPU `v` into its event callback `handler` (an upcall is due); returns whether
+    /// the vCPU can still run (a frame that cannot be written crashes the domain).
+    #[inline(never)]
+    fn deliver_event_upcall(&mut self, v: VcpuRef, frame: &mut TrapFrame, handler: u64) -> bool {
         let b = crate::bounce::Bounce {
             handler,
             error_code: None,
@@ -249,6 +264,7 @@ impl Hypervisor {
             );
             self.crash_domain(v.0, &why);
         }
+        self.can_run(v)
     }
 
     /// Saves the running vCPU's state (if it still exists) and queues it if runnable.

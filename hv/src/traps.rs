@@ -1,7 +1,9 @@
 //! What happens on every entry into the hypervisor (exception, interrupt, SYSCALL).
 //!
 //! Entries from ring 3 belong to the running guest and go to its domain's handlers. Entries
-//! from ring 0 are either interrupts taken while idle (timer, spurious) or a hypervisor bug,
+//! from ring 0 are either interrupts taken while idle (timer, spurious), a fault inside a
+//! hardware copy from or to a guest address (resumed at the copy's failure exit), or a
+//! hypervisor bug,
 //! which is reported — vector, error code, rip, cr2 and registers — before the machine stops
 //! with a failure exit code.
 
@@ -22,6 +24,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
         vector::SERIAL => crate::sched::serial_interrupt(),
         vector::SPURIOUS => {}
         vector::NMI => log::warn!("NMI in hypervisor at rip {:#x}", frame.rip),
+        // A guest address that was not accessible after all: the copy reports it.
+        _ if crate::arch::guest_copy::fixup(frame) => {}
         _ => hypervisor_fault(frame),
     }
 }

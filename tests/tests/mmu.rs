@@ -2,7 +2,8 @@
 //! hypercalls, maps superpages and tries the known attacks, once in a domain built with
 //! superpages and once without (`nosuper`); every case must pass and the hypervisor must
 //! survive. Among the attacks: forging a page-table entry through the xenstore ring the
-//! hypervisor writes (pin it as an L1, hook it under an L2) and releasing a ring it writes.
+//! hypervisor writes (pin it as an L1, hook it under an L2) and releasing a ring it writes,
+//! and hypercall buffers at hypervisor, non-canonical, unmapped or read-only addresses.
 //! `bench_superpage` must produce a well-formed RESULT line (its figures are not asserted: a
 //! benchmark is not a timed test), and so must `bench_hotpaths`.
 
@@ -13,7 +14,7 @@ use tools::bench::{guest_text, parse_result};
 use tools::qemu::{Outcome, RunResult};
 
 /// Cases run in both domains.
-const COMMON_CASES: [&str; 28] = [
+const COMMON_CASES: [&str; 31] = [
     "build-own-tables",
     "4k-rw-map",
     "ptwr-off-by-default",
@@ -44,6 +45,9 @@ const COMMON_CASES: [&str; 28] = [
     "held-rings-still-work",
     // Issue 9: PSE is shown to a superpage domain only after its first register_vcpu_info.
     "pse-staged",
+    // Issue 12: hypercall buffers refused through the hardware-MMU copy too.
+    "copy-bad-buffers",
+    "copy-through-l4-self-map",
 ];
 
 /// Cases run only in a domain built without superpages.

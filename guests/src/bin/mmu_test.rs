@@ -2,8 +2,9 @@
 //! 2 MiB superpages, and tries the known attacks on a PV MMU (writable page-table mappings,
 //! XSA-148 PSE/RW flips, XSA-167 absurd frame numbers, superpage/page-table confusion,
 //! releasing frames under a live superpage, linear page-table count overflow, and forging
-//! page-table entries or a use-after-free through the rings the hypervisor writes), and
-//! writes to its read-only page tables emulated by the hypervisor (writable page tables), and
+//! page-table entries or a use-after-free through the rings the hypervisor writes), writes to
+//! its read-only page tables emulated by the hypervisor (writable page tables), hypercall
+//! buffers the hypervisor must refuse (hypervisor, non-canonical, unmapped, read-only), and
 //! the staging of PSE in CPUID (shown to a superpage domain only after register_vcpu_info).
 //!
 //! One line per case: `mmu_test: <case>: PASS|FAIL (<what was sent: got X, want Y; ...>)`,
@@ -18,6 +19,8 @@
 mod bad_frames;
 #[path = "mmu_test/env.rs"]
 mod env;
+#[path = "mmu_test/guest_copy.rs"]
+mod guest_copy;
 #[path = "mmu_test/held_frames.rs"]
 mod held_frames;
 #[path = "mmu_test/memory.rs"]
@@ -79,6 +82,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     }
     // Read once the trap table is set and before anything registers a vcpu_info.
     let pse_before = pse_stage::shown();
+    guest_copy::bad_buffers(&mut env, &mut report);
     pagetables::writable_tables(&mut env, &mut report);
     pagetables::l4_hypervisor_slots(&mut env, &mut report);
     pagetables::self_map_pins(&mut env, &mut report);
@@ -102,6 +106,8 @@ fn guest_main(si: &'static StartInfo) -> ! {
         held_frames::no_rw_superpage(&mut env, &mut report);
     }
     pse_stage::staged(&mut env, &mut report, pse_before);
+    // Last: an L4 self-map turns the hypervisor's hardware copies off for good.
+    guest_copy::through_l4_self_map(&mut env, &mut report);
     let all = report.summary();
     shutdown(if all {
         SHUTDOWN_POWEROFF

@@ -17,6 +17,7 @@ pub mod cpu;
 pub mod entry;
 pub mod exit;
 pub mod gdt;
+pub mod guest_copy;
 pub mod heap;
 pub mod idt;
 pub mod ioapic;

@@ -11,12 +11,14 @@ use pv_abi::errno;
 use pv_abi::xen::TrapInfo;
 
 use hv_core::mm::pte::is_canonical;
+use hv_core::mm::Mfn;
 
 use super::{Call, Ret};
 use crate::arch::context;
 use crate::arch::entry::TrapFrame;
 use crate::bounce;
 use crate::domain::Vcpu;
+use crate::guest_memory::GuestMemory;
 
 fn vcpu<'a>(call: &'a mut Call) -> Option<&'a mut Vcpu> {
     let who = call.who;
@@ -157,7 +159,16 @@ pub fn set_segment_base(call: &mut Call) -> Ret {
 /// rflags, rsp, ss (and r11, rcx unless `VGCF_in_syscall`), the upcall mask from RFLAGS.IF,
 /// and switches to user mode when the frame's CS has RPL 3.
 pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
-    let ctx: IretContext = match call.guest().read_obj(frame.rsp) {
+    let who = call.who;
+    // One lookup for both: the address space to read from, and whether there is a user one.
+    let Some((root, has_user)) = call.hv.domains.get(&who.0).map(|d| {
+        let v = &d.vcpus[who.1];
+        (v.current_root(), v.user_root != 0)
+    }) else {
+        return Ret::NoReturn;
+    };
+    let guest = GuestMemory::new(&call.hv.memory.mm, Mfn(root));
+    let ctx: IretContext = match guest.read_obj(frame.rsp) {
         Ok(c) => c,
         Err(_) => {
             call.hv.crash_domain(
@@ -167,18 +178,10 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
             return Ret::NoReturn;
         }
     };
-    let who = call.who;
-    if ctx.cs & 3 == 3 {
-        let has_user = call
-            .hv
-            .domains
-            .get(&who.0)
-            .is_some_and(|d| d.vcpus[who.1].user_root != 0);
-        if !has_user {
-            // Returning to kernel code with RPL 3 (as direct iretq does): stay in kernel mode.
-        } else {
-            bounce::enter_user_mode(call.hv, who);
-        }
+    // Returning to kernel code with RPL 3 (as direct iretq does) without a user address
+    // space: stay in kernel mode.
+    if ctx.cs & 3 == 3 && has_user {
+        bounce::enter_user_mode(call.hv, who);
     }
     frame.rax = ctx.rax;
     if ctx.flags & VGCF_IN_SYSCALL == 0 {

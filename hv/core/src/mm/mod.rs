@@ -85,6 +85,10 @@ pub struct Mm<'a> {
     spages: &'a mut [SpageInfo],
     domains: BTreeMap<DomId, Domain>,
     flush_needed: bool,
+    /// Sticky: an L4 linear entry (a self-map included) was accepted at some time. Such an
+    /// entry lets a guest address reach the hypervisor's own L4 entries, so from then on
+    /// ring-0 copies never go through the hardware MMU ([`Mm::copy_through_mmu_ok`]).
+    linear_l4_made: bool,
     /// The epoch given to the last domain created (see `Domain::epoch`).
     next_epoch: u64,
     /// Orphaned frames whose last reference went, for the platform to free.
@@ -116,6 +120,7 @@ impl<'a> Mm<'a> {
             spages,
             domains: BTreeMap::new(),
             flush_needed: false,
+            linear_l4_made: false,
             next_epoch: 0,
             orphans_freed: alloc::vec::Vec::new(),
         })

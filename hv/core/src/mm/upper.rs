@@ -62,6 +62,8 @@ impl Mm<'_> {
         if entry & RW != 0 {
             return Err(MmError::TypeConflict);
         }
+        // Conservatively before the checks below: the flag only ever disables a fast path.
+        self.linear_l4_made |= level == PageLevel::L4;
         let target = entry_mfn(entry);
         if target == table {
             return Ok(());

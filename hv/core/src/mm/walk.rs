@@ -16,10 +16,16 @@ use super::error::MmError;
 use super::frame::PageType;
 use super::memory::FrameMemory;
 use super::pte::{
-    entry_mfn, is_canonical, is_guest_l4_slot, is_present, va_slot, ADDR_MASK, PSE, RW, USER,
+    entry_mfn, is_canonical, is_guest_l4_slot, is_present, va_slot, ADDR_MASK, HYPERVISOR_L4_LAST,
+    PSE, RW, USER,
 };
 use super::types::{DomId, Mfn, PageLevel};
 use super::Mm;
+
+/// The end of the lower canonical half: guest addresses below it lie in guest L4 slots.
+const LOWER_HALF_END: u64 = 1 << 47;
+/// The first address above the hypervisor's L4 slots (slot `HYPERVISOR_L4_LAST + 1`).
+const ABOVE_HYPERVISOR_SLOTS: u64 = (u64::MAX << 47) | ((HYPERVISOR_L4_LAST as u64 + 1) << 39);
 
 /// Offset mask of a 2 MiB page.
 const SUPERPAGE_OFFSET: u64 = (1 << 21) - 1;
@@ -134,5 +140,34 @@ impl Mm<'_> {
             self.frame(table).map_err(|_| MmError::NotMapped)?;
         }
         Err(MmError::NotMapped)
+    }
+
+    /// Whether a ring-0 copy of `len` bytes at `va` may go through the hardware MMU with
+    /// `root_l4` loaded in CR3, instead of [`Mm::translate`]: it then reaches exactly what
+    /// `translate` allows, so the platform only has to turn a fault into "not mapped".
+    ///
+    /// That holds when
+    /// - the whole range lies in guest L4 slots (below the lower half's end, or above the
+    ///   hypervisor's slots; checked without overflow), so the walk starts at a guest entry;
+    /// - no L4 linear entry was ever accepted: then every entry a walk from a guest L4 slot
+    ///   meets is a guest entry, and those all carry USER (the hypervisor's entries, which do
+    ///   not, sit only in its own L4 slots), so USER at every level holds by construction, and
+    ///   RW at every level is the CPU's own check for a ring-0 write (CR0.WP);
+    /// - no TLB flush is pending: a stale translation of a frame whose use changed, or which
+    ///   was released, could otherwise still be used (stale ones that remain point at frames
+    ///   the guest itself may still reach the same way);
+    /// - `root_l4` is a live L4 (the caller checks it is the loaded one).
+    ///
+    /// `translate`'s other refusals (PSE L3 entries, frames beyond `max_mfn`) cannot occur in
+    /// validated guest tables.
+    pub fn copy_through_mmu_ok(&self, root_l4: Mfn, va: u64, len: u64) -> bool {
+        let Some(end) = va.checked_add(len) else {
+            return false;
+        };
+        let in_guest_slots = end <= LOWER_HALF_END || va >= ABOVE_HYPERVISOR_SLOTS;
+        in_guest_slots
+            && !self.linear_l4_made
+            && !self.flush_needed
+            && self.frame(root_l4).is_ok_and(|f| f.is_live(PageType::L4))
     }
 }

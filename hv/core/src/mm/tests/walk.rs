@@ -143,3 +143,59 @@ fn translate_cannot_reach_hypervisor_slots_through_a_linear_self_map() {
     assert_eq!(w.peek(19, slot(VA, 12)) & USER, USER);
     w.check();
 }
+
+#[test]
+fn copy_through_mmu_needs_guest_slots_a_live_root_and_no_pending_flush() {
+    let mut w = tree();
+    assert!(w.mm.copy_through_mmu_ok(Mfn(16), VA, 4096));
+    assert!(w
+        .mm
+        .copy_through_mmu_ok(Mfn(16), 0x0000_7FFF_FFFF_F000, 4096));
+    assert!(w.mm.copy_through_mmu_ok(Mfn(16), 0xFFFF_8800_0000_0000, 8));
+    assert!(w.mm.copy_through_mmu_ok(Mfn(16), 0xFFFF_FFFF_FFFF_FFF0, 8));
+    for (va, len) in [
+        // Crossing the end of the lower half, or inside / into the hypervisor's slots.
+        (0x0000_7FFF_FFFF_FFF8, 9),
+        (0x0000_8000_0000_0000, 8),
+        (0xFFFF_8000_0000_0000, 8),
+        (0xFFFF_87FF_FFFF_FFF8, 8),
+        (0xFFFF_87FF_FFFF_FFFF, 2),
+        (1 << 63, 1),
+        // Wrapping around the top.
+        (0xFFFF_FFFF_FFFF_FFF8, 9),
+        (u64::MAX, u64::MAX),
+    ] {
+        assert!(
+            !w.mm.copy_through_mmu_ok(Mfn(16), va, len),
+            "va {va:#x} len {len}"
+        );
+    }
+    // Not a live L4.
+    assert!(!w.mm.copy_through_mmu_ok(Mfn(19), VA, 8));
+    assert!(!w.mm.copy_through_mmu_ok(Mfn(u64::MAX), VA, 8));
+    // A pending flush: a stale translation could still be cached.
+    let _ = w.mm.take_flush_needed();
+    assert!(w.mm.copy_through_mmu_ok(Mfn(16), VA, 8));
+    w.pin(D1, 21, PageLevel::L1).unwrap(); // frame 21 was never typed: no flush
+    assert!(w.mm.copy_through_mmu_ok(Mfn(16), VA, 8));
+    w.unpin(D1, 21).unwrap();
+    w.pin(D1, 21, PageLevel::L2).unwrap(); // L1 → L2: its old translations may be cached
+    assert!(!w.mm.copy_through_mmu_ok(Mfn(16), VA, 8));
+    assert!(w.mm.take_flush_needed());
+    assert!(w.mm.copy_through_mmu_ok(Mfn(16), VA, 8));
+    w.check();
+}
+
+#[test]
+fn copy_through_mmu_is_refused_for_good_once_an_l4_linear_entry_was_made() {
+    let mut w = tree();
+    // A linear entry of a lower level reaches only guest entries: still allowed.
+    w.update(D1, 18, 7, pte(18, P)).unwrap();
+    assert!(w.mm.copy_through_mmu_ok(Mfn(16), VA, 8));
+    // An L4 self-map lets a guest address reach the hypervisor's L4 entries.
+    w.update(D1, 16, 300, pte(16, P)).unwrap();
+    assert!(!w.mm.copy_through_mmu_ok(Mfn(16), VA, 8));
+    w.update(D1, 16, 300, 0).unwrap();
+    assert!(!w.mm.copy_through_mmu_ok(Mfn(16), VA, 8));
+    w.check();
+}

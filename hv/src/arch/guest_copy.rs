@@ -1,0 +1,135 @@
+//! Copies between hypervisor buffers and guest virtual addresses through the hardware MMU:
+//! the running vCPU's page tables are loaded in CR3 while the hypervisor works for it, so a
+//! guest address can be used directly, as Xen's `copy_{to,from}_guest` do.
+//!
+//! ```text
+//!   guest_copy_bytes(dst, src, len):      any #PF or #GP with rip in
+//!     [stac]                              [guest_copy_begin, guest_copy_end)
+//!     rep movsq   (len / 8 words)         ─────────────► rip = guest_copy_fixup:
+//!     rep movsb   (len % 8 bytes)                         [clac], return 1
+//!     [clac], return 0
+//! ```
+//!
+//! Only the caller knows whether an address may be used this way (`Mm::copy_through_mmu_ok`:
+//! the whole range in guest L4 slots, tables that reach only guest entries, no TLB flush
+//! pending, the root loaded in CR3 — [`loaded_root`]). A fault inside the copy is not a
+//! hypervisor crash: `crate::traps` sends it to [`fixup`], and the copy reports failure (the
+//! caller then retries by software walk, which decides between success and `-EFAULT`). A
+//! partial copy may have happened by then; the retry copies the whole range again.
+//!
+//! With SMAP on (CR4.SMAP), guest pages are user pages to the hypervisor, so the copy opens
+//! the window with `stac` and closes it with `clac` on both ways out.
+
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use super::cpu;
+use super::entry::TrapFrame;
+
+/// Whether CR4.SMAP is on: the copy must then set RFLAGS.AC around its accesses.
+#[no_mangle]
+static GUEST_COPY_STAC: AtomicBool = AtomicBool::new(false);
+
+global_asm!(
+    r#"
+    .section .text
+    .balign 16
+guest_copy_bytes:
+    mov %rdx, %rcx
+    shr $3, %rcx
+    testb $1, GUEST_COPY_STAC(%rip)
+    jz 1f
+    stac
+1:
+    .global guest_copy_begin
+guest_copy_begin:
+    rep movsq
+    mov %rdx, %rcx
+    and $7, %rcx
+    rep movsb
+    .global guest_copy_end
+guest_copy_end:
+    xor %eax, %eax
+    jmp 2f
+    .global guest_copy_fixup
+guest_copy_fixup:
+    mov $1, %eax
+2:
+    testb $1, GUEST_COPY_STAC(%rip)
+    jz 3f
+    clac
+3:
+    ret
+    "#,
+    options(att_syntax)
+);
+
+extern "sysv64" {
+    fn guest_copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> u64;
+    static guest_copy_begin: u8;
+    static guest_copy_end: u8;
+    static guest_copy_fixup: u8;
+}
+
+/// A fault inside the copy: the guest address was not accessible after all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyFault;
+
+/// Records whether SMAP is on (call after CR4 is final).
+pub fn init() {
+    GUEST_COPY_STAC.store(cpu::read_cr4() & (1 << 21) != 0, Ordering::Relaxed);
+}
+
+/// The frame number of the L4 loaded in CR3.
+pub fn loaded_root() -> u64 {
+    (cpu::read_cr3() & 0x000F_FFFF_FFFF_F000) >> 12
+}
+
+/// Copies `buf.len()` bytes from guest address `va` of the loaded tables.
+///
+/// The caller has established that `[va, va + buf.len())` may be reached through the loaded
+/// tables (`Mm::copy_through_mmu_ok` with [`loaded_root`]).
+pub fn read(va: u64, buf: &mut [u8]) -> Result<(), CopyFault> {
+    // SAFETY: `buf` is a valid hypervisor buffer of this length. The guest range lies in
+    // guest L4 slots of the loaded tables, which reach only guest memory (caller's check),
+    // so the reads touch no hypervisor memory; a fault is caught by `fixup`. No Rust
+    // reference to guest memory is formed.
+    let r = unsafe { guest_copy_bytes(buf.as_mut_ptr(), va as *const u8, buf.len()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(CopyFault)
+    }
+}
+
+/// Copies `data` to guest address `va` of the loaded tables.
+///
+/// The caller has established that `[va, va + data.len())` may be reached through the
+/// loaded tables (`Mm::copy_through_mmu_ok` with [`loaded_root`]): writes then go only
+/// through the guest's own writable mappings (CR0.WP makes the CPU check RW at every level
+/// for ring 0 too), i.e. to frames the guest holds writable.
+pub fn write(va: u64, data: &[u8]) -> Result<(), CopyFault> {
+    // SAFETY: as in `read`, with the guest range as destination: only guest frames mapped
+    // writable at every level of the loaded tables can be written (CR0.WP is set at boot and
+    // kept), a fault is caught by `fixup`.
+    let r = unsafe { guest_copy_bytes(va as *mut u8, data.as_ptr(), data.len()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(CopyFault)
+    }
+}
+
+/// For a #PF or #GP taken in ring 0: if it hit the guest copy, resumes at the copy's fault
+/// exit (which reports the failure) and returns true.
+pub fn fixup(frame: &mut TrapFrame) -> bool {
+    let (begin, end) = (
+        &raw const guest_copy_begin as u64,
+        &raw const guest_copy_end as u64,
+    );
+    if !(matches!(frame.vector, 13 | 14) && (begin..end).contains(&frame.rip)) {
+        return false;
+    }
+    frame.rip = &raw const guest_copy_fixup as u64;
+    true
+}
