@@ -14,7 +14,7 @@ use tools::bench::{guest_text, parse_result};
 use tools::qemu::{Outcome, RunResult};
 
 /// Cases run in both domains.
-const COMMON_CASES: [&str; 31] = [
+const COMMON_CASES: [&str; 30] = [
     "build-own-tables",
     "4k-rw-map",
     "ptwr-off-by-default",
