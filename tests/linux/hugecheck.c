@@ -1,0 +1,368 @@
+/*
+ * hugecheck: hugepages in an unmodified Linux PV guest (issue 9). Built static like hvcheck.c
+ * by `hvtool initramfs`; run by tests/linux/init for hvtest=huge, hvtest=demo and
+ * hvtest=hugebench.
+ *
+ *   hugecheck huge N R THP [pause]
+ *       N huge pages in the pool (/proc/sys/vm/nr_hugepages), R rounds of: a hugetlbfs file
+ *       mapped shared and a MAP_HUGETLB|MAP_ANONYMOUS region mapped private, a pattern
+ *       written and verified across both, a child that verifies the shared one and writes the
+ *       private one (copy-on-write of huge pages; the parent's copy must stay), unmap, unlink.
+ *       THP is "thp" (THP set to always, anonymous memory touched, AnonHugePages must grow)
+ *       or "nothp" (that part is reported as SKIP). With "pause", the first round stops once
+ *       its mappings are live: `HVSNAP live` (see snapshot()).
+ *       One line per part, each starting as FAIL:  HUGE: PASS|FAIL pool|maps|thp <detail>
+ *       A kernel without hugepage support (no PSE in CPUID: no HugePages_ lines in
+ *       /proc/meminfo) gives `HUGE: SKIP no hugepages (PSE not visible)` and status 77.
+ *
+ *   hugecheck bench MIB RANDMIB
+ *       Fault in, touch (one write per 4 KiB) and unmap MIB MiB with 2 MiB hugetlb pages,
+ *       then with 4 KiB pages (THP off), then RANDMIB MiB of random accesses with each.
+ *       Before the first phase and after each, a snapshot: `HVSNAP <phase>` (the host tool
+ *       reads the hypervisor's MMSTAT counters there). Lines:
+ *         HUGEBENCH: <phase> <MiB> MiB in <ms> ms
+ *
+ * snapshot(): prints `HVSNAP <name>: waiting for a line on the console` and waits (at most
+ * 60 s) for a line on stdin, which `hvtool` types once it has read the counters.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HUGE_SIZE (2UL << 20)
+#define SMALL_SIZE 4096UL
+#define MOUNT_POINT "/dev/hugepages"
+#define SNAPSHOT_WAIT_MS 60000
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The value of a /proc/meminfo line ("HugePages_Total:", "AnonHugePages:"), or -1. */
+static long meminfo(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long value = -1;
+	size_t n = strlen(key);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, key, n)) {
+			value = atol(line + n);
+			break;
+		}
+	fclose(f);
+	return value;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static void snapshot(const char *name)
+{
+	printf("HVSNAP %s: waiting for a line on the console\n", name);
+	fflush(stdout);
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	char buf[128];
+	if (poll(&p, 1, SNAPSHOT_WAIT_MS) == 1 && fgets(buf, sizeof buf, stdin))
+		return;
+	printf("HVSNAP %s: no line within %d s, going on\n", name, SNAPSHOT_WAIT_MS / 1000);
+}
+
+static int verdict(const char *part, int ok, const char *detail)
+{
+	printf("HUGE: %s %s %s\n", ok ? "PASS" : "FAIL", part, detail);
+	fflush(stdout);
+	return ok ? 0 : 1;
+}
+
+static uint64_t pattern(uint64_t seed, size_t word)
+{
+	return seed ^ (word * 0x9e3779b97f4a7c15ULL);
+}
+
+static void fill(volatile uint64_t *p, size_t len, uint64_t seed)
+{
+	for (size_t i = 0; i < len / 8; i++)
+		p[i] = pattern(seed, i);
+}
+
+/* Whether every word of `p` holds the pattern of `seed`. */
+static int holds(volatile uint64_t *p, size_t len, uint64_t seed)
+{
+	for (size_t i = 0; i < len / 8; i++)
+		if (p[i] != pattern(seed, i))
+			return 0;
+	return 1;
+}
+
+/* The pool: N huge pages, checked by HugePages_Total. Returns 0 PASS, 1 FAIL, 77 SKIP. */
+static int pool(long n)
+{
+	char detail[160];
+	long size_kb = meminfo("Hugepagesize:");
+	long before = meminfo("HugePages_Total:");
+	if (before < 0 || size_kb <= 0) {
+		printf("HUGE: SKIP no hugepages (PSE not visible): /proc/meminfo has no "
+		       "HugePages_Total\n");
+		return 77;
+	}
+	char text[32];
+	snprintf(text, sizeof text, "%ld", n);
+	int set = write_file("/proc/sys/vm/nr_hugepages", text) == 0;
+	long total = meminfo("HugePages_Total:");
+	long free = meminfo("HugePages_Free:");
+	snprintf(detail, sizeof detail,
+		 "HugePages_Total=%ld (asked %ld, was %ld) HugePages_Free=%ld Hugepagesize=%ldkB "
+		 "set=%d",
+		 total, n, before, free, size_kb, set);
+	return verdict("pool", set && total == n && free == n && size_kb * 1024 == (long)HUGE_SIZE,
+		       detail);
+}
+
+struct round {
+	int file_ok, anon_ok, used_ok, child_ok, private_kept, shared_seen, unmapped, freed;
+};
+
+/* One round of the hugetlbfs file + MAP_HUGETLB checks (`pages` huge pages each). */
+static struct round maps_round(int r, size_t pages, int pause)
+{
+	struct round o = { 0 };
+	size_t len = pages * HUGE_SIZE;
+	uint64_t shared_seed = 0x5a5a0000ULL + r, private_seed = 0xc0ffee00ULL + r;
+	uint64_t child_seed = 0xbeef0000ULL + r, marker = 0x600d0000ULL + r;
+	long free0 = meminfo("HugePages_Free:");
+	char path[64];
+	snprintf(path, sizeof path, MOUNT_POINT "/round%d", r);
+	int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, len) != 0)
+		return o;
+	uint64_t *shared = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	uint64_t *private = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (shared == MAP_FAILED || private == MAP_FAILED) {
+		close(fd);
+		unlink(path);
+		return o;
+	}
+	fill(shared, len, shared_seed);
+	o.file_ok = holds(shared, len, shared_seed);
+	fill(private, len, private_seed);
+	o.anon_ok = holds(private, len, private_seed);
+	/* Both mappings hold their pages now: the free count fell by 2 * pages. */
+	o.used_ok = meminfo("HugePages_Free:") == free0 - 2 * (long)pages;
+	if (pause)
+		snapshot("live");
+	pid_t pid = fork();
+	if (pid == 0) {
+		int ok = holds(shared, len, shared_seed);
+		fill(private, len, child_seed); /* copy-on-write of every huge page */
+		ok &= holds(private, len, child_seed);
+		shared[len / 8 - 1] = marker;
+		_exit(ok ? 0 : 1);
+	}
+	int status = -1;
+	o.child_ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		     WEXITSTATUS(status) == 0;
+	o.private_kept = holds(private, len, private_seed);
+	o.shared_seen = shared[len / 8 - 1] == marker;
+	o.unmapped = munmap(shared, len) == 0 && munmap(private, len) == 0;
+	close(fd);
+	unlink(path);
+	o.freed = meminfo("HugePages_Free:") == free0;
+	return o;
+}
+
+static int maps(int rounds, int pause)
+{
+	char detail[256];
+	const size_t pages = 4;
+	int good = 0;
+	struct round o = { 0 };
+	mkdir(MOUNT_POINT, 0755);
+	int mounted = mount("hugetlbfs", MOUNT_POINT, "hugetlbfs", 0, NULL) == 0 || errno == EBUSY;
+	for (int r = 0; mounted && r < rounds; r++) {
+		o = maps_round(r, pages, pause && r == 0);
+		if (!(o.file_ok && o.anon_ok && o.used_ok && o.child_ok && o.private_kept &&
+		      o.shared_seen && o.unmapped && o.freed))
+			break;
+		good++;
+	}
+	snprintf(detail, sizeof detail,
+		 "%d/%d rounds of a %zu MiB hugetlbfs file (shared) + %zu MiB MAP_HUGETLB "
+		 "(private): mounted=%d file=%d anon=%d pool-used=%d child+cow=%d parent-kept=%d "
+		 "shared-seen=%d munmap=%d pool-freed=%d",
+		 good, rounds, pages * 2, pages * 2, mounted, o.file_ok, o.anon_ok, o.used_ok,
+		 o.child_ok, o.private_kept, o.shared_seen, o.unmapped, o.freed);
+	return verdict("maps", good == rounds, detail);
+}
+
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+
+/* Anonymous memory with THP `always`: AnonHugePages must grow while it is mapped. */
+static int thp(void)
+{
+	char detail[160];
+	const size_t len = 32UL << 20;
+	int set = write_file(THP_ENABLED, "always") == 0;
+	long before = meminfo("AnonHugePages:");
+	uint8_t *raw = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return verdict("thp", 0, "mmap failed");
+	uint64_t *p = (uint64_t *)(((uintptr_t)raw + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+	madvise(p, len, MADV_HUGEPAGE);
+	fill(p, len, 0x7411);
+	int ok = holds(p, len, 0x7411);
+	long during = meminfo("AnonHugePages:");
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child writes every huge page (THP copy-on-write) and checks its copy. */
+		fill(p, len, 0x7412);
+		_exit(holds(p, len, 0x7412) ? 0 : 1);
+	}
+	int status = -1;
+	int child = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0;
+	ok &= holds(p, len, 0x7411);
+	int unmapped = munmap(raw, len + HUGE_SIZE) == 0;
+	snprintf(detail, sizeof detail,
+		 "AnonHugePages %ld kB before, %ld kB with %zu MiB touched; set-always=%d "
+		 "pattern=%d child=%d munmap=%d",
+		 before, during, len >> 20, set, ok, child, unmapped);
+	return verdict("thp", set && ok && child && unmapped && during >= before + 2048, detail);
+}
+
+static int huge(long n, int rounds, int with_thp, int pause)
+{
+	int r = pool(n);
+	if (r == 77)
+		return 77;
+	int failed = r;
+	failed += maps(rounds, pause);
+	if (with_thp)
+		failed += thp();
+	else
+		printf("HUGE: SKIP thp (switched off on the command line: hvthp=off)\n");
+	return failed ? 1 : 0;
+}
+
+/* Fault in, touch and unmap `mib` MiB, 2 MiB hugetlb pages or 4 KiB ones; ms, or -1. */
+static double fault_touch_unmap(size_t mib, int hugetlb)
+{
+	size_t len = mib << 20;
+	double t0 = now_ms();
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | (hugetlb ? MAP_HUGETLB : 0), -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	if (!hugetlb && madvise(p, len, MADV_NOHUGEPAGE) != 0)
+		return -1;
+	for (size_t off = 0; off < len; off += SMALL_SIZE)
+		p[off] = (uint8_t)(off >> 12);
+	for (size_t off = 0; off < len; off += SMALL_SIZE)
+		if (p[off] != (uint8_t)(off >> 12))
+			return -1;
+	if (munmap(p, len) != 0)
+		return -1;
+	return now_ms() - t0;
+}
+
+static volatile uint64_t sink; /* keeps the random run's sum alive */
+
+/* Random 8-byte reads and writes over `mib` MiB (touched first, outside the timing). */
+static double random_access(size_t mib, int hugetlb, long accesses)
+{
+	size_t len = mib << 20;
+	uint64_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | (hugetlb ? MAP_HUGETLB : 0), -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	if (!hugetlb)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	for (size_t off = 0; off < len / 8; off += SMALL_SIZE / 8)
+		p[off] = off;
+	uint64_t x = 0x2545f4914f6cdd1dULL, sum = 0;
+	size_t words = len / 8;
+	double t0 = now_ms();
+	for (long i = 0; i < accesses; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		size_t w = x % words;
+		sum += p[w];
+		p[w] = sum;
+	}
+	double ms = now_ms() - t0;
+	munmap(p, len);
+	sink = sum;
+	return ms;
+}
+
+static void report(const char *phase, size_t mib, double ms)
+{
+	if (ms < 0)
+		printf("HUGEBENCH: %s %zu MiB FAILED (%s)\n", phase, mib, strerror(errno));
+	else
+		printf("HUGEBENCH: %s %zu MiB in %.1f ms\n", phase, mib, ms);
+	fflush(stdout);
+}
+
+static int bench(size_t mib, size_t rand_mib)
+{
+	const long accesses = 4L << 20;
+	long want = (long)((mib > rand_mib ? mib : rand_mib) >> 1);
+	char text[32];
+	snprintf(text, sizeof text, "%ld", want);
+	write_file("/proc/sys/vm/nr_hugepages", text);
+	write_file(THP_ENABLED, "never");
+	long total = meminfo("HugePages_Total:");
+	printf("HUGEBENCH: pool HugePages_Total=%ld (asked %ld)%s\n", total, want,
+	       total == want ? "" : ": the 2 MiB runs will fail");
+	snapshot("start");
+	report("huge-fault-touch-unmap", mib, fault_touch_unmap(mib, 1));
+	snapshot("huge-done");
+	report("small-fault-touch-unmap", mib, fault_touch_unmap(mib, 0));
+	snapshot("small-done");
+	report("huge-random", rand_mib, random_access(rand_mib, 1, accesses));
+	snapshot("huge-random-done");
+	report("small-random", rand_mib, random_access(rand_mib, 0, accesses));
+	snapshot("small-random-done");
+	printf("HUGEBENCH: done (%ld random accesses per random run)\n", accesses);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *what = argc > 1 ? argv[1] : "";
+	if (!strcmp(what, "huge") && argc >= 5)
+		return huge(atol(argv[2]), atoi(argv[3]), !strcmp(argv[4], "thp"),
+			    argc > 5 && !strcmp(argv[5], "pause"));
+	if (!strcmp(what, "bench") && argc >= 4)
+		return bench(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10));
+	fprintf(stderr, "usage: hugecheck huge N ROUNDS thp|nothp [pause] | bench MIB RANDMIB\n");
+	return 2;
+}
