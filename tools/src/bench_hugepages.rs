@@ -16,6 +16,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::linux::superpage_config;
 use crate::mmstat::MmStat;
 use crate::qemu::{RunConfig, RunResult};
 
@@ -55,16 +56,8 @@ pub fn snapshot_input(name: &str) -> (String, String) {
 
 /// The run: `kernel` with `initramfs`, superpages, [`GUEST_MIB`], snapshots answered.
 pub fn config(hv: &Path, kernel: &Path, initramfs: &Path) -> RunConfig {
-    let mut cfg = RunConfig::new(hv.to_path_buf(), kernel.to_path_buf());
-    cfg.ramdisk = Some(initramfs.to_path_buf());
-    cfg.hv_args = vec![
-        "log=info".into(),
-        format!("mem={GUEST_MIB}M"),
-        "superpages".into(),
-    ];
-    cfg.guest_cmdline = Some(CMDLINE.into());
-    cfg.machine_mib = GUEST_MIB + 256;
-    cfg.timeout = Duration::from_secs(1200);
+    let timeout = Duration::from_secs(1200);
+    let mut cfg = superpage_config(hv, kernel, initramfs, GUEST_MIB, CMDLINE, timeout);
     cfg.input = SNAPSHOTS.iter().map(|s| snapshot_input(s)).collect();
     cfg
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::bench_hugepages::snapshot_input;
+use crate::linux::superpage_config;
 use crate::mmstat::{self, MmStat};
 use crate::qemu::{Console, RunConfig, RunResult};
 
@@ -44,16 +45,8 @@ pub fn shown(line: &str) -> bool {
 
 /// The run: echoed through [`shown`], the `live` snapshot answered.
 pub fn config(hv: &Path, kernel: &Path, initramfs: &Path) -> RunConfig {
-    let mut cfg = RunConfig::new(hv.to_path_buf(), kernel.to_path_buf());
-    cfg.ramdisk = Some(initramfs.to_path_buf());
-    cfg.hv_args = vec![
-        "log=info".into(),
-        format!("mem={GUEST_MIB}M"),
-        "superpages".into(),
-    ];
-    cfg.guest_cmdline = Some(CMDLINE.into());
-    cfg.machine_mib = GUEST_MIB + 256;
-    cfg.timeout = Duration::from_secs(600);
+    let timeout = Duration::from_secs(600);
+    let mut cfg = superpage_config(hv, kernel, initramfs, GUEST_MIB, CMDLINE, timeout);
     cfg.console = Console::Capture { echo: true };
     cfg.echo_filter = Some(shown);
     cfg.input = vec![snapshot_input("live")];

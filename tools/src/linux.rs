@@ -137,6 +137,29 @@ pub fn build_initramfs(busybox: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A boot of `kernel` with `initramfs` in a domain of `mib` MiB built with superpages
+/// (hypervisor log at info), the guest command line `cmdline`, at most `timeout`.
+pub fn superpage_config(
+    hv: &Path,
+    kernel: &Path,
+    initramfs: &Path,
+    mib: u32,
+    cmdline: &str,
+    timeout: std::time::Duration,
+) -> crate::qemu::RunConfig {
+    let mut cfg = crate::qemu::RunConfig::new(hv.to_path_buf(), kernel.to_path_buf());
+    cfg.ramdisk = Some(initramfs.to_path_buf());
+    cfg.hv_args = vec![
+        "log=info".into(),
+        format!("mem={mib}M"),
+        "superpages".into(),
+    ];
+    cfg.guest_cmdline = Some(cmdline.into());
+    cfg.machine_mib = mib + 256;
+    cfg.timeout = timeout;
+    cfg
+}
+
 /// The test initramfs at its usual place (`target/linux/initramfs.cpio.gz`), rebuilt each call.
 pub fn test_initramfs() -> Result<PathBuf> {
     let out = cache_root().join("initramfs.cpio.gz");
