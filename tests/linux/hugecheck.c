@@ -86,7 +86,9 @@ static void snapshot(const char *name)
 	fflush(stdout);
 	struct pollfd p = { .fd = 0, .events = POLLIN };
 	char buf[128];
-	if (poll(&p, 1, SNAPSHOT_WAIT_MS) == 1 && fgets(buf, sizeof buf, stdin))
+	/* read(), not stdio: a canonical tty gives one line per read and nothing is buffered
+	 * here for the next snapshot. */
+	if (poll(&p, 1, SNAPSHOT_WAIT_MS) == 1 && read(0, buf, sizeof buf) > 0)
 		return;
 	printf("HVSNAP %s: no line within %d s, going on\n", name, SNAPSHOT_WAIT_MS / 1000);
 }
