@@ -200,11 +200,19 @@ fn hugepages_with_superpages(kernel: &Path, initramfs: &Path) -> Result<(), Fail
         kernel,
         Some(initramfs),
         512,
-        "console=hvc0 quiet hvtest=huge",
+        "console=hvc0 quiet hvtest=huge hvpause=1",
     );
     cfg.hv_args.push("superpages".into());
+    // While the first round's huge mappings are live, the `m` debug key shows them.
+    cfg.input = vec![tools::bench_hugepages::snapshot_input("live")];
     let r = common::run(&cfg);
     let mut problems = Vec::new();
+    match tools::bench_hugepages::snapshot_stat(&log_lines(&r), "live") {
+        Some(s) if s.pse_live > 0 => {}
+        other => problems.push(format!(
+            "the m key showed no live 2 MiB mapping while hugecheck held 8: {other:?}"
+        )),
+    }
     if r.saw("HUGE: SKIP no hugepages") {
         problems.push(
             "the kernel offers no hugepages in a superpage domain (PSE not visible)".to_string(),

@@ -62,20 +62,24 @@ pub fn config(hv: &Path, kernel: &Path, initramfs: &Path) -> RunConfig {
     cfg
 }
 
-/// The counters read at each snapshot: the first `MMSTAT` of [`DOMAIN`] after the guest's
-/// marker and before its next one.
+/// The counters read at snapshot `name`: the first `MMSTAT` of [`DOMAIN`] after the guest's
+/// marker `HVSNAP <name>:` and before the guest's next snapshot or result (`HVSNAP`,
+/// `HUGE…` lines), so a missing one is never taken from later.
+pub fn snapshot_stat(lines: &[&str], name: &str) -> Option<MmStat> {
+    let marker = format!("HVSNAP {name}:");
+    let at = lines.iter().position(|l| l.contains(&marker))?;
+    lines[at + 1..]
+        .iter()
+        .take_while(|l| !l.contains("HVSNAP ") && !l.contains("HUGE"))
+        .filter_map(|l| MmStat::parse(l))
+        .find(|s| s.dom == DOMAIN)
+}
+
+/// The counters read at each of [`SNAPSHOTS`].
 pub fn snapshots(lines: &[&str]) -> Vec<Option<MmStat>> {
     SNAPSHOTS
         .iter()
-        .map(|name| {
-            let marker = format!("HVSNAP {name}:");
-            let at = lines.iter().position(|l| l.contains(&marker))?;
-            lines[at + 1..]
-                .iter()
-                .take_while(|l| !l.contains("HVSNAP "))
-                .filter_map(|l| MmStat::parse(l))
-                .find(|s| s.dom == DOMAIN)
-        })
+        .map(|name| snapshot_stat(lines, name))
         .collect()
 }
 

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::bench_hugepages::snapshot_input;
+use crate::bench_hugepages::{snapshot_input, snapshot_stat};
 use crate::linux::superpage_config;
-use crate::mmstat::{self, MmStat};
+use crate::mmstat;
 use crate::qemu::{Console, RunConfig, RunResult};
 
 /// Domain memory, MiB.
@@ -64,18 +64,19 @@ pub fn summary(r: &RunResult) -> Vec<String> {
         verdicts("HUGE: FAIL"),
         verdicts("HUGE: SKIP")
     ));
-    let live = lines
-        .iter()
-        .position(|l| l.contains("HVSNAP live:"))
-        .and_then(|at| lines[at..].iter().find_map(|l| MmStat::parse(l)));
-    match live {
+    match snapshot_stat(&lines, "live") {
         Some(s) => out.push(format!(
             "hypervisor, while the huge mappings were live ('m' key): {} 2 MiB mappings live",
             s.pse_live
         )),
         None => out.push("hypervisor: no counters were shown on the 'm' key".into()),
     }
-    match mmstat::last_stat(lines.iter().copied(), DOMAIN) {
+    // Teardown comes after the guest's last words (an `m` snapshot is not a teardown).
+    let end = lines
+        .iter()
+        .rposition(|l| l.contains("DEMO: powering off"))
+        .unwrap_or(lines.len());
+    match mmstat::last_stat(lines[end..].iter().copied(), DOMAIN) {
         Some(s) => out.push(format!("hypervisor, at teardown: {}", s.describe())),
         None => out.push("hypervisor: no counters at teardown".into()),
     }
@@ -110,6 +111,7 @@ mod tests {
             "(d1) HVSNAP live: waiting for a line on the console",
             "MMSTAT dom=1 pse_live=8 pse_made=8 pse_released=0 spage_type_changes=0 splinters=0 ptwr_l1=0 ptwr_l2=0 mmu_hc_cycles=0 ptwr_cycles=0 tsc_khz=1000",
             "(d1) HUGE: FAIL maps x",
+            "(d1) DEMO: powering off; the hypervisor prints its counters",
             "MMSTAT dom=1 pse_live=0 pse_made=32 pse_released=32 spage_type_changes=0 splinters=0 ptwr_l1=0 ptwr_l2=0 mmu_hc_cycles=2000 ptwr_cycles=0 tsc_khz=1000",
             "MMCHECK dom=1 spage_nonzero=0 frames_leaked=0 verdict=ok",
         ];
@@ -130,5 +132,13 @@ mod tests {
         assert!(s[2].contains("made 32, released 32, live 0"), "{}", s[2]);
         assert!(s[2].contains("MMU time 2.0 ms"), "{}", s[2]);
         assert!(s[3].contains("clean"), "{}", s[3]);
+        let before_poweroff = RunResult {
+            lines: r.lines[..3].to_vec(),
+            ..r.clone()
+        };
+        assert_eq!(
+            summary(&before_poweroff)[2],
+            "hypervisor: no counters at teardown"
+        );
     }
 }
