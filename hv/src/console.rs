@@ -153,6 +153,11 @@ impl Hypervisor {
                     crate::profile::log_profile(d);
                 }
             }
+            DebugCommand::MmStats => {
+                for d in self.domains.values().filter(|d| d.is_running()) {
+                    self.log_mmstat(d.id);
+                }
+            }
             DebugCommand::Destroy(id) => {
                 if self.domains.contains_key(&id) {
                     log::info!("destroying domain {id} (debug key)");

@@ -49,10 +49,12 @@ pub enum Emulated {
     No,
 }
 
-/// The CPUID policy PV guests see (forced-emulation CPUID, and which CR4 bits they may set).
-pub fn cpuid_policy() -> Policy {
+/// The CPUID policy PV guests see (forced-emulation CPUID, and which CR4 bits they may set);
+/// `pse` is the domain's stage (`hv_core::pse_stage`): only a superpage domain past its
+/// trigger sees PSE.
+pub fn cpuid_policy(pse: bool) -> Policy {
     Policy {
-        expose_pse: false,
+        expose_pse: pse,
         version: crate::hypercall::XEN_VERSION_NUMBER,
     }
 }
@@ -109,8 +111,8 @@ pub fn commit_regs(frame: &mut TrapFrame, regs: &GuestRegs) {
 
 /// The CR4 bits the CPUID policy lets a guest control.
 fn cr4_policy() -> Cr4Policy {
-    let [_, _, c1, d1] = guest_cpuid(cpuid_policy(), 1, 0, cpu::cpuid(1, 0));
-    let [_, b7, _, _] = guest_cpuid(cpuid_policy(), 7, 0, cpu::cpuid(7, 0));
+    let [_, _, c1, d1] = guest_cpuid(cpuid_policy(false), 1, 0, cpu::cpuid(1, 0));
+    let [_, b7, _, _] = guest_cpuid(cpuid_policy(false), 7, 0, cpu::cpuid(7, 0));
     Cr4Policy {
         tsc: d1 & (1 << 4) != 0,
         de: d1 & (1 << 2) != 0,
@@ -295,7 +297,8 @@ pub fn invalid_opcode(hv: &mut Hypervisor, v: VcpuRef, frame: &mut TrapFrame) ->
     }
     let (leaf, subleaf) = (frame.rax as u32, frame.rcx as u32);
     let native = cpu::cpuid(leaf, subleaf);
-    let [a, b, c, d] = guest_cpuid(cpuid_policy(), leaf, subleaf, native);
+    let pse = hv.domains.get(&v.0).is_some_and(|d| d.pse.visible());
+    let [a, b, c, d] = guest_cpuid(cpuid_policy(pse), leaf, subleaf, native);
     frame.rax = u64::from(a);
     frame.rbx = u64::from(b);
     frame.rcx = u64::from(c);

@@ -25,6 +25,7 @@ mod hypervisor;
 mod logger;
 mod mem;
 mod memory;
+mod mmstat;
 mod profile;
 mod ptwr;
 mod rings;

@@ -11,7 +11,8 @@ use alloc::vec::Vec;
 
 use hv_core::buddy::BuddyAllocator;
 use hv_core::mm::{
-    DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmConfig, MmError, SpageInfo,
+    DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmCheck, MmConfig, MmError, MmStats,
+    SpageInfo,
 };
 
 use zerocopy::IntoBytes;
@@ -53,6 +54,17 @@ impl FrameMemory for DirectMapMemory {
     fn read_table(&self, mfn: Mfn, out: &mut [u64; 512]) {
         phys::read_bytes(mfn.0 * PAGE_SIZE, out.as_mut_bytes());
     }
+}
+
+/// What tearing a domain's memory down gave back and found.
+#[derive(Clone, Copy, Debug)]
+pub struct Destroyed {
+    /// Frames returned to the allocator.
+    pub freed: u64,
+    /// The domain's MMU counters at the end.
+    pub stats: MmStats,
+    /// What was left over.
+    pub check: MmCheck,
 }
 
 /// Why a domain could not get memory.
@@ -157,6 +169,15 @@ impl Memory {
     pub fn set_m2p(&mut self, mfn: u64, pfn: u64) {
         if mfn < self.max_mfn {
             phys::write_u64(self.m2p_base_ma + mfn * 8, pfn);
+        }
+    }
+
+    /// The M2P entry of `mfn` (`INVALID_M2P` beyond the table).
+    pub fn m2p(&self, mfn: u64) -> u64 {
+        if mfn < self.max_mfn {
+            phys::read_u64(self.m2p_base_ma + mfn * 8)
+        } else {
+            INVALID_M2P
         }
     }
 
@@ -282,27 +303,34 @@ impl Memory {
         }
     }
 
-    /// Tears a domain's memory down and returns every frame to the allocator; the number of
-    /// frames returned.
-    pub fn destroy_domain(&mut self, dom: DomId) -> Result<u64, MemoryError> {
+    /// Tears a domain's memory down and returns every frame to the allocator: how many
+    /// frames were returned, the domain's MMU counters and what was left over (frames the
+    /// allocator would not take back count as leaked).
+    pub fn destroy_domain(&mut self, dom: DomId) -> Result<Destroyed, MemoryError> {
         let teardown = self.mm.destroy_domain(dom, &mut DirectMapMemory)?;
-        let mut freed = 0;
+        let mut done = Destroyed {
+            freed: 0,
+            stats: teardown.stats,
+            check: teardown.check,
+        };
         for (base, order) in teardown.blocks {
             for i in 0..(1u64 << order) {
                 self.set_m2p(base.0 + i, INVALID_M2P);
             }
-            if self.frames.free(base.0, order).is_ok() {
-                freed += 1u64 << order;
+            match self.frames.free(base.0, order) {
+                Ok(_) => done.freed += 1u64 << order,
+                Err(_) => done.check.frames_leaked += 1u64 << order,
             }
         }
         for mfn in teardown.xen_frames {
-            if self.frames.free(mfn.0, 0).is_ok() {
-                freed += 1;
+            match self.frames.free(mfn.0, 0) {
+                Ok(_) => done.freed += 1,
+                Err(_) => done.check.frames_leaked += 1,
             }
         }
         if self.mm.take_flush_needed() {
             crate::arch::cpu::flush_tlb();
         }
-        Ok(freed)
+        Ok(done)
     }
 }

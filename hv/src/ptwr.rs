@@ -58,6 +58,7 @@ pub fn page_fault(
     }
     let root = Mfn(vcpu.current_root());
     let dom = DomId(v.0);
+    let start = cpu::rdtsc();
     // Only faults on a page table get the decoder.
     if hv
         .memory
@@ -102,6 +103,8 @@ pub fn page_fault(
         }
     }
     commit_regs(frame, &result.regs);
+    let cycles = cpu::rdtsc().wrapping_sub(start);
+    hv.memory.mm.note_ptwr(dom, target.level, cycles);
     hv.prof_classify(match target.level {
         PageLevel::L1 => Kind::PtwrL1,
         _ => Kind::PtwrL2,

@@ -546,7 +546,14 @@ impl Hypervisor {
         d.release_pages(&mut self.memory);
         self.release_from_store(id);
         match self.memory.destroy_domain(hv_core::mm::DomId(id)) {
-            Ok(freed) => log::info!("domain {id}: {freed} frames returned"),
+            Ok(done) => {
+                log::info!("{}", done.stats.line(id, self.tsc_khz()));
+                log::info!("domain {id}: {} frames returned", done.freed);
+                match done.check.ok() {
+                    true => log::info!("{}", done.check.line(id)),
+                    false => log::error!("{}", done.check.line(id)),
+                }
+            }
             Err(e) => log::error!("domain {id}: teardown failed: {e:?}"),
         }
     }

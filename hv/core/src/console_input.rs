@@ -63,6 +63,8 @@ pub enum DebugCommand {
     List,
     /// Print every live domain's hypervisor profile.
     Profile,
+    /// Print every live domain's MMU counters (`MMSTAT` lines).
+    MmStats,
     /// Destroy this domain.
     Destroy(u16),
     /// A key or a number that means nothing: print the key list.
@@ -103,6 +105,7 @@ impl DebugKeys {
             b'h' | b'?' => Some(DebugCommand::Help),
             b'l' => Some(DebugCommand::List),
             b'c' => Some(DebugCommand::Profile),
+            b'm' => Some(DebugCommand::MmStats),
             b'd' => {
                 self.destroy = Some(None);
                 None
@@ -115,7 +118,7 @@ impl DebugKeys {
 
 /// The key list shown for `h`.
 pub const HELP: &str =
-    "debug keys: h = this list, l = list domains, c = hypervisor profiles, d ID Enter = destroy domain ID; 3 x Ctrl-A = next console";
+    "debug keys: h = this list, l = list domains, c = hypervisor profiles, m = MMU counters, d ID Enter = destroy domain ID; 3 x Ctrl-A = next console";
 
 #[cfg(test)]
 mod tests {
@@ -157,7 +160,7 @@ mod tests {
     #[test]
     fn debug_keys() {
         use DebugCommand::*;
-        assert_eq!(keys(b"h l ? c"), [Help, List, Help, Profile]);
+        assert_eq!(keys(b"h l ? c m"), [Help, List, Help, Profile, MmStats]);
         assert_eq!(keys(b"d12\r"), [Destroy(12)]);
         assert_eq!(keys(b"d 3\n"), [Destroy(3)]);
         assert_eq!(keys(b"d\r"), [Unknown]);

@@ -45,6 +45,7 @@ pub mod image;
 pub mod memmap;
 pub mod mm;
 pub mod profile;
+pub mod pse_stage;
 pub mod runqueue;
 pub mod time;
 pub mod types;

@@ -420,6 +420,7 @@ fn fill(
         vm_assist: 0,
         console: ConsoleState::new(dom.0),
         superpages: spec.superpages,
+        pse: hv_core::pse_stage::PseStage::new(spec.superpages),
         cpu_ns: 0,
         profile: Default::default(),
         pit: Default::default(),

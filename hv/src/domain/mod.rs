@@ -111,6 +111,8 @@ pub struct Domain {
     pub console: ConsoleState,
     /// Built with superpages allowed.
     pub superpages: bool,
+    /// Whether its CPUID shows PSE yet (`hv_core::pse_stage`).
+    pub pse: hv_core::pse_stage::PseStage,
     /// CPU time its vCPUs have had, ns.
     pub cpu_ns: u64,
     /// Where its time in the hypervisor went (`crate::profile`).

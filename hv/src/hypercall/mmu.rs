@@ -140,7 +140,8 @@ fn mmu_update_one(call: &mut Call, dom: DomId, req: &MmuUpdate) -> Result<(), i6
         }
         MMU_MACHPHYS_UPDATE => {
             let mfn = req.ptr >> 12;
-            match call.hv.memory.mm.can_update_m2p(dom, Mfn(mfn)) {
+            let old = call.hv.memory.m2p(mfn);
+            match call.hv.memory.mm.m2p_updated(dom, Mfn(mfn), old, req.val) {
                 Ok(()) => {
                     call.hv.memory.set_m2p(mfn, req.val);
                     Ok(())

@@ -153,7 +153,17 @@ pub fn call_one(call: &mut Call, number: u64) -> Ret {
         call.hv
             .prof_items(call.dom(), Kind::hypercall(number), items);
     }
+    let mmu = matches!(
+        number,
+        nr::MMU_UPDATE | nr::MMUEXT_OP | nr::UPDATE_VA_MAPPING | nr::UPDATE_VA_MAPPING_OTHERDOMAIN
+    );
+    let start = if mmu { crate::arch::cpu::rdtsc() } else { 0 };
     let ret = dispatch(call, number);
+    if mmu {
+        let cycles = crate::arch::cpu::rdtsc().wrapping_sub(start);
+        let dom = hv_core::mm::DomId(call.dom());
+        call.hv.memory.mm.note_mmu_hypercall(dom, cycles);
+    }
     if log::log_enabled!(log::Level::Trace) {
         let r = match ret {
             Ret::Value(v) => alloc::format!("{v}"),

@@ -92,7 +92,12 @@ pub fn vcpu_op(call: &mut Call) -> Ret {
             };
             let who = (call.who.0, vcpuid as usize);
             match call.hv.register_vcpu_info(who, a.mfn, a.offset) {
-                Ok(()) => Ret::Value(0),
+                Ok(()) => {
+                    if let Some(d) = call.hv.domain(who.0) {
+                        d.pse.vcpu_info_registered();
+                    }
+                    Ret::Value(0)
+                }
                 Err(e) => Ret::Value(e),
             }
         }

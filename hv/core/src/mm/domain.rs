@@ -5,6 +5,7 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 
 use super::extents::Extents;
+use super::stats::MmStats;
 use super::types::{BaseKind, DomainConfig, Mfn};
 
 /// A vCPU's two root tables; each holds one general + one L4 type reference while set.
@@ -51,6 +52,11 @@ pub(crate) struct Domain {
     /// Distinguishes this incarnation of the id from earlier ones, so a token of a destroyed
     /// domain (a `HeldFrame`, a `TakenExtent`) never acts on a later domain with the same id.
     pub epoch: u64,
+    /// Frames pinned as L1 while they head a live PSE mapping (Linux's pin walker takes a
+    /// huge PMD for a pointer to an L1): each holds one general reference, never a type.
+    pub pseudo_pins: BTreeSet<u64>,
+    /// The `MMSTAT` counters.
+    pub stats: MmStats,
 }
 
 impl Domain {
@@ -64,6 +70,8 @@ impl Domain {
             seg_desc_refs: BTreeMap::new(),
             held: BTreeMap::new(),
             epoch,
+            pseudo_pins: BTreeSet::new(),
+            stats: MmStats::default(),
         }
     }
 }

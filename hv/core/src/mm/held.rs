@@ -62,10 +62,7 @@ impl Mm<'_> {
     ) -> Result<HeldFrame, MmError> {
         let epoch = self.domain(dom)?.epoch;
         self.get_page_and_type(dom, mfn, PageType::Writable, mem)?;
-        if let Err(e) = self
-            .spage_mut(mfn.extent())
-            .and_then(|s| s.get_type(SpageType::Nosuper))
-        {
+        if let Err(e) = self.spage_get_type(mfn, SpageType::Nosuper) {
             self.put_page_and_type(mfn, None, mem);
             return Err(e);
         }

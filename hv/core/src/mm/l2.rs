@@ -43,24 +43,27 @@ impl Mm<'_> {
         }
         spage.get_mapping()?;
         if entry & RW != 0 {
-            match spage.get_type(SpageType::Superpage) {
+            match self.spage_get_type(base, SpageType::Superpage) {
                 Ok(changed) => self.flush_needed |= changed,
                 Err(e) => {
-                    spage.put_mapping();
+                    self.spage_mut(base.extent())?.put_mapping();
                     return Err(e);
                 }
             }
         }
+        self.domain_mut(dom)?.stats.pse_made += 1;
         Ok(())
     }
 
     /// Drops the references of a present PSE L2 entry (map count, + Superpage type if RW).
     pub(crate) fn put_superpage(&mut self, entry: u64) {
-        if let Ok(spage) = self.spage_mut(entry_mfn(entry).extent()) {
+        let base = entry_mfn(entry);
+        if let Ok(spage) = self.spage_mut(base.extent()) {
             spage.put_mapping();
             if entry & RW != 0 {
                 spage.put_type();
             }
+            self.count_for_owner(base, |s| s.pse_released += 1);
         }
     }
 }

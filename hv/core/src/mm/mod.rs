@@ -42,6 +42,7 @@ mod recount;
 mod refs;
 mod segdesc;
 mod spage;
+mod stats;
 mod teardown;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -63,6 +64,7 @@ pub use pte::{ADDR_MASK, GUEST_KERNEL, NX, PRESENT, PSE, RW, USER};
 pub use ptwr::PtwrTarget;
 pub use reclaim::TakenExtent;
 pub use spage::{SpageInfo, SpageType};
+pub use stats::{CheckLine, MmCheck, MmStats, StatLine};
 pub use teardown::Teardown;
 pub use types::{
     BaseKind, DomId, DomainConfig, Mfn, MmConfig, PageLevel, DOMID_FIRST_RESERVED,

@@ -4,7 +4,7 @@
 use super::error::MmError;
 use super::frame::PageType;
 use super::memory::FrameMemory;
-use super::types::{BaseKind, DomId, Mfn, PageLevel, PAGE_SHIFT};
+use super::types::{BaseKind, DomId, Mfn, PageLevel, PAGE_SHIFT, SUPERPAGE_ORDER};
 use super::Mm;
 
 impl Mm<'_> {
@@ -60,11 +60,36 @@ impl Mm<'_> {
         self.owned_frame(dom, mfn).map(|_| ())
     }
 
+    /// `MMU_MACHPHYS_UPDATE` of `mfn` from pfn `old` to pfn `new`, after `can_update_m2p`.
+    /// A changed value breaks the pfn↔mfn relation of the frame's 2 MiB extent (Linux maps a
+    /// huge page by converting only its head pfn), so the extent loses *enabled* and a later
+    /// PSE entry over it is refused (`SuperpageDenied`). As for a release, the change is
+    /// refused while a PSE entry maps the extent. Errors (nothing changed): those of
+    /// `can_update_m2p`, `Busy` (the extent is mapped by a PSE entry).
+    pub fn m2p_updated(&mut self, dom: DomId, mfn: Mfn, old: u64, new: u64) -> Result<(), MmError> {
+        self.can_update_m2p(dom, mfn)?;
+        if old == new {
+            return Ok(());
+        }
+        let spage = self.spage_mut(mfn.extent())?;
+        if spage.map_count() > 0 {
+            return Err(MmError::Busy);
+        }
+        spage.set_enabled(false);
+        Ok(())
+    }
+
     /// `MMUEXT_PIN_Ln_TABLE`: validate `mfn` as a `level` table and keep it so.
     ///
     /// Pre: `mfn` owned by `dom`, not pinned. Post on `Ok`: pinned, holding one general and
     /// one type reference. Errors: `BadFrame`, `NotOwner`, `TypeConflict`, `AlreadyPinned`,
     /// or a validation error (nothing changed).
+    ///
+    /// A pin of an L1 that heads a live PSE mapping is a *pseudo-pin* instead: Linux's pin
+    /// walker (`xen_pmd_walk` on fork) takes a huge PMD for a pointer to an L1 table. The
+    /// frame holds user data, so it is never typed (never validated, never a live L1, its
+    /// extent keeps its spage state); it is recorded with one general reference until the
+    /// matching `unpin` or teardown.
     pub fn pin<M: FrameMemory>(
         &mut self,
         dom: DomId,
@@ -73,6 +98,17 @@ impl Mm<'_> {
         mem: &mut M,
     ) -> Result<(), MmError> {
         self.domain(dom)?;
+        if level == PageLevel::L1 && self.heads_live_superpage(dom, mfn)? {
+            if self.frame(mfn)?.is_pinned() || self.domain(dom)?.pseudo_pins.contains(&mfn.0) {
+                return Err(MmError::AlreadyPinned);
+            }
+            self.get_page(dom, mfn)?;
+            self.domain_mut(dom)?.pseudo_pins.insert(mfn.0);
+            return Ok(());
+        }
+        if self.domain(dom)?.pseudo_pins.contains(&mfn.0) {
+            return Err(MmError::AlreadyPinned);
+        }
         self.get_page_and_type(dom, mfn, level.into(), mem)?;
         if self.frame(mfn)?.is_pinned() {
             self.put_page_and_type(mfn, None, mem);
@@ -82,16 +118,32 @@ impl Mm<'_> {
         Ok(())
     }
 
-    /// `MMUEXT_UNPIN_TABLE`. Pre: pinned by `dom`. Post on `Ok`: not pinned; the pin's
-    /// references dropped (the table is devalidated if that was the last type reference).
-    /// Errors: `NoDomain`, `BadFrame`, `NotOwner`, `NotPinned`.
+    /// Whether `mfn` is the first frame of an enabled extent of `dom` that a PSE entry maps
+    /// now. Errors: `BadFrame`, `NotOwner`.
+    fn heads_live_superpage(&self, dom: DomId, mfn: Mfn) -> Result<bool, MmError> {
+        self.owned_frame(dom, mfn)?;
+        if !mfn.is_aligned(SUPERPAGE_ORDER) {
+            return Ok(false);
+        }
+        Ok(self
+            .spage_info(mfn.extent())
+            .is_some_and(|s| s.is_enabled() && s.map_count() > 0))
+    }
+
+    /// `MMUEXT_UNPIN_TABLE`. Pre: pinned (or pseudo-pinned) by `dom`. Post on `Ok`: not
+    /// pinned; the pin's references dropped (the table is devalidated if that was the last
+    /// type reference). Errors: `NoDomain`, `BadFrame`, `NotOwner`, `NotPinned`.
     pub fn unpin<M: FrameMemory>(
         &mut self,
         dom: DomId,
         mfn: Mfn,
         mem: &mut M,
     ) -> Result<(), MmError> {
-        self.domain(dom)?;
+        self.owned_frame(dom, mfn)?;
+        if self.domain_mut(dom)?.pseudo_pins.remove(&mfn.0) {
+            self.put_page(mfn);
+            return Ok(());
+        }
         if !self.owned_frame(dom, mfn)?.is_pinned() {
             return Err(MmError::NotPinned);
         }

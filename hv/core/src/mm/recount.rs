@@ -109,6 +109,16 @@ impl Mm<'_> {
                 r.types[ix(mfn)] += n - 1;
                 r.held[ix(Mfn(mfn).extent())] += n;
             }
+            for &mfn in &d.pseudo_pins {
+                // One general reference each, never a type; never also a real pin.
+                let f = self
+                    .frame(Mfn(mfn))
+                    .map_err(|_| format!("pseudo-pin {mfn:#x} out of range"))?;
+                if f.owner() != Some(dom) || f.is_pinned() {
+                    return Err(format!("{dom:?} pseudo-pins {mfn:#x}: {f:?}"));
+                }
+                r.general[ix(mfn)] += 1;
+            }
         }
         for (i, f) in self.frames.iter().take(frames).enumerate() {
             let mfn = Mfn(i as u64);

@@ -67,7 +67,7 @@ impl Mm<'_> {
         let old = f.page_type();
         let mut flush = old != PageType::None && old != ty;
         if ty.conflicts_with_superpage() {
-            flush |= self.spage_mut(mfn.extent())?.get_type(SpageType::Nosuper)?;
+            flush |= self.spage_get_type(mfn, SpageType::Nosuper)?;
         }
         let frame = self.frame_mut(mfn)?;
         frame.set_page_type(ty);

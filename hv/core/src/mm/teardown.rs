@@ -18,7 +18,8 @@ use super::error::MmError;
 use super::frame::FrameInfo;
 use super::memory::FrameMemory;
 use super::spage::SpageInfo;
-use super::types::{DomId, Mfn};
+use super::stats::{MmCheck, MmStats};
+use super::types::{DomId, Mfn, FRAMES_PER_SUPERPAGE, SUPERPAGE_ORDER};
 use super::Mm;
 
 /// What `destroy_domain` hands back to the platform.
@@ -28,6 +29,10 @@ pub struct Teardown {
     pub blocks: Vec<(Mfn, u32)>,
     /// Hypervisor frames that were shared with the domain, for the platform to reclaim.
     pub xen_frames: Vec<Mfn>,
+    /// The domain's counters at the end (`MMSTAT`).
+    pub stats: MmStats,
+    /// What was left over when its frames were freed (`MMCHECK`).
+    pub check: MmCheck,
 }
 
 impl Mm<'_> {
@@ -43,9 +48,11 @@ impl Mm<'_> {
         let vcpus = core::mem::take(&mut domain.vcpus);
         let seg_desc_refs = core::mem::take(&mut domain.seg_desc_refs);
         let held = core::mem::take(&mut domain.held);
-        let teardown = Teardown {
+        let pseudo_pins = core::mem::take(&mut domain.pseudo_pins);
+        let mut teardown = Teardown {
             blocks: domain.extents.blocks().collect(),
             xen_frames: domain.xen_frames.iter().map(|&m| Mfn(m)).collect(),
+            ..Teardown::default()
         };
         let frames: Vec<Mfn> = domain
             .extents
@@ -66,6 +73,9 @@ impl Mm<'_> {
                 self.drop_hold(Mfn(mfn), mem);
             }
         }
+        for &mfn in &pseudo_pins {
+            self.put_page(Mfn(mfn));
+        }
         for &mfn in &frames {
             if self.frame(mfn).is_ok_and(|f| f.is_pinned()) {
                 if let Ok(frame) = self.frame_mut(mfn) {
@@ -77,9 +87,10 @@ impl Mm<'_> {
         for &mfn in &frames {
             self.force_untype(mfn, mem);
         }
+        teardown.check = self.leftovers(dom, &frames);
         for &mfn in &frames {
+            // Leftover references were counted in `teardown.check` (MMCHECK).
             if let Ok(frame) = self.frame_mut(mfn) {
-                debug_assert_eq!(frame.count(), 1, "leftover references on {mfn:?}");
                 *frame = FrameInfo::FREE;
             }
             if let Ok(spage) = self.spage_mut(mfn.extent()) {
@@ -90,9 +101,46 @@ impl Mm<'_> {
                 }
             }
         }
-        self.domains.remove(&dom);
+        if let Some(d) = self.domains.remove(&dom) {
+            teardown.stats = d.stats;
+        }
         self.flush_needed = true;
         Ok(teardown)
+    }
+
+    /// Step 5's check, once every reference the domain's state held is dropped: its frames
+    /// (not hypervisor frames) must be back to the allocation reference alone, untyped, and
+    /// each extent wholly its own back to spage count 0 and map count 0.
+    fn leftovers(&self, dom: DomId, frames: &[Mfn]) -> MmCheck {
+        let mut check = MmCheck::default();
+        let mut last_extent = None;
+        for &mfn in frames {
+            let Ok(f) = self.frame(mfn) else { continue };
+            if !f.is_xen_heap() && (f.count() != 1 || f.type_count() != 0 || f.is_pinned()) {
+                check.frames_leaked += 1;
+            }
+            let extent = mfn.extent();
+            if last_extent == Some(extent) {
+                continue;
+            }
+            last_extent = Some(extent);
+            let Some(s) = self.spage_info(extent) else {
+                continue;
+            };
+            if (s.type_count() != 0 || s.map_count() != 0) && self.extent_only_of(dom, extent) {
+                check.spage_nonzero += 1;
+            }
+        }
+        check
+    }
+
+    /// Whether every frame of 2 MiB extent `extent` is owned by `dom` or by nobody.
+    fn extent_only_of(&self, dom: DomId, extent: u64) -> bool {
+        let base = extent << SUPERPAGE_ORDER;
+        (base..base + FRAMES_PER_SUPERPAGE).all(|m| {
+            self.frame(Mfn(m))
+                .map_or(true, |f| f.owner().is_none_or(|o| o == dom))
+        })
     }
 
     /// Step 4: a non-hypervisor frame still typed after the roots are gone has a holder we

@@ -85,6 +85,7 @@ fn exchange_out_of_a_superpage_splits_the_block_and_disables_the_extent() {
     assert!(!w.spage(D1_SUPER).is_enabled());
     w.check();
     let t = w.mm.destroy_domain(D1, &mut w.mem).unwrap();
+    assert!(t.check.ok(), "{:?}", t.check);
     let frames: BTreeSet<u64> = t
         .blocks
         .iter()
@@ -122,6 +123,7 @@ fn destroy_tears_down_a_busy_domain() {
     w.mm.take_flush_needed();
 
     let t = w.mm.destroy_domain(D1, &mut w.mem).unwrap();
+    assert!(t.check.ok(), "{:?}", t.check);
     assert!(w.mm.take_flush_needed());
     assert_eq!(t.xen_frames, [Mfn(300)]);
     let returned: u64 = t.blocks.iter().map(|&(_, o)| 1u64 << o).sum();

@@ -117,6 +117,7 @@ fn destruction_drops_the_holds() {
     let shared = w.mm.hold_frame(D1, Mfn(3000), &mut w.mem).unwrap();
     assert_eq!(w.mm.unshare_xen_frame(D1, Mfn(3000)), Err(MmError::Busy));
     let t = w.mm.destroy_domain(D1, &mut w.mem).unwrap();
+    assert!(t.check.ok(), "{:?}", t.check);
     assert!(t.xen_frames.contains(&Mfn(3000)));
     for m in [22, D1_SUPER, 3000] {
         assert_eq!(w.frame(m), FrameInfo::FREE, "frame {m} not freed");

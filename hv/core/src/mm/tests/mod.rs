@@ -7,6 +7,7 @@ mod alloc;
 mod attacks;
 mod counts;
 mod held;
+mod hugepages;
 mod l1_rules;
 mod model;
 mod model_ops;

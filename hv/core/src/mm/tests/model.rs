@@ -120,6 +120,7 @@ impl Model {
     pub(super) fn destroy(&mut self, d: usize, recreate: bool) {
         let w = &mut self.world;
         let t = w.mm.destroy_domain(DOMS[d], &mut w.mem).unwrap();
+        assert!(t.check.ok(), "teardown left {:?}", t.check);
         let mut returned = BTreeSet::new();
         for &(base, order) in &t.blocks {
             for m in base.0..base.0 + (1 << order) {
