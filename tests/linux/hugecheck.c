@@ -6,10 +6,13 @@
  *   hugecheck huge N R THP [pause]
  *       N huge pages in the pool (/proc/sys/vm/nr_hugepages), R rounds of: a hugetlbfs file
  *       mapped shared and a MAP_HUGETLB|MAP_ANONYMOUS region mapped private, a pattern
- *       written and verified across both, a child that verifies the shared one and writes the
- *       private one (copy-on-write of huge pages; the parent's copy must stay), unmap, unlink.
- *       THP is "thp" (THP set to always, anonymous memory touched, AnonHugePages must grow)
- *       or "nothp" (that part is reported as SKIP). With "pause", the first round stops once
+ *       written and verified across both, a child that maps the file shared (reads the
+ *       pattern, writes a marker) and private (writes it: copy-on-write of huge pages; the
+ *       file must keep the parent's pattern), unmap, unlink. The hugetlb mappings are not
+ *       inherited by the child (MADV_DONTFORK, see maps_round for why).
+ *       THP is "thp" (THP set to always, anonymous memory touched, a child forked with those
+ *       huge pages mapped writes them all: copy-on-write; AnonHugePages must grow) or
+ *       "nothp" (that part is reported as SKIP). With "pause", the first round stops once
  *       its mappings are live: `HVSNAP live` (see snapshot()).
  *       One line per part, each starting as FAIL:  HUGE: PASS|FAIL pool|maps|thp <detail>
  *       A kernel without hugepage support (no PSE in CPUID: no HugePages_ lines in
@@ -144,11 +147,60 @@ static int pool(long n)
 		       detail);
 }
 
+/* The first round tells its steps (`HUGE: step ...`), for a person and for finding a hang. */
+static int telling;
+
+static void step(const char *what)
+{
+	if (telling) {
+		printf("HUGE: step %s\n", what);
+		fflush(stdout);
+	}
+}
+
 struct round {
 	int file_ok, anon_ok, used_ok, child_ok, private_kept, shared_seen, unmapped, freed;
 };
 
-/* One round of the hugetlbfs file + MAP_HUGETLB checks (`pages` huge pages each). */
+/*
+ * The child of a round: its mm inherits no hugetlb mapping (MADV_DONTFORK, see maps_round).
+ * It maps the round's hugetlbfs file shared and checks the parent's pattern, writes a marker
+ * the parent must see, then maps the file private and writes every huge page of it: a
+ * copy-on-write of each huge page, which must not reach the file.
+ */
+static int child_of_round(const char *path, size_t len, uint64_t shared_seed,
+			  uint64_t child_seed, uint64_t marker)
+{
+	int fd = open(path, O_RDWR);
+	if (fd < 0)
+		return 0;
+	uint64_t *shared = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	uint64_t *private = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (shared == MAP_FAILED || private == MAP_FAILED)
+		return 0;
+	int ok = holds(shared, len, shared_seed) && holds(private, len, shared_seed);
+	fill(private, len, child_seed);
+	ok &= holds(private, len, child_seed) && holds(shared, len, shared_seed);
+	shared[len / 8 - 1] = marker;
+	ok &= munmap(private, len) == 0 && munmap(shared, len) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * One round: a hugetlbfs file mapped shared and a MAP_HUGETLB region mapped private, each
+ * `pages` huge pages, written and verified; a child (see child_of_round); the parent's copies
+ * checked; unmap and unlink give every page back to the pool.
+ *
+ * Both mappings are MADV_DONTFORK: Debian's 6.1 kernel, as shipped, cannot fork a process
+ * that has hugetlb pages mapped when it runs as a Xen PV guest. Fork pins the child's page
+ * tables (xen_dup_mmap -> __xen_pgd_pin); the walker takes each huge PMD for a pointer to a
+ * PTE page and takes that page's split page-table lock (xen_pin_page -> xen_pte_lock), which
+ * for a hugetlb head page lies over hugetlb's own page flags (page->private, nonzero while
+ * the page is in use): the guest spins in native_queued_spin_lock_slowpath forever, inside
+ * the guest, with no hypervisor call to act on. Transparent huge pages have no such flags
+ * there, so thp() forks with its huge pages mapped.
+ */
 static struct round maps_round(int r, size_t pages, int pause)
 {
 	struct round o = { 0 };
@@ -164,33 +216,38 @@ static struct round maps_round(int r, size_t pages, int pause)
 	uint64_t *shared = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	uint64_t *private = mmap(NULL, len, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-	if (shared == MAP_FAILED || private == MAP_FAILED) {
+	if (shared == MAP_FAILED || private == MAP_FAILED ||
+	    madvise(shared, len, MADV_DONTFORK) != 0 || madvise(private, len, MADV_DONTFORK) != 0) {
 		close(fd);
 		unlink(path);
 		return o;
 	}
+	step("mapped a hugetlbfs file (shared) and a MAP_HUGETLB region (private)");
 	fill(shared, len, shared_seed);
 	o.file_ok = holds(shared, len, shared_seed);
+	step("wrote and verified the shared file mapping");
 	fill(private, len, private_seed);
 	o.anon_ok = holds(private, len, private_seed);
+	step("wrote and verified the private MAP_HUGETLB mapping");
 	/* Both mappings hold their pages now: the free count fell by 2 * pages. */
 	o.used_ok = meminfo("HugePages_Free:") == free0 - 2 * (long)pages;
 	if (pause)
 		snapshot("live");
 	pid_t pid = fork();
-	if (pid == 0) {
-		int ok = holds(shared, len, shared_seed);
-		fill(private, len, child_seed); /* copy-on-write of every huge page */
-		ok &= holds(private, len, child_seed);
-		shared[len / 8 - 1] = marker;
-		_exit(ok ? 0 : 1);
-	}
+	if (pid == 0)
+		_exit(child_of_round(path, len, shared_seed, child_seed, marker) ? 0 : 1);
+	step("forked: the child maps the file shared (reads it, writes a marker) and private "
+	     "(writes it: copy-on-write)");
 	int status = -1;
 	o.child_ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 		     WEXITSTATUS(status) == 0;
-	o.private_kept = holds(private, len, private_seed);
+	step("the child exited; checking the parent's copies");
+	/* The file kept the parent's pattern (the child's private writes did not reach it)
+	 * but for the marker the child wrote through its shared mapping. */
+	o.private_kept = holds(private, len, private_seed) && holds(shared, len - 8, shared_seed);
 	o.shared_seen = shared[len / 8 - 1] == marker;
 	o.unmapped = munmap(shared, len) == 0 && munmap(private, len) == 0;
+	step("unmapped both");
 	close(fd);
 	unlink(path);
 	o.freed = meminfo("HugePages_Free:") == free0;
@@ -206,6 +263,7 @@ static int maps(int rounds, int pause)
 	mkdir(MOUNT_POINT, 0755);
 	int mounted = mount("hugetlbfs", MOUNT_POINT, "hugetlbfs", 0, NULL) == 0 || errno == EBUSY;
 	for (int r = 0; mounted && r < rounds; r++) {
+		telling = r == 0;
 		o = maps_round(r, pages, pause && r == 0);
 		if (!(o.file_ok && o.anon_ok && o.used_ok && o.child_ok && o.private_kept &&
 		      o.shared_seen && o.unmapped && o.freed))
@@ -214,8 +272,9 @@ static int maps(int rounds, int pause)
 	}
 	snprintf(detail, sizeof detail,
 		 "%d/%d rounds of a %zu MiB hugetlbfs file (shared) + %zu MiB MAP_HUGETLB "
-		 "(private): mounted=%d file=%d anon=%d pool-used=%d child+cow=%d parent-kept=%d "
-		 "shared-seen=%d munmap=%d pool-freed=%d",
+		 "(private), a child mapping the file shared and private (copy-on-write): "
+		 "mounted=%d file=%d anon=%d pool-used=%d child=%d parent-kept=%d shared-seen=%d "
+		 "munmap=%d pool-freed=%d",
 		 good, rounds, pages * 2, pages * 2, mounted, o.file_ok, o.anon_ok, o.used_ok,
 		 o.child_ok, o.private_kept, o.shared_seen, o.unmapped, o.freed);
 	return verdict("maps", good == rounds, detail);
