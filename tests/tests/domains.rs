@@ -219,10 +219,17 @@ fn serial_input_switches_between_domains_and_debug_keys_list_and_destroy() {
             ("serial input to the hypervisor".into(), "l".into()),
             (
                 "domains: id name state memory superpages cpu".into(),
-                "d2\r".into(),
+                "m".into(),
             ),
+            ("MMSTAT dom=2 ".into(), "d2\r".into()),
         ],
     );
+    for dom in [1, 2] {
+        assert!(
+            r.saw(&format!("(HV) INFO  MMSTAT dom={dom} pse_live=")),
+            "the m key prints domain {dom}'s MMU counters"
+        );
+    }
     assert!(r.saw("serial input to domain 2 (second); 3 x Ctrl-A switches"));
     assert!(
         r.saw("(HV) INFO    1 first running 16 MiB"),

@@ -13,7 +13,7 @@ use tools::bench::{guest_text, parse_result};
 use tools::qemu::{Outcome, RunResult};
 
 /// Cases run in both domains.
-const COMMON_CASES: [&str; 27] = [
+const COMMON_CASES: [&str; 28] = [
     "build-own-tables",
     "4k-rw-map",
     "ptwr-off-by-default",
@@ -42,6 +42,8 @@ const COMMON_CASES: [&str; 27] = [
     "held-ring-pin-as-l1",
     "held-ring-release",
     "held-rings-still-work",
+    // Issue 9: PSE is shown to a superpage domain only after its first register_vcpu_info.
+    "pse-staged",
 ];
 
 /// Cases run only in a domain built without superpages.

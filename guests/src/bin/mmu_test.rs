@@ -3,7 +3,8 @@
 //! XSA-148 PSE/RW flips, XSA-167 absurd frame numbers, superpage/page-table confusion,
 //! releasing frames under a live superpage, linear page-table count overflow, and forging
 //! page-table entries or a use-after-free through the rings the hypervisor writes), and
-//! writes to its read-only page tables emulated by the hypervisor (writable page tables).
+//! writes to its read-only page tables emulated by the hypervisor (writable page tables), and
+//! the staging of PSE in CPUID (shown to a superpage domain only after register_vcpu_info).
 //!
 //! One line per case: `mmu_test: <case>: PASS|FAIL (<what was sent: got X, want Y; ...>)`,
 //! expectations following Xen; then `mmu_test: N/M passed` and poweroff (all passed) or
@@ -23,6 +24,8 @@ mod held_frames;
 mod memory;
 #[path = "mmu_test/pagetables.rs"]
 mod pagetables;
+#[path = "mmu_test/pse_stage.rs"]
+mod pse_stage;
 #[path = "mmu_test/ptwr.rs"]
 mod ptwr;
 #[path = "mmu_test/report.rs"]
@@ -74,6 +77,8 @@ fn guest_main(si: &'static StartInfo) -> ! {
     } else {
         println!("mmu_test: ptwr: FAIL (trap table or shared_info setup failed)");
     }
+    // Read once the trap table is set and before anything registers a vcpu_info.
+    let pse_before = pse_stage::shown();
     pagetables::writable_tables(&mut env, &mut report);
     pagetables::l4_hypervisor_slots(&mut env, &mut report);
     pagetables::self_map_pins(&mut env, &mut report);
@@ -96,6 +101,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
     if superpages {
         held_frames::no_rw_superpage(&mut env, &mut report);
     }
+    pse_stage::staged(&mut env, &mut report, pse_before);
     let all = report.summary();
     shutdown(if all {
         SHUTDOWN_POWEROFF

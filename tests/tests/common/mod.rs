@@ -32,16 +32,28 @@ pub fn config_for_kernel(kernel: PathBuf) -> RunConfig {
     cfg
 }
 
-/// Boots and returns the result, printing the serial log so a failing test shows it.
+/// Boots and returns the result, printing the serial log so a failing test shows it. Every
+/// test fails if the hypervisor's teardown check of any domain said `verdict=FAIL` (a spage
+/// count not back to 0 or a leaked frame).
 pub fn run(cfg: &RunConfig) -> RunResult {
     let r = qemu::run(cfg).expect("running QEMU");
+    let log = r.log();
     println!(
-        "---- serial log ({:?}, {:?}) ----\n{}\n----",
-        cfg.method,
-        r.outcome,
-        r.log()
+        "---- serial log ({:?}, {:?}) ----\n{log}\n----",
+        cfg.method, r.outcome,
     );
+    assert_mmcheck_ok(&log);
     r
+}
+
+/// Panics on an `MMCHECK dom=N … verdict=FAIL` line.
+pub fn assert_mmcheck_ok(log: &str) {
+    if let Some(bad) = log
+        .lines()
+        .find(|l| l.contains("MMCHECK dom=") && l.contains("verdict=FAIL"))
+    {
+        panic!("the hypervisor's teardown check failed: {bad}");
+    }
 }
 
 /// Boots `guest` with `guest_cmdline` through `method`.

@@ -18,6 +18,7 @@
 
 use guests::mm::frames::{self, first_free_pfn, p2m, pfn_to_va, superpage_mfn, SUPERPAGE_FRAMES};
 use guests::mm::ops;
+use guests::mm::pte::DATA_RW;
 use guests::mm::{Bootstrap, FramePool, Level, MapError, Window};
 use guests::StartInfo;
 use pv_abi::xen::UVMF_INVLPG;
@@ -132,6 +133,21 @@ impl Env {
     /// The VA of 4 KiB scratch page `i` (mapped by `t1`).
     pub fn scratch(&self, i: u64) -> u64 {
         self.win.base() + (i << 12)
+    }
+
+    /// Maps `frame` writable at scratch page `slot` and moves vCPU 0's `vcpu_info` to its
+    /// start for the rest of the run: (the map's code, the registration's rc or -1 if the
+    /// map failed).
+    pub fn register_vcpu_info_at(&mut self, frame: u64, slot: u64) -> (i64, i64) {
+        let va = self.scratch(slot);
+        let mapped = code(self.win.map_4k(&mut self.pool, va, frame, DATA_RW));
+        if mapped != 0 {
+            return (mapped, -1);
+        }
+        // SAFETY: the scratch page maps `frame` from here to the end of the run and holds no
+        // Rust object.
+        let rc = unsafe { guests::events::register_vcpu_info(frame, 0, va) };
+        (0, rc)
     }
 
     /// First pfn of data extent `n`.

@@ -219,19 +219,8 @@ pub fn no_rw_superpage(env: &mut Env, report: &mut Report) {
         0,
     );
     d.expect("unmap", code(env.win.unmap_2m(va)), 0);
-    let info_va = env.scratch(VCPU_INFO_SCRATCH);
-    let mapped = d.expect(
-        "map the frame",
-        code(env.win.map_4k(&mut env.pool, info_va, frame, DATA_RW)),
-        0,
-    );
-    let rc = if mapped {
-        // SAFETY: the scratch page maps `frame` from here to the end of the run and holds
-        // no Rust object.
-        unsafe { events::register_vcpu_info(frame, 0, info_va) }
-    } else {
-        -1
-    };
+    let (mapped, rc) = env.register_vcpu_info_at(frame, VCPU_INFO_SCRATCH);
+    d.expect("map the frame", mapped, 0);
     d.expect("register vcpu_info in extent A", rc, 0);
     d.expect(
         "RW PSE over the held frame",
