@@ -19,6 +19,8 @@ use crate::qemu::{Console, RunConfig, RunResult};
 pub const GUEST_MIB: u32 = 512;
 /// The guest's command line.
 pub const CMDLINE: &str = "console=hvc0 quiet hvtest=demo";
+/// Words after [`CMDLINE`] (THP off: [`crate::linux::SUPERPAGE_LINUX_WORDS`]).
+pub const WORDS: &str = crate::linux::SUPERPAGE_LINUX_WORDS;
 /// The domain the demo runs in.
 pub const DOMAIN: u32 = 1;
 
@@ -46,7 +48,14 @@ pub fn shown(line: &str) -> bool {
 /// The run: echoed through [`shown`], the `live` snapshot answered.
 pub fn config(hv: &Path, kernel: &Path, initramfs: &Path) -> RunConfig {
     let timeout = Duration::from_secs(600);
-    let mut cfg = superpage_config(hv, kernel, initramfs, GUEST_MIB, CMDLINE, timeout);
+    let mut cfg = superpage_config(
+        hv,
+        kernel,
+        initramfs,
+        GUEST_MIB,
+        &format!("{CMDLINE} {WORDS}"),
+        timeout,
+    );
     cfg.console = Console::Capture { echo: true };
     cfg.echo_filter = Some(shown);
     cfg.input = vec![snapshot_input("live")];

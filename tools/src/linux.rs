@@ -137,6 +137,15 @@ pub fn build_initramfs(busybox: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Kernel command-line words for Debian's kernel in a domain built with superpages:
+/// transparent huge pages off (and `/init` told so). With THP on, a fork pins the child's
+/// page tables and Linux's PV walker, taking each huge PMD for a PTE page, sets PG_pinned
+/// (= PG_owner_priv_1, which for an anonymous page means PG_swapcache) on the THP head; the
+/// copy-on-write fault after it oopses in `delete_from_swap_cache`. That happens inside the
+/// guest, so no hypervisor can prevent it. Cost: anonymous memory gets no 2 MiB pages;
+/// hugetlbfs and `MAP_HUGETLB` keep them.
+pub const SUPERPAGE_LINUX_WORDS: &str = "transparent_hugepage=never hvthp=off";
+
 /// A boot of `kernel` with `initramfs` in a domain of `mib` MiB built with superpages
 /// (hypervisor log at info), the guest command line `cmdline`, at most `timeout`.
 pub fn superpage_config(
