@@ -282,54 +282,66 @@ static int maps(int rounds, int pause)
 
 #define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
 
-/* Anonymous memory with THP `always`: AnonHugePages must grow while it is mapped. */
-static int thp(void)
+struct anon_run {
+	long before, during; /* AnonHugePages, kB */
+	int ok, child, unmapped;
+};
+
+/* 32 MiB of 2 MiB-aligned anonymous memory (MADV_HUGEPAGE) written and checked; a child,
+ * forked with it mapped, writes all of it (copy-on-write); the parent's copy must stay. */
+static struct anon_run anon_fork_cow(void)
 {
-	char detail[160];
+	struct anon_run o = { 0 };
 	const size_t len = 32UL << 20;
-	int set = write_file(THP_ENABLED, "always") == 0;
-	long before = meminfo("AnonHugePages:");
+	o.before = meminfo("AnonHugePages:");
 	uint8_t *raw = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)
-		return verdict("thp", 0, "mmap failed");
+		return o;
 	uint64_t *p = (uint64_t *)(((uintptr_t)raw + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
 	madvise(p, len, MADV_HUGEPAGE);
 	fill(p, len, 0x7411);
-	int ok = holds(p, len, 0x7411);
-	long during = meminfo("AnonHugePages:");
+	o.ok = holds(p, len, 0x7411);
+	o.during = meminfo("AnonHugePages:");
 	pid_t pid = fork();
 	if (pid == 0) {
-		/* The child writes every huge page (THP copy-on-write) and checks its copy. */
 		fill(p, len, 0x7412);
 		_exit(holds(p, len, 0x7412) ? 0 : 1);
 	}
 	int status = -1;
-	int child = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0;
-	ok &= holds(p, len, 0x7411);
-	int unmapped = munmap(raw, len + HUGE_SIZE) == 0;
+	o.child = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		  WEXITSTATUS(status) == 0;
+	o.ok &= holds(p, len, 0x7411);
+	o.unmapped = munmap(raw, len + HUGE_SIZE) == 0;
+	return o;
+}
+
+/* THP `always`: the anonymous run must get huge pages (AnonHugePages grows). */
+static int thp(void)
+{
+	char detail[200];
+	int set = write_file(THP_ENABLED, "always") == 0;
+	struct anon_run o = anon_fork_cow();
 	snprintf(detail, sizeof detail,
-		 "AnonHugePages %ld kB before, %ld kB with %zu MiB touched; set-always=%d "
+		 "AnonHugePages %ld kB before, %ld kB with 32 MiB touched; set-always=%d "
 		 "pattern=%d child=%d munmap=%d",
-		 before, during, len >> 20, set, ok, child, unmapped);
-	return verdict("thp", set && ok && child && unmapped && during >= before + 2048, detail);
+		 o.before, o.during, set, o.ok, o.child, o.unmapped);
+	return verdict("thp", set && o.ok && o.child && o.unmapped && o.during >= o.before + 2048,
+		       detail);
 }
 
 /*
  * THP switched off (the guest's command line has transparent_hugepage=never, init passes
- * "nothp"): the kernel says [never], and anonymous memory touched, forked and written by the
- * child (copy-on-write) gets no huge page. Why off: with THP on, a fork pins the child's page
- * tables and the walker, taking each huge PMD for a PTE page, sets PG_pinned on the THP head
- * page; PG_pinned is PG_owner_priv_1, which for an anonymous page means PG_swapcache, so the
- * copy-on-write fault that follows takes the page for a swap-cache page and the kernel
- * oopses in delete_from_swap_cache (seen under this hypervisor). That is inside the guest;
- * no hypervisor can undo it.
+ * "nothp"): the kernel says [never], and the anonymous run gets no huge page. Why off: with
+ * THP on, a fork pins the child's page tables and the walker, taking each huge PMD for a PTE
+ * page, sets PG_pinned on the THP head page; PG_pinned is PG_owner_priv_1, which for an
+ * anonymous page means PG_swapcache, so the copy-on-write fault that follows takes the page
+ * for a swap-cache page and the kernel oopses in delete_from_swap_cache (seen under this
+ * hypervisor). That is inside the guest; no hypervisor can undo it.
  */
 static int thp_off(void)
 {
 	char detail[200], mode[64] = "";
-	const size_t len = 32UL << 20;
 	int fd = open(THP_ENABLED, O_RDONLY);
 	if (fd >= 0) {
 		ssize_t n = read(fd, mode, sizeof mode - 1);
@@ -337,30 +349,13 @@ static int thp_off(void)
 		close(fd);
 	}
 	int never = strstr(mode, "[never]") != NULL;
-	long before = meminfo("AnonHugePages:");
-	uint8_t *raw = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (raw == MAP_FAILED)
-		return verdict("thp-off", 0, "mmap failed");
-	uint64_t *p = (uint64_t *)(((uintptr_t)raw + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
-	madvise(p, len, MADV_HUGEPAGE);
-	fill(p, len, 0x7411);
-	long during = meminfo("AnonHugePages:");
-	pid_t pid = fork();
-	if (pid == 0) {
-		fill(p, len, 0x7412);
-		_exit(holds(p, len, 0x7412) ? 0 : 1);
-	}
-	int status = -1;
-	int child = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0;
-	int ok = holds(p, len, 0x7411);
-	int unmapped = munmap(raw, len + HUGE_SIZE) == 0;
+	struct anon_run o = anon_fork_cow();
 	snprintf(detail, sizeof detail,
-		 "THP mode \"%s\"; AnonHugePages %ld kB before, %ld kB with %zu MiB touched; "
+		 "THP mode \"%s\"; AnonHugePages %ld kB before, %ld kB with 32 MiB touched; "
 		 "pattern=%d child=%d munmap=%d",
-		 mode, before, during, len >> 20, ok, child, unmapped);
-	return verdict("thp-off", never && during == before && ok && child && unmapped, detail);
+		 mode, o.before, o.during, o.ok, o.child, o.unmapped);
+	return verdict("thp-off", never && o.during == o.before && o.ok && o.child && o.unmapped,
+		       detail);
 }
 
 static int huge(long n, int rounds, int with_thp, int pause)

@@ -25,8 +25,6 @@ use crate::qemu::{RunConfig, RunResult};
 pub const GUEST_MIB: u32 = 2560;
 /// The guest's command line.
 pub const CMDLINE: &str = "console=hvc0 quiet hvtest=hugebench";
-/// Words after [`CMDLINE`] (THP off: [`crate::linux::SUPERPAGE_LINUX_WORDS`]).
-pub const WORDS: &str = crate::linux::SUPERPAGE_LINUX_WORDS;
 /// The snapshots, in the guest's order.
 pub const SNAPSHOTS: [&str; 5] = [
     "start",
@@ -59,14 +57,7 @@ pub fn snapshot_input(name: &str) -> (String, String) {
 /// The run: `kernel` with `initramfs`, superpages, [`GUEST_MIB`], snapshots answered.
 pub fn config(hv: &Path, kernel: &Path, initramfs: &Path) -> RunConfig {
     let timeout = Duration::from_secs(1200);
-    let mut cfg = superpage_config(
-        hv,
-        kernel,
-        initramfs,
-        GUEST_MIB,
-        &format!("{CMDLINE} {WORDS}"),
-        timeout,
-    );
+    let mut cfg = superpage_config(hv, kernel, initramfs, GUEST_MIB, CMDLINE, timeout);
     cfg.input = SNAPSHOTS.iter().map(|s| snapshot_input(s)).collect();
     cfg
 }

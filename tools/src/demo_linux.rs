@@ -19,8 +19,6 @@ use crate::qemu::{Console, RunConfig, RunResult};
 pub const GUEST_MIB: u32 = 512;
 /// The guest's command line.
 pub const CMDLINE: &str = "console=hvc0 quiet hvtest=demo";
-/// Words after [`CMDLINE`] (THP off: [`crate::linux::SUPERPAGE_LINUX_WORDS`]).
-pub const WORDS: &str = crate::linux::SUPERPAGE_LINUX_WORDS;
 /// The domain the demo runs in.
 pub const DOMAIN: u32 = 1;
 
@@ -48,14 +46,7 @@ pub fn shown(line: &str) -> bool {
 /// The run: echoed through [`shown`], the `live` snapshot answered.
 pub fn config(hv: &Path, kernel: &Path, initramfs: &Path) -> RunConfig {
     let timeout = Duration::from_secs(600);
-    let mut cfg = superpage_config(
-        hv,
-        kernel,
-        initramfs,
-        GUEST_MIB,
-        &format!("{CMDLINE} {WORDS}"),
-        timeout,
-    );
+    let mut cfg = superpage_config(hv, kernel, initramfs, GUEST_MIB, CMDLINE, timeout);
     cfg.console = Console::Capture { echo: true };
     cfg.echo_filter = Some(shown);
     cfg.input = vec![snapshot_input("live")];

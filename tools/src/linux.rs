@@ -147,7 +147,8 @@ pub fn build_initramfs(busybox: &Path, out: &Path) -> Result<()> {
 pub const SUPERPAGE_LINUX_WORDS: &str = "transparent_hugepage=never hvthp=off";
 
 /// A boot of `kernel` with `initramfs` in a domain of `mib` MiB built with superpages
-/// (hypervisor log at info), the guest command line `cmdline`, at most `timeout`.
+/// (hypervisor log at info), the guest command line `cmdline` and
+/// [`SUPERPAGE_LINUX_WORDS`], at most `timeout`.
 pub fn superpage_config(
     hv: &Path,
     kernel: &Path,
@@ -163,7 +164,7 @@ pub fn superpage_config(
         format!("mem={mib}M"),
         "superpages".into(),
     ];
-    cfg.guest_cmdline = Some(cmdline.into());
+    cfg.guest_cmdline = Some(format!("{cmdline} {SUPERPAGE_LINUX_WORDS}"));
     cfg.machine_mib = mib + 256;
     cfg.timeout = timeout;
     cfg
