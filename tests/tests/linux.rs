@@ -235,7 +235,7 @@ fn hugepages_with_superpages(kernel: &Path, initramfs: &Path) -> Result<(), Fail
     }
     match teardown_counters(&r) {
         Ok(s) => {
-            if s.pse_made == 0 {
+            if s.pse_made() == 0 {
                 problems.push(format!("no 2 MiB mapping was made: {s:?}"));
             }
             if !s.pse_balanced() {
@@ -274,7 +274,7 @@ fn user_space_checks(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
         return Err("a domain without superpages reports hugepages".into());
     }
     let s = teardown_counters(&r)?;
-    if s.pse_made != 0 || !s.pse_balanced() {
+    if s.pse_made() != 0 || !s.pse_balanced() {
         return Err(format!("a domain without superpages has 2 MiB mappings: {s:?}").into());
     }
     Ok(())

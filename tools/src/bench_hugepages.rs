@@ -115,7 +115,7 @@ pub fn phases(r: &RunResult) -> Vec<Phase> {
             Phase {
                 guest_ms: guest_ms(&lines, name),
                 hv_mmu_ms: pair.and_then(|(a, b)| b.mmu_ms_since(&a)),
-                pse_made: pair.and_then(|(a, b)| b.pse_made.checked_sub(a.pse_made)),
+                pse_made: pair.and_then(|(a, b)| b.pse_made().checked_sub(a.pse_made())),
             }
         })
         .collect()
@@ -228,7 +228,7 @@ mod tests {
         let lines: Vec<&str> = log.iter().map(String::as_str).collect();
         let s = snapshots(&lines);
         assert_eq!(s[0], None);
-        assert_eq!(s[1].map(|s| s.pse_made), Some(1));
+        assert_eq!(s[1].map(|s| s.pse_made()), Some(1));
     }
 
     #[test]

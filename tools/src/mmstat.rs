@@ -8,30 +8,19 @@
 //!
 //! A line may carry a prefix (log level, domain name) before the text; the parser finds the
 //! text anywhere in it. Every field must be there: a line with one missing is not read.
+//! The lines are printed by `hv_core::mm::StatLine` / `CheckLine`; the tests parse those.
 
-/// One `MMSTAT` line.
+use hv_core::mm::MmStats;
+
+/// One `MMSTAT` line: the hypervisor's counters ([`MmStats`], its own type) as printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MmStat {
     /// The domain.
     pub dom: u32,
-    /// PSE (2 MiB) mappings live now.
+    /// PSE (2 MiB) mappings live now, as printed.
     pub pse_live: u64,
-    /// PSE mappings made so far.
-    pub pse_made: u64,
-    /// PSE mappings released so far.
-    pub pse_released: u64,
-    /// Changes of a 2 MiB extent's spage type.
-    pub spage_type_changes: u64,
-    /// PSE mappings split into 512 entries.
-    pub splinters: u64,
-    /// Emulated writes to L1 page-table pages.
-    pub ptwr_l1: u64,
-    /// Emulated writes to L2 page-table pages.
-    pub ptwr_l2: u64,
-    /// TSC cycles in MMU hypercalls.
-    pub mmu_hc_cycles: u64,
-    /// TSC cycles in emulated page-table writes.
-    pub ptwr_cycles: u64,
+    /// The counters.
+    pub counters: MmStats,
     /// TSC frequency, kHz (cycles per millisecond).
     pub tsc_khz: u64,
 }
@@ -85,14 +74,16 @@ impl MmStat {
         Some(MmStat {
             dom: u32::try_from(dom?).ok()?,
             pse_live: pse_live?,
-            pse_made: pse_made?,
-            pse_released: pse_released?,
-            spage_type_changes: spage_type_changes?,
-            splinters: splinters?,
-            ptwr_l1: ptwr_l1?,
-            ptwr_l2: ptwr_l2?,
-            mmu_hc_cycles: mmu_hc_cycles?,
-            ptwr_cycles: ptwr_cycles?,
+            counters: MmStats {
+                pse_made: pse_made?,
+                pse_released: pse_released?,
+                spage_type_changes: spage_type_changes?,
+                splinters: splinters?,
+                ptwr_l1: ptwr_l1?,
+                ptwr_l2: ptwr_l2?,
+                mmu_hc_cycles: mmu_hc_cycles?,
+                ptwr_cycles: ptwr_cycles?,
+            },
             tsc_khz: tsc_khz?,
         })
     }
@@ -100,7 +91,14 @@ impl MmStat {
     /// Cycles the hypervisor spent on this domain's page tables: MMU hypercalls plus emulated
     /// page-table writes.
     pub fn mmu_cycles(&self) -> u64 {
-        self.mmu_hc_cycles.saturating_add(self.ptwr_cycles)
+        self.counters
+            .mmu_hc_cycles
+            .saturating_add(self.counters.ptwr_cycles)
+    }
+
+    /// 2 MiB mappings made so far.
+    pub fn pse_made(&self) -> u64 {
+        self.counters.pse_made
     }
 
     /// Milliseconds of MMU work between `earlier` and this snapshot of the same domain
@@ -115,22 +113,23 @@ impl MmStat {
 
     /// Whether every PSE mapping made was released and none is live.
     pub fn pse_balanced(&self) -> bool {
-        self.pse_live == 0 && self.pse_made == self.pse_released
+        self.pse_live == 0 && self.counters.pse_made == self.counters.pse_released
     }
 
     /// The counters for a person.
     pub fn describe(&self) -> String {
+        let c = &self.counters;
         format!(
             "domain {}: 2 MiB mappings made {}, released {}, live {}; spage type changes {}; \
              splinters {}; emulated page-table writes L1 {} L2 {}; MMU time {:.1} ms",
             self.dom,
-            self.pse_made,
-            self.pse_released,
+            c.pse_made,
+            c.pse_released,
             self.pse_live,
-            self.spage_type_changes,
-            self.splinters,
-            self.ptwr_l1,
-            self.ptwr_l2,
+            c.spage_type_changes,
+            c.splinters,
+            c.ptwr_l1,
+            c.ptwr_l2,
             if self.tsc_khz == 0 {
                 f64::NAN
             } else {
@@ -215,14 +214,16 @@ mod tests {
             MmStat {
                 dom: 1,
                 pse_live: 2,
-                pse_made: 40,
-                pse_released: 38,
-                spage_type_changes: 12,
-                splinters: 0,
-                ptwr_l1: 900,
-                ptwr_l2: 41,
-                mmu_hc_cycles: 3_000_000,
-                ptwr_cycles: 1_000_000,
+                counters: MmStats {
+                    pse_made: 40,
+                    pse_released: 38,
+                    spage_type_changes: 12,
+                    splinters: 0,
+                    ptwr_l1: 900,
+                    ptwr_l2: 41,
+                    mmu_hc_cycles: 3_000_000,
+                    ptwr_cycles: 1_000_000,
+                },
                 tsc_khz: 2_000_000,
             }
         );
@@ -247,8 +248,11 @@ mod tests {
     fn mmu_time_between_snapshots() {
         let a = MmStat::parse(STAT).unwrap();
         let b = MmStat {
-            mmu_hc_cycles: a.mmu_hc_cycles + 6_000_000,
-            ptwr_cycles: a.ptwr_cycles + 2_000_000,
+            counters: MmStats {
+                mmu_hc_cycles: a.counters.mmu_hc_cycles + 6_000_000,
+                ptwr_cycles: a.counters.ptwr_cycles + 2_000_000,
+                ..a.counters
+            },
             ..a
         };
         assert_eq!(b.mmu_ms_since(&a), Some(4.0));
@@ -294,12 +298,48 @@ mod tests {
             "MMCHECK dom=1 spage_nonzero=0 frames_leaked=0 verdict=ok",
         ];
         let last = last_stat(log, 1).unwrap();
-        assert!(last.pse_balanced() && last.pse_made == 3);
+        assert!(last.pse_balanced() && last.pse_made() == 3);
         assert_eq!(
             stats(log).iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             [0, 2, 3]
         );
         assert!(check(log, 1).unwrap().clean());
         assert_eq!(check(log, 2), None);
+    }
+
+    #[test]
+    fn the_hypervisors_own_lines_round_trip() {
+        let counters = MmStats {
+            pse_made: 96,
+            pse_released: 90,
+            spage_type_changes: 27,
+            splinters: 0,
+            ptwr_l1: 25639,
+            ptwr_l2: 80,
+            mmu_hc_cycles: 4_598_471_086,
+            ptwr_cycles: 1_260_872_922,
+        };
+        let line = format!("(HV) INFO  {}", counters.line(7, 3_814_911));
+        assert_eq!(
+            MmStat::parse(&line),
+            Some(MmStat {
+                dom: 7,
+                pse_live: 6,
+                counters,
+                tsc_khz: 3_814_911
+            })
+        );
+        for (nonzero, leaked, clean) in [(0, 0, true), (3, 0, false), (0, 5, false)] {
+            let c = hv_core::mm::MmCheck {
+                spage_nonzero: nonzero,
+                frames_leaked: leaked,
+            };
+            let parsed = MmCheck::parse(&c.line(7).to_string()).expect("parsed");
+            assert_eq!(
+                (parsed.dom, parsed.spage_nonzero, parsed.frames_leaked),
+                (7, nonzero, leaked)
+            );
+            assert_eq!(parsed.clean(), clean, "{c:?}");
+        }
     }
 }
