@@ -31,6 +31,10 @@ linux *ARGS:
     {{hvtool}} initramfs >/dev/null
     {{hvtool}} boot "$kernel" --ramdisk target/linux/initramfs.cpio.gz --memory 512 -- console=hvc0 quiet "$@"
 
+# Debian's Linux with superpages: hugetlbfs in the guest and the hypervisor's 2 MiB mapping counters, then poweroff.
+demo-linux:
+    {{hvtool}} demo-linux
+
 # Boot any PV kernel: just boot KERNEL [--ramdisk FILE] [--memory MIB] [--superpages] [-- CMDLINE]
 boot KERNEL *ARGS:
     {{hvtool}} boot "$@"
@@ -72,3 +76,7 @@ bench-hotpaths *ARGS:
 # Debian's Linux to /init and its fork/exec rate: ours vs native QEMU vs Xen 4.17 dom0 (RESULT line last).
 bench-linux *ARGS:
     {{hvtool}} bench-linux "$@"
+
+# 1 GiB with 2 MiB hugetlb pages vs 4 KiB pages in one Linux guest: guest and hypervisor MMU time (RESULT line last).
+bench-hugepages:
+    {{hvtool}} bench-hugepages

@@ -10,6 +10,12 @@
 //! exit status 3), never a hang or a triple fault. The boot tests run one Linux boot each and
 //! put many checks into it: the initramfs's `/init` (tests/linux/init) prints one
 //! `CHECK name PASS|FAIL` line per check and a final `VERDICT:`.
+//!
+//! Hugepages (issue 9): one boot in a domain built with `superpages` runs `hugecheck`
+//! (tests/linux/hugecheck.c, `hvtest=huge`), whose parts print `HUGE: PASS|FAIL part`; the
+//! hypervisor's counters at teardown (`MMSTAT`, `MMCHECK`, read by `tools::mmstat`) must show
+//! 2 MiB mappings made and all released, and nothing left over. The boot without
+//! `superpages` must report no hugepages and no 2 MiB mapping.
 
 mod common;
 
@@ -18,6 +24,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use tools::mmstat::{self, MmStat};
 use tools::qemu::{Outcome, RunConfig, RunResult};
 use tools::status::Status;
 
@@ -161,6 +168,94 @@ fn boot(kernel: &Path, initramfs: &Path, mem_mib: u32, hvtest: &str) -> RunResul
     common::run(&config(kernel, Some(initramfs), mem_mib, &cmdline))
 }
 
+/// The domain the Linux boots run in.
+const DOMAIN: u32 = 1;
+
+fn log_lines(r: &RunResult) -> Vec<&str> {
+    r.lines.iter().map(|l| l.text.as_str()).collect()
+}
+
+/// The hypervisor's counters at teardown, and its teardown check, which must be clean.
+fn teardown_counters(r: &RunResult) -> Result<MmStat, String> {
+    let lines = log_lines(r);
+    let check = mmstat::check(lines.iter().copied(), DOMAIN)
+        .ok_or("the hypervisor printed no MMCHECK line for the domain at teardown")?;
+    if !check.clean() {
+        return Err(format!("the teardown check is not clean: {check:?}"));
+    }
+    mmstat::last_stat(lines.iter().copied(), DOMAIN)
+        .ok_or_else(|| "the hypervisor printed no MMSTAT line for the domain".into())
+}
+
+/// The hugepage pool that `hugecheck huge 64 …` asks for.
+const HUGE_POOL: u32 = 64;
+
+/// The parts of `hugecheck huge` that must pass (THP is off in superpage domains:
+/// `tools::linux::SUPERPAGE_LINUX_WORDS` says why; `thp-off` checks it is).
+const HUGE_PARTS: [&str; 3] = ["pool", "maps", "thp-off"];
+
+/// One boot with superpages: the pool reaches its count, the hugetlbfs / MAP_HUGETLB / THP
+/// parts pass, and the hypervisor made 2 MiB mappings, released them all, and left nothing.
+fn hugepages_with_superpages(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
+    let mut cfg = config(
+        kernel,
+        Some(initramfs),
+        512,
+        &format!(
+            "console=hvc0 quiet hvtest=huge hvpause=1 {}",
+            tools::linux::SUPERPAGE_LINUX_WORDS
+        ),
+    );
+    cfg.hv_args.push("superpages".into());
+    // While the first round's huge mappings are live, the `m` debug key shows them.
+    cfg.input = vec![tools::bench_hugepages::snapshot_input("live")];
+    let r = common::run(&cfg);
+    let mut problems = Vec::new();
+    match tools::bench_hugepages::snapshot_stat(&log_lines(&r), "live") {
+        Some(s) if s.pse_live > 0 => {}
+        other => problems.push(format!(
+            "the m key showed no live 2 MiB mapping while hugecheck held 8: {other:?}"
+        )),
+    }
+    if r.saw("HUGE: SKIP no hugepages") {
+        problems.push(
+            "the kernel offers no hugepages in a superpage domain (PSE not visible)".to_string(),
+        );
+    }
+    if !r.saw(&format!("HUGE: PASS pool HugePages_Total={HUGE_POOL} ")) {
+        problems.push(format!("HugePages_Total did not reach {HUGE_POOL}"));
+    }
+    for part in HUGE_PARTS {
+        if !r.saw(&format!("HUGE: PASS {part} ")) {
+            problems.push(format!("hugecheck part {part} did not pass"));
+        }
+    }
+    if r.saw("HUGE: FAIL") || !r.saw("INIT: hugecheck exit status 0") {
+        problems.push("hugecheck failed".into());
+    }
+    match teardown_counters(&r) {
+        Ok(s) => {
+            if s.pse_made() == 0 {
+                problems.push(format!("no 2 MiB mapping was made: {s:?}"));
+            }
+            if !s.pse_balanced() {
+                problems.push(format!(
+                    "2 MiB mappings made != released, or some live: {s:?}"
+                ));
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+    if r.outcome != Outcome::Poweroff {
+        problems.push(format!("expected poweroff, got {:?}", r.outcome));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; ").into())
+    }
+}
+
 fn user_space_checks(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
     let r = boot(kernel, initramfs, 512, "all");
     // The decompressed file's own frames became the kernel's (no segment copy).
@@ -177,6 +272,14 @@ fn user_space_checks(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
     }
     if r.outcome != Outcome::Poweroff {
         return Err(format!("expected poweroff, got {:?}", r.outcome).into());
+    }
+    // Without superpages: no hugepages in the guest, no 2 MiB mapping in the hypervisor.
+    if !r.saw("INIT: hugepages: none") && !r.saw("INIT: hugepages: HugePages_Total:0 ") {
+        return Err("a domain without superpages reports hugepages".into());
+    }
+    let s = teardown_counters(&r)?;
+    if s.pse_made() != 0 || !s.pse_balanced() {
+        return Err(format!("a domain without superpages has 2 MiB mappings: {s:?}").into());
     }
     Ok(())
 }
@@ -239,6 +342,10 @@ fn main() {
             default_memory_too_small_for_debian,
         ),
         booting("debian_linux_runs_the_user_space_checks", user_space_checks),
+        booting(
+            "debian_linux_hugepages_with_superpages",
+            hugepages_with_superpages,
+        ),
         booting("debian_linux_deliberate_crash_is_a_crash", deliberate_crash),
         booting("debian_linux_reboot_is_a_reboot", reboot),
     ];

@@ -66,6 +66,9 @@ pub struct RunConfig {
     pub timeout: Duration,
     /// Serial port handling.
     pub console: Console,
+    /// With `Console::Capture { echo: true }`: echo only the lines this accepts (all lines
+    /// are captured either way).
+    pub echo_filter: Option<fn(&str) -> bool>,
     /// Stop QEMU as soon as a serial line contains this text (outcome `Stopped`).
     pub stop_at: Option<String>,
     /// Scripted console input: when the output shows the first text (a line or a pending
@@ -120,6 +123,7 @@ impl RunConfig {
             machine_mib: 512,
             timeout: Duration::from_secs(60),
             console: Console::Capture { echo: false },
+            echo_filter: None,
             stop_at: None,
             input: Vec::new(),
             modules: Vec::new(),
@@ -388,6 +392,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
     let (tx, rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let stop_at = cfg.stop_at.clone();
+    let echo_filter = cfg.echo_filter;
     let reader = std::thread::spawn(move || {
         let mut r = stdout;
         let mut chunk = [0u8; 4096];
@@ -403,7 +408,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunResult> {
                 let text = String::from_utf8_lossy(&line)
                     .trim_end_matches(['\n', '\r'])
                     .replace('\r', "");
-                if echo {
+                if echo && echo_filter.is_none_or(|f| f(&text)) {
                     println!("{text}");
                 }
                 feeder.saw(&text);
