@@ -6,10 +6,11 @@
  *   hugecheck huge N R THP [pause]
  *       N huge pages in the pool (/proc/sys/vm/nr_hugepages), R rounds of: a hugetlbfs file
  *       mapped shared and a MAP_HUGETLB|MAP_ANONYMOUS region mapped private, a pattern
- *       written and verified across both, a child that maps the file shared (reads the
- *       pattern, writes a marker) and private (writes it: copy-on-write of huge pages; the
- *       file must keep the parent's pattern), unmap, unlink. The hugetlb mappings are not
- *       inherited by the child (MADV_DONTFORK, see maps_round for why).
+ *       written and verified across both, the file mapped private too and read, a child
+ *       that inherits the file's two mappings, reads the pattern through the shared one
+ *       (writes a marker the parent must see) and writes the private one (copy-on-write of
+ *       huge pages: neither the file nor the parent sees it), unmap, unlink. The written
+ *       MAP_HUGETLB region is not inherited (MADV_DONTFORK, see maps_round for why).
  *       THP is "thp" (THP set to always, anonymous memory touched, a child forked with those
  *       huge pages mapped writes them all: copy-on-write; AnonHugePages must grow) or
  *       "nothp" (THP must be off, see thp_off for why: the same memory gets no huge page). With "pause", the first round stops once
@@ -163,43 +164,38 @@ struct round {
 };
 
 /*
- * The child of a round: its mm inherits no hugetlb mapping (MADV_DONTFORK, see maps_round).
- * It maps the round's hugetlbfs file shared and checks the parent's pattern, writes a marker
- * the parent must see, then maps the file private and writes every huge page of it: a
- * copy-on-write of each huge page, which must not reach the file.
+ * The child of a round. It inherited the parent's shared mapping of the round's hugetlbfs
+ * file and its private mapping of the same file (which the parent only read): it reads the
+ * parent's pattern through both, writes a marker through the shared one (the parent must see
+ * it), then writes every huge page of the private one: a copy-on-write of each huge page,
+ * which must reach neither the file nor the parent.
  */
-static int child_of_round(const char *path, size_t len, uint64_t shared_seed,
-			  uint64_t child_seed, uint64_t marker)
+static int child_of_round(uint64_t *shared, uint64_t *fileprivate, size_t len,
+			  uint64_t shared_seed, uint64_t child_seed, uint64_t marker)
 {
-	int fd = open(path, O_RDWR);
-	if (fd < 0)
-		return 0;
-	uint64_t *shared = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	uint64_t *private = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	if (shared == MAP_FAILED || private == MAP_FAILED)
-		return 0;
-	int ok = holds(shared, len, shared_seed) && holds(private, len, shared_seed);
-	fill(private, len, child_seed);
-	ok &= holds(private, len, child_seed) && holds(shared, len, shared_seed);
+	int ok = holds(shared, len, shared_seed) && holds(fileprivate, len, shared_seed);
+	fill(fileprivate, len, child_seed);
+	ok &= holds(fileprivate, len, child_seed) && holds(shared, len, shared_seed);
 	shared[len / 8 - 1] = marker;
-	ok &= munmap(private, len) == 0 && munmap(shared, len) == 0;
-	close(fd);
 	return ok;
 }
 
 /*
  * One round: a hugetlbfs file mapped shared and a MAP_HUGETLB region mapped private, each
- * `pages` huge pages, written and verified; a child (see child_of_round); the parent's copies
- * checked; unmap and unlink give every page back to the pool.
+ * `pages` huge pages, written and verified; the file mapped private too and read; a child
+ * (see child_of_round) that inherits the file's two mappings; the parent's copies checked;
+ * unmap and unlink give every page back to the pool.
  *
- * Both mappings are MADV_DONTFORK: Debian's 6.1 kernel, as shipped, cannot fork a process
- * that has hugetlb pages mapped when it runs as a Xen PV guest. Fork pins the child's page
- * tables (xen_dup_mmap -> __xen_pgd_pin); the walker takes each huge PMD for a pointer to a
- * PTE page and takes that page's split page-table lock (xen_pin_page -> xen_pte_lock), which
- * for a hugetlb head page lies over hugetlb's own page flags (page->private, nonzero while
- * the page is in use): the guest spins in native_queued_spin_lock_slowpath forever, inside
- * the guest, with no hypervisor call to act on. Transparent huge pages have no such flags
- * there, so thp() forks with its huge pages mapped.
+ * The written MAP_HUGETLB region is MADV_DONTFORK: Debian's 6.1 kernel, as shipped, cannot
+ * fork a process whose *copied* page tables hold huge PMDs when it runs as a Xen PV guest.
+ * Fork pins the child's page tables (xen_dup_mmap -> __xen_pgd_pin); the walker takes each
+ * huge PMD for a pointer to a PTE page and takes that page's split page-table lock
+ * (xen_pin_page -> xen_pte_lock), which for a hugetlb head page lies over hugetlb's own page
+ * flags (page->private, nonzero while the page is in use): the guest spins in
+ * native_queued_spin_lock_slowpath forever, inside the guest, with no hypervisor call to act
+ * on. Fork copies the huge PMDs only of mappings with anonymous pages (vma_needs_copy): the
+ * shared file mapping and the private file mapping the parent only read are not copied (the
+ * child faults them in), so the child inherits and uses those two.
  */
 static struct round maps_round(int r, size_t pages, int pause)
 {
@@ -217,7 +213,7 @@ static struct round maps_round(int r, size_t pages, int pause)
 	uint64_t *private = mmap(NULL, len, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	if (shared == MAP_FAILED || private == MAP_FAILED ||
-	    madvise(shared, len, MADV_DONTFORK) != 0 || madvise(private, len, MADV_DONTFORK) != 0) {
+	    madvise(private, len, MADV_DONTFORK) != 0) {
 		close(fd);
 		unlink(path);
 		return o;
@@ -231,23 +227,33 @@ static struct round maps_round(int r, size_t pages, int pause)
 	step("wrote and verified the private MAP_HUGETLB mapping");
 	/* Both mappings hold their pages now: the free count fell by 2 * pages. */
 	o.used_ok = meminfo("HugePages_Free:") == free0 - 2 * (long)pages;
+	uint64_t *fileprivate = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fileprivate == MAP_FAILED) {
+		o.file_ok = 0;
+		fileprivate = NULL;
+	} else {
+		o.file_ok &= holds(fileprivate, len, shared_seed);
+		step("mapped the file private too and read it");
+	}
 	if (pause)
 		snapshot("live");
-	pid_t pid = fork();
+	pid_t pid = fileprivate ? fork() : -1;
 	if (pid == 0)
-		_exit(child_of_round(path, len, shared_seed, child_seed, marker) ? 0 : 1);
-	step("forked: the child maps the file shared (reads it, writes a marker) and private "
-	     "(writes it: copy-on-write)");
+		_exit(child_of_round(shared, fileprivate, len, shared_seed, child_seed, marker) ? 0 : 1);
+	step("forked: the child reads the inherited shared mapping (and writes a marker) and "
+	     "writes the inherited private one (copy-on-write of huge pages)");
 	int status = -1;
 	o.child_ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 		     WEXITSTATUS(status) == 0;
 	step("the child exited; checking the parent's copies");
-	/* The file kept the parent's pattern (the child's private writes did not reach it)
-	 * but for the marker the child wrote through its shared mapping. */
-	o.private_kept = holds(private, len, private_seed) && holds(shared, len - 8, shared_seed);
+	/* The file kept the parent's pattern (the child's private writes reached neither it nor
+	 * the parent's private view of it) but for the marker written through the shared one. */
+	o.private_kept = holds(private, len, private_seed) && holds(shared, len - 8, shared_seed) &&
+			 fileprivate && holds(fileprivate, len - 8, shared_seed);
 	o.shared_seen = shared[len / 8 - 1] == marker;
-	o.unmapped = munmap(shared, len) == 0 && munmap(private, len) == 0;
-	step("unmapped both");
+	o.unmapped = munmap(shared, len) == 0 && munmap(private, len) == 0 &&
+		     (!fileprivate || munmap(fileprivate, len) == 0);
+	step("unmapped all three");
 	close(fd);
 	unlink(path);
 	o.freed = meminfo("HugePages_Free:") == free0;
@@ -272,7 +278,7 @@ static int maps(int rounds, int pause)
 	}
 	snprintf(detail, sizeof detail,
 		 "%d/%d rounds of a %zu MiB hugetlbfs file (shared) + %zu MiB MAP_HUGETLB "
-		 "(private), a child mapping the file shared and private (copy-on-write): "
+		 "(private), a child inheriting the file mapped shared and private (copy-on-write): "
 		 "mounted=%d file=%d anon=%d pool-used=%d child=%d parent-kept=%d shared-seen=%d "
 		 "munmap=%d pool-freed=%d",
 		 good, rounds, pages * 2, pages * 2, mounted, o.file_ok, o.anon_ok, o.used_ok,
