@@ -133,7 +133,16 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         cal.apic_timer_hz / 1_000_000
     );
 
-    let memory = memory::Memory::new(machine);
+    let mut memory = memory::Memory::new(machine);
+    if opts.bootscrub {
+        let t = cpu::rdtsc();
+        let frames = memory.scrub_some(u64::MAX);
+        log::info!(
+            "bootscrub: {} MiB scrubbed in {} ms",
+            frames >> 8,
+            (cpu::rdtsc() - t) / (cal.tsc_hz / 1000).max(1)
+        );
+    }
     let t_memory = cpu::rdtsc();
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;

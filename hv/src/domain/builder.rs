@@ -158,35 +158,44 @@ impl From<MemoryError> for BuildError {
     }
 }
 
-/// Milliseconds spent in each phase of a build, for the log.
-struct PhaseTimer {
-    tsc_per_ms: u64,
+/// Time spent in each phase of creating a domain (TSC), for the log.
+pub struct PhaseTimer {
+    tsc_per_us: u64,
+    start: u64,
     last: u64,
     phases: Vec<(&'static str, u64)>,
 }
 
 impl PhaseTimer {
-    fn new(tsc_hz: u64) -> Self {
+    /// Starts timing now.
+    pub fn new(tsc_hz: u64) -> Self {
+        let now = crate::arch::cpu::rdtsc();
         Self {
-            tsc_per_ms: (tsc_hz / 1000).max(1),
-            last: crate::arch::cpu::rdtsc(),
+            tsc_per_us: (tsc_hz / 1_000_000).max(1),
+            start: now,
+            last: now,
             phases: Vec::new(),
         }
     }
 
     /// Ends the phase called `name`.
-    fn mark(&mut self, name: &'static str) {
+    pub fn mark(&mut self, name: &'static str) {
         let now = crate::arch::cpu::rdtsc();
-        self.phases
-            .push((name, now.saturating_sub(self.last) / self.tsc_per_ms));
+        self.phases.push((name, now.saturating_sub(self.last)));
         self.last = now;
+    }
+
+    /// Microseconds since the timer started.
+    pub fn total_us(&self) -> u64 {
+        self.last.saturating_sub(self.start) / self.tsc_per_us
     }
 }
 
 impl core::fmt::Display for PhaseTimer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (i, (name, ms)) in self.phases.iter().enumerate() {
-            write!(f, "{}{name} {ms} ms", if i == 0 { "" } else { ", " })?;
+        for (i, (name, tsc)) in self.phases.iter().enumerate() {
+            let us = tsc / self.tsc_per_us;
+            write!(f, "{}{name} {us} us", if i == 0 { "" } else { ", " })?;
         }
         Ok(())
     }
