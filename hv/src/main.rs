@@ -147,7 +147,16 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;
     hv.prof_on = opts.profile;
+    if boot.dropped_modules > 0 {
+        log::error!(
+            "{} boot modules beyond the {} this hypervisor keeps; many domains of one kernel need only the kernel and a `domains` table module",
+            boot.dropped_modules,
+            bootinfo::MAX_MODULES
+        );
+        exit(ExitCode::Refused)
+    }
     let plans = domain_plans(&boot, &opts);
+    let (heap_before, free_before) = (arch::heap::used(), hv.memory.frames.free_frames());
     for (i, plan) in plans.iter().enumerate() {
         let record = domain::DomainRecord::new(plan, boot.modules());
         let id = i as domain::DomainId + 1;
@@ -166,6 +175,15 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     hv.next_domain_id = plans.len() as domain::DomainId + 1;
     let t_domain = cpu::rdtsc();
+    let guest_frames: u64 = hv.domains.values().map(|d| d.nr_pages).sum();
+    let frames_used = free_before.saturating_sub(hv.memory.frames.free_frames());
+    log::info!(
+        "boot: hypervisor memory for {} domain(s): heap {} KiB, frames {} KiB beyond their {} MiB",
+        plans.len(),
+        arch::heap::used().saturating_sub(heap_before) >> 10,
+        frames_used.saturating_sub(guest_frames) * 4,
+        guest_frames >> 8
+    );
     // Modules of domains that restart stay for their rebuilds; the rest is free memory.
     for (i, m) in boot.modules().iter().enumerate() {
         let kept = plans
@@ -196,7 +214,22 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
 /// hypervisor command line.
 fn domain_plans(boot: &bootinfo::BootInfo, opts: &cmdline::Options) -> alloc::vec::Vec<DomainPlan> {
     let lines: alloc::vec::Vec<&str> = boot.modules().iter().map(|m| m.cmdline.as_str()).collect();
-    match domain_config::plan(&lines) {
+    let texts: alloc::vec::Vec<(usize, alloc::string::String)> = boot
+        .modules()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| domain_config::is_table(m.cmdline.as_str()))
+        .map(|(i, m)| {
+            let bytes = arch::phys::module_bytes(m.range);
+            (
+                i,
+                alloc::string::String::from_utf8_lossy(bytes.bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let tables: alloc::vec::Vec<(usize, &str)> =
+        texts.iter().map(|(i, t)| (*i, t.as_str())).collect();
+    match domain_config::plan_with_tables(&lines, &tables) {
         Some(Ok(plans)) if !plans.is_empty() => return plans,
         Some(Ok(_)) => {}
         Some(Err(e)) => {

@@ -46,14 +46,13 @@ impl Hypervisor {
             store: store_port,
         };
         phases.mark("events");
-        let mut dom = match builder::build(&mut self.memory, id, spec, ports) {
+        let mut dom = match builder::build(&mut self.memory, id, spec, ports, &mut phases) {
             Ok(d) => d,
             Err(e) => {
                 let _ = self.events.destroy_domain(ev);
                 return Err(e);
             }
         };
-        phases.mark("build");
         dom.max_pages = dom.max_pages.max(spec.max_memory_bytes / 4096);
         let name = dom.name.clone();
         let (nr_pages, max_pages) = (dom.nr_pages, dom.max_pages);
@@ -81,7 +80,7 @@ impl Hypervisor {
         phases.mark("xenstore");
         self.start_domain(id);
         phases.mark("start");
-        log::info!("d{id}: created in {} us ({phases})", phases.total_us());
+        log::info!("d{id}: built in {} us ({phases})", phases.total_us());
         Ok(())
     }
 

@@ -219,15 +219,20 @@ fn write_pseudo_phys(p2m: &[u64], offset: u64, data: &[u8]) {
 }
 
 /// Builds domain `id` from `spec`.
+///
+/// Each step is timed into `phases` (unpack, layout, populate, kernel, ramdisk, p2m, tables,
+/// pin), for the caller's log line.
 pub fn build(
     memory: &mut Memory,
     id: DomainId,
     spec: &DomainSpec,
     ports: BackendPorts,
+    phases: &mut PhaseTimer,
 ) -> Result<Domain, BuildError> {
     let elf =
         kernel_file::unpack(memory, spec.kernel, spec.tsc_hz).map_err(BuildError::KernelFile)?;
-    let built = build_from_elf(memory, id, spec, ports, elf.bytes());
+    phases.mark("unpack");
+    let built = build_from_elf(memory, id, spec, ports, elf.bytes(), phases);
     elf.release(memory);
     built
 }
@@ -238,6 +243,7 @@ fn build_from_elf(
     spec: &DomainSpec,
     ports: BackendPorts,
     kernel: &[u8],
+    phases: &mut PhaseTimer,
 ) -> Result<Domain, BuildError> {
     let image = GuestImage::parse(kernel).map_err(BuildError::Image)?;
     let notes = *image.notes();
@@ -266,7 +272,10 @@ fn build_from_elf(
             privileged: false,
         },
     )?;
-    match fill(memory, dom, spec, kernel, ports, &image, &layout, nr_pages) {
+    phases.mark("layout");
+    match fill(
+        memory, dom, spec, kernel, ports, &image, &layout, nr_pages, phases,
+    ) {
         Ok(mut d) => {
             d.max_pages = max_pages;
             d.name = if spec.name.is_empty() {
@@ -295,8 +304,8 @@ fn fill(
     image: &GuestImage,
     layout: &StartOfDayLayout,
     nr_pages: u64,
+    phases: &mut PhaseTimer,
 ) -> Result<Domain, BuildError> {
-    let mut phases = PhaseTimer::new(spec.tsc_hz);
     let p2m = memory.populate(dom, nr_pages, spec.superpages)?;
     phases.mark("populate");
     let virt_base = layout.virt_base;
@@ -391,7 +400,6 @@ fn fill(
     }
 
     phases.mark("pin");
-    log::info!("d{}: built in {}", dom.0, phases);
     let boot = BootVcpuState::new(layout, image.notes().entry, l4);
     let regs = TrapFrame {
         rip: boot.rip,
@@ -402,7 +410,7 @@ fn fill(
         ss: u64::from(boot.ss),
         ..TrapFrame::default()
     };
-    log::info!(
+    log::debug!(
         "d{}: {} pages{}, virt_base {:#x}, entry {:#x}, start_info {:#x}, pt_base {:#x} ({} frames){}",
         dom.0,
         nr_pages,
