@@ -113,6 +113,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     arch::pic::disable();
     entry::init();
     let machine = mem::init(&boot);
+    let t_mapped = cpu::rdtsc();
+    // The TSC and APIC timer are calibrated against a PIT window that runs while the boot
+    // reads ACPI and sets up the frame tables (10 ms at least, no busy wait for it alone).
+    let calibrating = arch::lapic::begin_calibration();
     let opts = cmdline::parse(boot.cmdline.as_str());
     logger::set_level(level_filter(opts.log_level));
     log::info!("hv: Xen 64-bit PV hypervisor, booted by {}", boot.loader);
@@ -124,16 +128,16 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         log::info!("self-test: faulting inside the hypervisor on purpose");
         let _ = cpu::selftest_page_fault();
     }
-    let cal = arch::lapic::init();
     let serial_irq = route_serial_interrupt(boot.acpi_root);
+    let mut memory = memory::Memory::new(machine);
+    let t_memory = cpu::rdtsc();
+    let cal = arch::lapic::finish_calibration(calibrating);
     let t_calibrated = cpu::rdtsc();
     log::info!(
         "TSC {} MHz, APIC timer {} MHz",
         cal.tsc_hz / 1_000_000,
         cal.apic_timer_hz / 1_000_000
     );
-
-    let mut memory = memory::Memory::new(machine);
     if opts.bootscrub {
         let t = cpu::rdtsc();
         let frames = memory.scrub_some(u64::MAX);
@@ -143,7 +147,6 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
             (cpu::rdtsc() - t) / (cal.tsc_hz / 1000).max(1)
         );
     }
-    let t_memory = cpu::rdtsc();
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;
     hv.prof_on = opts.profile;
@@ -199,9 +202,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     let ms = |t: u64| (t - t_entry) / (cal.tsc_hz / 1000).max(1);
     log::info!(
-        "boot: +{} ms calibrated, +{} ms frame tables, +{} ms {} domain(s) built (since hypervisor entry)",
-        ms(t_calibrated),
+        "boot: +{} ms page tables, +{} ms frame tables, +{} ms calibrated, +{} ms {} domain(s) built (since hypervisor entry)",
+        ms(t_mapped),
         ms(t_memory),
+        ms(t_calibrated),
         ms(t_domain),
         plans.len()
     );
