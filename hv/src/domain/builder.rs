@@ -223,8 +223,8 @@ fn write_pseudo_phys(p2m: &[u64], offset: u64, data: &[u8]) {
 
 /// Builds domain `id` from `spec`.
 ///
-/// Each step is timed into `phases` (unpack, layout, kernel in place or kernel, populate, ramdisk, p2m, tables,
-/// pin), for the caller's log line.
+/// Each step is timed into `phases` (unpack, layout, kernel in place, populate — or populate,
+/// kernel —, ramdisk, p2m, tables, pin), for the caller's log line.
 pub fn build(
     memory: &mut Memory,
     id: DomainId,
