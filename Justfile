@@ -65,6 +65,10 @@ check:
 bench-boot *ARGS:
     {{hvtool}} bench-boot "$@"
 
+# Many unikernels at once: N worker domains (1, 10, 100, as many as fit in 2 GiB); RESULT line last.
+bench-density *ARGS:
+    {{hvtool}} bench-density "$@"
+
 # Superpage mapping cost: one PSE entry vs one and 512 4 KiB PTEs (RESULT line last).
 bench-superpage *ARGS:
     {{hvtool}} bench-superpage "$@"

@@ -115,6 +115,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     arch::pic::disable();
     entry::init();
     let machine = mem::init(&boot);
+    let t_mapped = cpu::rdtsc();
+    // The TSC and APIC timer are calibrated against a PIT window that runs while the boot
+    // reads ACPI and sets up the frame tables (10 ms at least, no busy wait for it alone).
+    let calibrating = arch::lapic::begin_calibration();
     let opts = cmdline::parse(boot.cmdline.as_str());
     logger::set_level(level_filter(opts.log_level));
     log::info!("hv: Xen 64-bit PV hypervisor, booted by {}", boot.loader);
@@ -130,21 +134,38 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         log::info!("self-test: overflowing the hypervisor stack on purpose");
         let _ = selftest_recurse(0);
     }
-    let cal = arch::lapic::init();
     let serial_irq = route_serial_interrupt(boot.acpi_root);
+    let mut memory = memory::Memory::new(machine);
+    let t_memory = cpu::rdtsc();
+    let cal = arch::lapic::finish_calibration(calibrating);
     let t_calibrated = cpu::rdtsc();
     log::info!(
         "TSC {} MHz, APIC timer {} MHz",
         cal.tsc_hz / 1_000_000,
         cal.apic_timer_hz / 1_000_000
     );
-
-    let memory = memory::Memory::new(machine);
-    let t_memory = cpu::rdtsc();
+    if opts.bootscrub {
+        let t = cpu::rdtsc();
+        let frames = memory.scrub_some(u64::MAX);
+        log::info!(
+            "bootscrub: {} MiB scrubbed in {} ms",
+            frames >> 8,
+            (cpu::rdtsc() - t) / (cal.tsc_hz / 1000).max(1)
+        );
+    }
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;
     hv.prof_on = opts.profile;
+    if boot.dropped_modules > 0 {
+        log::error!(
+            "{} boot modules beyond the {} this hypervisor keeps; many domains of one kernel need only the kernel and a `domains` table module",
+            boot.dropped_modules,
+            bootinfo::MAX_MODULES
+        );
+        exit(ExitCode::Refused)
+    }
     let plans = domain_plans(&boot, &opts);
+    let (heap_before, free_before) = (arch::heap::used(), hv.memory.frames.free_frames());
     for (i, plan) in plans.iter().enumerate() {
         let record = domain::DomainRecord::new(plan, boot.modules());
         let id = i as domain::DomainId + 1;
@@ -163,6 +184,15 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     hv.next_domain_id = plans.len() as domain::DomainId + 1;
     let t_domain = cpu::rdtsc();
+    let guest_frames: u64 = hv.domains.values().map(|d| d.nr_pages).sum();
+    let frames_used = free_before.saturating_sub(hv.memory.frames.free_frames());
+    log::info!(
+        "boot: hypervisor memory for {} domain(s): heap {} KiB, frames {} KiB beyond their {} MiB",
+        plans.len(),
+        arch::heap::used().saturating_sub(heap_before) >> 10,
+        frames_used.saturating_sub(guest_frames) * 4,
+        guest_frames >> 8
+    );
     // Modules of domains that restart stay for their rebuilds; the rest is free memory.
     for (i, m) in boot.modules().iter().enumerate() {
         let kept = plans
@@ -178,9 +208,10 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     let ms = |t: u64| (t - t_entry) / (cal.tsc_hz / 1000).max(1);
     log::info!(
-        "boot: +{} ms calibrated, +{} ms frame tables, +{} ms {} domain(s) built (since hypervisor entry)",
-        ms(t_calibrated),
+        "boot: +{} ms page tables, +{} ms frame tables, +{} ms calibrated, +{} ms {} domain(s) built (since hypervisor entry)",
+        ms(t_mapped),
         ms(t_memory),
+        ms(t_calibrated),
         ms(t_domain),
         plans.len()
     );
@@ -193,7 +224,22 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
 /// hypervisor command line.
 fn domain_plans(boot: &bootinfo::BootInfo, opts: &cmdline::Options) -> alloc::vec::Vec<DomainPlan> {
     let lines: alloc::vec::Vec<&str> = boot.modules().iter().map(|m| m.cmdline.as_str()).collect();
-    match domain_config::plan(&lines) {
+    let texts: alloc::vec::Vec<(usize, alloc::string::String)> = boot
+        .modules()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| domain_config::is_table(m.cmdline.as_str()))
+        .map(|(i, m)| {
+            let bytes = arch::phys::module_bytes(m.range);
+            (
+                i,
+                alloc::string::String::from_utf8_lossy(bytes.bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let tables: alloc::vec::Vec<(usize, &str)> =
+        texts.iter().map(|(i, t)| (*i, t.as_str())).collect();
+    match domain_config::plan_with_tables(&lines, &tables) {
         Some(Ok(plans)) if !plans.is_empty() => return plans,
         Some(Ok(_)) => {}
         Some(Err(e)) => {

@@ -37,7 +37,7 @@ fn heap_size(ram_bytes: u64) -> u64 {
 /// Sets up the heap, the frame allocator and the final page tables.
 pub fn init(boot: &BootInfo) -> MachineMemory {
     let (img_start, img_end) = paging::image_range();
-    let mut reserved = [Range::new(0, 0); 12];
+    let mut reserved = [Range::new(0, 0); 3 + crate::arch::bootinfo::MAX_MODULES];
     reserved[0] = Range::new(0, 0x10_0000);
     reserved[1] = Range::new(img_start, img_end);
     reserved[2] = boot.info;

@@ -3,14 +3,18 @@
 //! guests read at `MACH2PHYS_VIRT_START`.
 //!
 //! ```text
-//!  BuddyAllocator ──alloc(order)──► Mm::assign(dom, base, order) ──► M2P[mfn] = pfn
-//!  Mm::destroy_domain ──blocks──► BuddyAllocator::free
+//!  BuddyAllocator ──alloc_clean(order)──► (scrub if dirty) ──► Mm::assign(dom, base, order) ──► M2P[mfn] = pfn
+//!  Mm::destroy_domain ──blocks──► BuddyAllocator::free (dirty)
+//!  idle loop ──scrub_some──► take_dirty ──zero──► free_clean
 //! ```
+//!
+//! A domain only ever gets frames that read as zero: clean ones untouched, dirty ones (freed
+//! by a domain or the hypervisor, or not yet scrubbed since boot) scrubbed right then.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
-use hv_core::buddy::BuddyAllocator;
+use hv_core::buddy::{BuddyAllocator, Content};
 use hv_core::mm::{
     DomId, DomainConfig, FrameInfo, FrameMemory, Mfn, Mm, MmCheck, MmConfig, MmError, MmStats,
     SpageInfo,
@@ -21,6 +25,13 @@ use zerocopy::IntoBytes;
 use crate::arch::paging::{pte, HvPageTables, M2P_BASE};
 use crate::arch::phys;
 use crate::mem::{MachineMemory, PAGE_SIZE};
+
+/// Largest block the scrubber zeroes at once (64 KiB): the idle loop checks for interrupts
+/// between chunks.
+pub const SCRUB_CHUNK_ORDER: u32 = 4;
+
+/// Domains without superpages get blocks below this order (no extent enabled).
+const SUPERPAGE_ORDER: u32 = 9;
 
 /// The M2P value of a frame no guest owns.
 pub const INVALID_M2P: u64 = !0;
@@ -207,11 +218,40 @@ impl Memory {
         Ok(self.mm.create_domain(dom, config)?)
     }
 
-    /// Allocates and assigns `2^order` frames to `dom`; returns the first frame.
-    #[allow(clippy::disallowed_methods)] // zeroes frames fresh from the allocator, no one's yet
+    /// Takes a free block of `2^order` frames that reads as zero: a clean one untouched, else
+    /// a dirty one scrubbed now. Returns its first frame.
+    #[allow(clippy::disallowed_methods)] // scrubs free frames, no one's yet
+    fn take_zeroed(&mut self, order: u32) -> Result<u64, MemoryError> {
+        let (mfn, content) = self
+            .frames
+            .alloc_clean(order)
+            .ok_or(MemoryError::OutOfMemory)?;
+        if content == Content::Dirty {
+            phys::scrub(mfn * PAGE_SIZE, (PAGE_SIZE << order) as usize);
+        }
+        Ok(mfn)
+    }
+
+    /// Scrubs dirty free memory, one chunk of at most [`SCRUB_CHUNK_ORDER`] at a time, until
+    /// about `max_frames` frames are done or none is dirty; returns the frames scrubbed
+    /// (0: all free memory is clean). For the idle loop, and at boot.
+    #[allow(clippy::disallowed_methods)] // scrubs free frames, no one's
+    pub fn scrub_some(&mut self, max_frames: u64) -> u64 {
+        let mut done = 0;
+        while done < max_frames {
+            let Some((mfn, order)) = self.frames.take_dirty(SCRUB_CHUNK_ORDER) else {
+                break;
+            };
+            phys::scrub(mfn * PAGE_SIZE, (PAGE_SIZE << order) as usize);
+            let _ = self.frames.free_clean(mfn, order);
+            done += 1 << order;
+        }
+        done
+    }
+
+    /// Allocates and assigns `2^order` frames (reading as zero) to `dom`; returns the first frame.
     pub fn assign_block(&mut self, dom: DomId, order: u32) -> Result<u64, MemoryError> {
-        let mfn = self.frames.alloc(order).ok_or(MemoryError::OutOfMemory)?;
-        phys::scrub(mfn * PAGE_SIZE, (PAGE_SIZE << order) as usize);
+        let mfn = self.take_zeroed(order)?;
         if let Err(e) = self.mm.assign(dom, Mfn(mfn), order) {
             let _ = self.frames.free(mfn, order);
             return Err(e.into());
@@ -223,12 +263,12 @@ impl Memory {
     ///
     /// With `superpages`, every aligned 512-pfn block is one order-9 assignment (so 512-aligned
     /// pfn blocks are machine-contiguous, 2 MiB-aligned and *enabled* superpages); the tail is
-    /// order 0. Without, every frame is its own order-0 assignment, as Xen's builder does, so
-    /// no extent is ever enabled; the frames are only taken from the allocator (and scrubbed)
-    /// in larger blocks, which keeps building a domain fast. Frames read as zero; only those
-    /// that were not already zero are written (`phys::scrub`). `adopted` frames (disjoint
-    /// pfn runs) are assigned as they are (the caller prepared their contents) at their pfns;
-    /// on an error they are the domain's (freed with it) or back in the allocator.
+    /// order 0. Without, memory is assigned in blocks of at most order 8, so no extent is ever
+    /// enabled (a release inside a block splits it). Frames read as zero: clean ones are not
+    /// touched, dirty ones are scrubbed (only those not already zero are written). `adopted`
+    /// frames (disjoint pfn runs) are assigned as they are (the caller prepared their
+    /// contents) at their pfns; on an error they are the domain's (freed with it) or back in
+    /// the allocator.
     pub fn populate(
         &mut self,
         dom: DomId,
@@ -268,7 +308,8 @@ impl Memory {
             } else if superpages {
                 (self.assign_block(dom, 0)?, 0)
             } else {
-                (self.assign_frames(dom, order)?, order)
+                let order = order.min(SUPERPAGE_ORDER - 1);
+                (self.assign_block(dom, order)?, order)
             };
             for i in 0..(1u64 << assigned_order) {
                 self.set_m2p(base + i, pfn + i);
@@ -279,9 +320,10 @@ impl Memory {
         Ok(p2m)
     }
 
-    /// Assigns `a`'s frames to `dom` at their pfns (order 9 where pfn and frame are both
-    /// 512-aligned and superpages are allowed); frames not yet assigned when an error stops it
-    /// go back to the allocator.
+    /// Assigns `a`'s frames to `dom` at their pfns in the blocks `populate` would use (order 9
+    /// where pfn and frame are both 512-aligned and superpages are allowed, else order 0; up to
+    /// order 8 without superpages); frames not yet assigned when an error stops it go back to
+    /// the allocator.
     fn adopt(
         &mut self,
         dom: DomId,
@@ -297,11 +339,15 @@ impl Memory {
         let mut i = 0;
         while i < a.pages {
             let (pfn, mfn) = (a.pfn + i, a.mfn + i);
-            let aligned = pfn.is_multiple_of(512) && mfn.is_multiple_of(512);
-            let order = if superpages && aligned && a.pages - i >= 512 {
-                9
+            let fit = (63 - (a.pages - i).leading_zeros()).min((pfn | mfn).trailing_zeros());
+            let order = if superpages {
+                if fit >= SUPERPAGE_ORDER {
+                    SUPERPAGE_ORDER
+                } else {
+                    0
+                }
             } else {
-                0
+                fit.min(SUPERPAGE_ORDER - 1)
             };
             if let Err(e) = self.mm.assign(dom, Mfn(mfn), order) {
                 let _ = self.frames.add_range(mfn, a.mfn + a.pages);
@@ -314,24 +360,6 @@ impl Memory {
             i += 1 << order;
         }
         Ok(())
-    }
-
-    /// Takes a scrubbed (all-zero) block of `2^order` frames from the allocator and assigns each frame to
-    /// `dom` as its own order-0 allocation (all or nothing); returns the first frame.
-    #[allow(clippy::disallowed_methods)] // zeroes frames fresh from the allocator, no one's yet
-    fn assign_frames(&mut self, dom: DomId, order: u32) -> Result<u64, MemoryError> {
-        let base = self.frames.alloc(order).ok_or(MemoryError::OutOfMemory)?;
-        phys::scrub(base * PAGE_SIZE, (PAGE_SIZE << order) as usize);
-        for i in 0..(1u64 << order) {
-            if let Err(e) = self.mm.assign(dom, Mfn(base + i), 0) {
-                for j in 0..i {
-                    let _ = self.mm.release(dom, Mfn(base + j));
-                }
-                let _ = self.frames.free(base, order);
-                return Err(e.into());
-            }
-        }
-        Ok(base)
     }
 
     /// Takes `2^order` frames at `mfn` back from `dom` (they must be unused) and frees them.
@@ -361,10 +389,8 @@ impl Memory {
     }
 
     /// Allocates a zeroed hypervisor frame and lets `dom` map it (shared_info, grant frames).
-    #[allow(clippy::disallowed_methods)] // zeroes a frame fresh from the allocator, no one's yet
     pub fn share_new_frame(&mut self, dom: DomId) -> Result<u64, MemoryError> {
-        let mfn = self.frames.alloc(0).ok_or(MemoryError::OutOfMemory)?;
-        phys::zero(mfn * PAGE_SIZE, PAGE_SIZE as usize);
+        let mfn = self.take_zeroed(0)?;
         if let Err(e) = self.mm.share_xen_frame(dom, Mfn(mfn)) {
             let _ = self.frames.free(mfn, 0);
             return Err(e.into());

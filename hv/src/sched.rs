@@ -5,12 +5,16 @@
 //! same vCPU (returning through the frame) or switches: the frame and hardware state go into
 //! the old vCPU, the next runnable vCPU's state comes into the frame. With nothing runnable the
 //! CPU idles (`sti; hlt`) until an interrupt makes a vCPU runnable; when the last domain is
-//! gone the machine stops with an exit code summarising how the domains ended.
+//! gone the machine stops with an exit code summarising how the domains ended. Before halting,
+//! the idle CPU scrubs dirty free memory (`Memory::scrub_some`), a chunk at a time, letting
+//! interrupts in between chunks and going back to scheduling as soon as one was handled.
 //!
 //! Fair sharing (`hv_core::runqueue`): runnable vCPUs wait ordered by virtual run time; the
 //! running one keeps the CPU until it blocks, yields, dies, or its time slice ends while
 //! others wait — the LAPIC timer is armed for the slice's end, so a vCPU spinning with
 //! events masked cannot keep its peers from running. Blocked vCPUs are never picked.
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::context;
 use crate::arch::entry::{self, TrapFrame, SYSCALL_VECTOR};
@@ -53,8 +57,15 @@ pub fn guest_entry(frame: &mut TrapFrame) {
     }
 }
 
+/// Interrupts handled while idle (the scrubber stops when this moves).
+static IDLE_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// Frames the idle loop scrubs between two looks at pending interrupts (256 KiB).
+const IDLE_SCRUB_FRAMES: u64 = 64;
+
 /// The LAPIC timer fired while the hypervisor was idle.
 pub fn timer_interrupt() {
+    IDLE_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
     lapic::eoi();
     hypervisor::with(|hv| {
         hv.timer_tick();
@@ -64,6 +75,7 @@ pub fn timer_interrupt() {
 
 /// The serial port received input while the hypervisor was idle.
 pub fn serial_interrupt() {
+    IDLE_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
     lapic::eoi();
     hypervisor::with(|hv| hv.console_input());
 }
@@ -73,7 +85,23 @@ fn idle_loop() -> ! {
         match hypervisor::with(|hv| hv.idle_step()) {
             IdleStep::Enter(regs) => entry::enter_guest(&regs),
             IdleStep::Exit(code) => exit(code),
-            IdleStep::Wait => cpu::idle_wait(),
+            IdleStep::Wait => scrub_or_wait(),
+        }
+    }
+}
+
+/// Nothing to run: scrubs dirty free memory until an interrupt arrives; halts once all free
+/// memory is clean.
+fn scrub_or_wait() {
+    let seen = IDLE_INTERRUPTS.load(Ordering::Relaxed);
+    loop {
+        if hypervisor::with(|hv| hv.memory.scrub_some(IDLE_SCRUB_FRAMES)) == 0 {
+            cpu::idle_wait();
+            return;
+        }
+        cpu::allow_interrupts();
+        if IDLE_INTERRUPTS.load(Ordering::Relaxed) != seen {
+            return;
         }
     }
 }

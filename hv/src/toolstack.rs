@@ -30,6 +30,7 @@ pub struct Toolstack {
 impl Hypervisor {
     /// Creates, builds and starts domain `id`.
     pub fn create_domain(&mut self, id: DomainId, spec: &DomainSpec) -> Result<(), BuildError> {
+        let mut phases = builder::PhaseTimer::new(self.time.tsc_hz());
         let ev = evtchn::DomId(id);
         let ports = self.events.create_domain(ev, 1).and_then(|()| {
             let console = self.events.bind_backend(ev, BackendService::Console)?;
@@ -44,7 +45,8 @@ impl Hypervisor {
             console: console_port,
             store: store_port,
         };
-        let mut dom = match builder::build(&mut self.memory, id, spec, ports) {
+        phases.mark("events");
+        let mut dom = match builder::build(&mut self.memory, id, spec, ports, &mut phases) {
             Ok(d) => d,
             Err(e) => {
                 let _ = self.events.destroy_domain(ev);
@@ -67,6 +69,7 @@ impl Hypervisor {
             self.crash_domain(id, "cannot create its grant table");
             return Err(BuildError::Grants);
         }
+        phases.mark("grants");
         if let Some(d) = self.domains.get(&id) {
             self.time.write_wallclock(&d.shared_info);
             if let Some(info) = d.vcpu_info(0) {
@@ -74,7 +77,10 @@ impl Hypervisor {
             }
         }
         self.introduce_to_store(id, &name, nr_pages, max_pages);
+        phases.mark("xenstore");
         self.start_domain(id);
+        phases.mark("start");
+        log::info!("d{id}: built in {} us ({phases})", phases.total_us());
         Ok(())
     }
 

@@ -196,6 +196,19 @@ fn on_reboot_restart_builds_the_domain_again() {
     }
     assert!(r.saw("(phoenix) worker: domain Some(4)"));
     assert!(!r.saw("restarting \"phoenix\" as domain 5"));
+    // Each incarnation filled its free pages with a pattern before rebooting; the next one,
+    // built from the frames just freed, must find them all zero.
+    let fresh: Vec<&str> = r
+        .lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .filter(|l| l.contains("worker: fresh memory:"))
+        .collect();
+    assert_eq!(fresh.len(), 4, "{fresh:?}");
+    for line in fresh {
+        assert!(line.ends_with(", 0 not zero"), "{line}");
+        assert!(!line.contains("memory: 0 pages"), "{line}");
+    }
     assert_eq!(r.outcome, Outcome::Poweroff);
     all_memory_returned(&r, 4);
 }

@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;
+pub mod bench_density;
 pub mod bench_hotpaths;
 pub mod bench_hugepages;
 pub mod bench_linux;

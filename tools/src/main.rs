@@ -7,6 +7,7 @@
 //! hvtool build
 //! hvtool bench-boot      [--guest NAME|FILE] [--marker TEXT] [--runs N]
 //! hvtool bench-superpage [--memory MIB]
+//! hvtool bench-density   [--domain-memory MIB] [--counts N,N,…]
 //! hvtool initramfs [--busybox FILE] [--out FILE]
 //! hvtool fetch-linux
 //! hvtool bench-linux
@@ -122,6 +123,16 @@ enum Cmd {
         runs: usize,
         #[command(flatten)]
         opts: BootOpts,
+    },
+    /// Many unikernels: N `worker` domains of one shared kernel (N = 1, 10, 100 and as many
+    /// as fit in 2 GiB of guest RAM): creation time, first-line time, memory overhead.
+    BenchDensity {
+        /// Memory of each domain, MiB.
+        #[arg(long, default_value_t = 4)]
+        domain_memory: u64,
+        /// Domain counts to run (default 1, 10, 100 and the most that fit in 2 GiB).
+        #[arg(long, value_delimiter = ',')]
+        counts: Vec<usize>,
     },
     /// Superpages: cycles to map+unmap 2 MiB by one PSE entry vs one and 512 4 KiB PTEs
     /// (the `bench_superpage` guest, superpages on); ends with the guest's RESULT line.
@@ -482,6 +493,37 @@ fn run(cli: Cli) -> Result<i32> {
             let b = tools::bench_boot::bench_boot(&cfg, &marker, runs)?;
             println!("median {:.1} ms over {} runs", b.median_ms, b.runs_ms.len());
             println!("RESULT boot_ms={:.0}", b.median_ms);
+            0
+        }
+        Cmd::BenchDensity {
+            domain_memory,
+            counts,
+        } => {
+            use tools::bench_density as bd;
+            let a = artifacts::build()?;
+            let kernel = a.guest(bd::DENSITY_GUEST);
+            let max = (bd::GUEST_RAM_MIB / domain_memory.max(1)) as usize;
+            let counts = if counts.is_empty() {
+                vec![1, 10, 100, max]
+            } else {
+                counts
+            };
+            println!(
+                "bench-density: {} domains of {domain_memory} MiB ({}), one run each",
+                bd::DENSITY_GUEST,
+                bd::WORKER_CMDLINE
+            );
+            println!("{}", bd::HEADER);
+            let dir = artifacts::target_dir().join("density");
+            let mut last = None;
+            for n in counts {
+                let d = bd::run(&a.hv(), &kernel, n, domain_memory, &dir)?;
+                println!("{}", bd::row(&d));
+                last = Some(d);
+            }
+            if let Some(d) = last {
+                println!("{}", bd::result_line(&d));
+            }
             0
         }
         Cmd::BenchSuperpage { mut opts } => {

@@ -77,6 +77,10 @@ pub struct RunConfig {
     /// Boot modules with their command lines, used instead of `guest` and `ramdisk` when
     /// not empty (several domains: `hvtool up`).
     pub modules: Vec<BootModule>,
+    /// Have QEMU allocate all guest RAM on the host before starting (`-mem-prealloc`), so
+    /// the host's first-touch page faults (huge-page allocation, compaction) do not land in
+    /// the hypervisor's timings.
+    pub prealloc: bool,
 }
 
 /// A boot module and the words after its file name on its command line.
@@ -127,6 +131,7 @@ impl RunConfig {
             stop_at: None,
             input: Vec::new(),
             modules: Vec::new(),
+            prealloc: false,
         }
     }
 
@@ -299,6 +304,9 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
         "-nodefaults",
     ]);
     cmd.args(["-m", &cfg.machine_mib.to_string()]);
+    if cfg.prealloc {
+        cmd.arg("-mem-prealloc");
+    }
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
     match cfg.console {
         Console::Terminal => cmd.args(["-serial", "mon:stdio"]),

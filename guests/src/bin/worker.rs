@@ -7,7 +7,7 @@
 //! | `spin` | mask events and loop forever; every 200 ms of system time it prints `worker: spinning N` (console_io) |
 //! | `flood` | `xen_version(0)` in a loop forever |
 //! | `crash` | touch an unmapped address with no trap table (the hypervisor crashes it) |
-//! | `reboot-below=N` | reboot while its domain id is below N, else power off |
+//! | `reboot-below=N` | reboot while its domain id is below N, else power off; first it checks that its free start-of-day pages read as zero (`worker: fresh memory: N pages, M not zero`) and fills them with a pattern, which the next domain must never see |
 //! | `batch` | for 3 s: one `mmu_update` of 131072 requests, one `multicall` of 128 `mmu_update`s of 4096, and 1024 frames given back and repopulated with `memory_op`; checks every `done` count and result, that the page table is unchanged and the frames came back; prints the rounds and powers off |
 //!
 //! `ticks` also prints how late its latest wake-up was.
@@ -16,6 +16,9 @@
 #![no_std]
 #![no_main]
 
+use guests::mm::frames::{p2m, FramePool, VIRT_BASE};
+use guests::mm::pte::DATA_RW;
+use guests::mm::tables::Window;
 use guests::mm::{frames, ops, Bootstrap};
 use guests::ring::PageSlot;
 use guests::time::{self, MS};
@@ -167,6 +170,55 @@ fn domid(si: &StartInfo) -> Option<u64> {
     as_text(v).parse().ok()
 }
 
+/// L4 slot of the window through which the fresh-memory check reaches its pages.
+const WINDOW_SLOT: usize = 300;
+
+/// Three page-aligned pages of our image for the window's L3, L2 and L1 (they must lie in
+/// the start-of-day mapping, where the table walker reads them).
+#[repr(C, align(4096))]
+struct TablePages([[u8; 4096]; 3]);
+static mut TABLE_PAGES: TablePages = TablePages([[0; 4096]; 3]);
+
+/// Counts the pages above the start-of-day mapping that do not read as zero (memory a domain
+/// gets must hold no one's old data), then fills them all with a pattern that a later domain
+/// would see if the hypervisor handed these frames out unscrubbed.
+fn check_and_dirty_fresh_memory(si: &'static StartInfo) {
+    let boot = Bootstrap::new(si);
+    // The window's tables come from `TABLE_PAGES` (never touched by Rust code: they become
+    // read-only page tables); every pfn above the start-of-day mapping is checked.
+    let tables = (&raw const TABLE_PAGES as u64 - VIRT_BASE) / 4096;
+    let mut pool = FramePool::new(tables, tables + 3);
+    let first = boot.mapped_pages;
+    // SAFETY: nothing in this program uses L4 slot 300 other than through these mappings,
+    // touched only with raw pointers.
+    let Ok(win) = (unsafe { Window::new(si, boot, WINDOW_SLOT) }) else {
+        println!("worker: fresh memory: L4 slot busy");
+        return;
+    };
+    let (mut checked, mut not_zero) = (0u64, 0u64);
+    for pfn in first..si.nr_pages {
+        let va = win.base();
+        let Some(mfn) = p2m(si, pfn) else { break };
+        if win.map_4k(&mut pool, va, mfn, DATA_RW).is_err() {
+            println!("worker: fresh memory: cannot map pfn {pfn}");
+            return;
+        }
+        let page = va as *mut u64;
+        // SAFETY: `va` maps our frame `mfn`, which nothing else in this guest uses.
+        unsafe {
+            if (0..512).any(|i| page.add(i).read_volatile() != 0) {
+                not_zero += 1;
+            }
+            for i in 0..512 {
+                page.add(i).write_volatile(0xA5A5_A5A5_A5A5_A5A5);
+            }
+        }
+        let _ = win.unmap_4k(va);
+        checked += 1;
+    }
+    println!("worker: fresh memory: {checked} pages, {not_zero} not zero");
+}
+
 #[no_mangle]
 fn guest_main(si: &'static StartInfo) -> ! {
     traps::install_trap_table();
@@ -202,6 +254,7 @@ fn guest_main(si: &'static StartInfo) -> ! {
         hypercall::shutdown(SHUTDOWN_CRASH)
     }
     if let Some(limit) = value(si, "reboot-below") {
+        check_and_dirty_fresh_memory(si);
         let reason = match id {
             Some(d) if d < limit => SHUTDOWN_REBOOT,
             Some(_) => SHUTDOWN_POWEROFF,

@@ -1,8 +1,8 @@
 //! The hypervisor command line.
 //!
 //! ```text
-//!  hv [log=LEVEL] [mem=SIZE] [superpages[=0|1]] [max_mem=SIZE] [profile] [selftest=hvfault|stackoverflow]
-//!     [-- GUEST COMMAND LINE]
+//!  hv [log=LEVEL] [mem=SIZE] [superpages[=0|1]] [max_mem=SIZE] [profile]
+//!     [selftest=hvfault|stackoverflow] [bootscrub[=0|1|idle]] [-- GUEST COMMAND LINE]
 //! ```
 //!
 //! * `log=` — error, warn, info (default), debug, trace.
@@ -13,6 +13,10 @@
 //! * `shutdown_after=` — ask every domain to shut down (xenstore `control/shutdown` =
 //!   `poweroff`) after this long: `2s`, `1500ms`, or plain seconds. A domain that has not
 //!   shut down 5 s later is destroyed.
+//! * `bootscrub` — as Xen's: free memory may hold old data at boot; with `bootscrub=1` it is
+//!   all scrubbed before the domains are built (so they take clean memory untouched); by
+//!   default (`idle`) the idle loop scrubs it and a domain built before that scrubs what it
+//!   takes.
 //! * everything after `--` is the guest's command line (start_info.cmd_line).
 //!
 //! Unknown words are collected so the caller can warn about them; nothing here fails.
@@ -55,6 +59,8 @@ pub struct Options {
     /// Keep per-domain profiles (exits and cycles per kind; off by default: two TSC reads
     /// per exit cost ~20% on the cheapest paths under TCG).
     pub profile: bool,
+    /// Scrub all free memory before building the domains (`bootscrub=1`), not in the idle loop.
+    pub bootscrub: bool,
     /// Words that were not understood.
     pub unknown: Vec<String>,
 }
@@ -80,6 +86,7 @@ impl Default for Options {
             selftest: None,
             shutdown_after_ns: None,
             profile: false,
+            bootscrub: false,
             unknown: Vec::new(),
         }
     }
@@ -158,6 +165,13 @@ pub fn parse(cmdline: &str) -> Options {
             }
             .map(|b| opts.profile = b)
             .is_some(),
+            "bootscrub" => match value {
+                "" | "1" | "on" | "yes" => Some(true),
+                "0" | "off" | "no" | "idle" => Some(false),
+                _ => None,
+            }
+            .map(|b| opts.bootscrub = b)
+            .is_some(),
             "shutdown_after" => parse_duration_ns(value)
                 .map(|d| opts.shutdown_after_ns = Some(d))
                 .is_some(),
@@ -194,6 +208,14 @@ mod tests {
         assert!(parse("profile=on").profile);
         assert!(!parse("profile=0").profile);
         assert_eq!(parse("profile=maybe").unknown, ["profile=maybe"]);
+    }
+
+    #[test]
+    fn bootscrub_defaults_to_the_idle_loop() {
+        assert!(!parse("log=info").bootscrub);
+        assert!(parse("bootscrub").bootscrub);
+        assert!(!parse("bootscrub=idle").bootscrub);
+        assert_eq!(parse("bootscrub=x").unknown, ["bootscrub=x"]);
     }
 
     #[test]

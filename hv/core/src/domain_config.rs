@@ -13,6 +13,17 @@
 //! ```
 //!
 //! The first word of a module's line is its file name (loaders put it there) and is skipped.
+//!
+//! Many domains of one kernel (`hvtool bench-density`) need neither a module per domain nor
+//! a long command line per module: a kernel module marked `kernel` is shared, and a text
+//! module marked `domains` lists one domain per line with the same settings, naming its
+//! kernel module by index (blank lines and `#` comments are skipped):
+//!
+//! ```text
+//!  module 0: "worker.elf kernel"
+//!  module 1: "plan.txt domains"      contents:  name=w1 mem=4M kernel=0 -- ticks=1
+//!                                                name=w2 mem=4M kernel=0 -- ticks=1
+//! ```
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -144,6 +155,16 @@ pub enum PlanError {
         /// The later module.
         module: usize,
     },
+    /// A line of a `domains` table that cannot be used: a bad setting, no `kernel=N`, or
+    /// `N` not a module marked `kernel`.
+    BadTableLine {
+        /// The table module.
+        module: usize,
+        /// Line number in it (1-based).
+        line: usize,
+        /// The offending word (or the whole line).
+        word: String,
+    },
 }
 
 impl core::fmt::Display for PlanError {
@@ -167,6 +188,10 @@ impl core::fmt::Display for PlanError {
             PlanError::DuplicateName { module } => {
                 write!(f, "boot module {module}: another domain has this name")
             }
+            PlanError::BadTableLine { module, line, word } => write!(
+                f,
+                "boot module {module} (domains), line {line}: cannot use {word:?} (settings as on a domain module, plus kernel=N naming a module marked `kernel`)"
+            ),
         }
     }
 }
@@ -187,8 +212,16 @@ fn role(line: &str) -> Option<&'static str> {
     match split_line(line).0.split_ascii_whitespace().next() {
         Some("domain") => Some("domain"),
         Some("ramdisk") => Some("ramdisk"),
+        Some("kernel") => Some("kernel"),
+        Some("domains") => Some("domains"),
         _ => None,
     }
+}
+
+/// Whether module `i`'s line marks it as a `domains` table (its contents are the caller's
+/// to read and hand to [`plan_with_tables`]).
+pub fn is_table(line: &str) -> bool {
+    role(line) == Some("domains")
 }
 
 fn parse_domain(module: usize, line: &str) -> Result<DomainOptions, PlanError> {
@@ -197,9 +230,35 @@ fn parse_domain(module: usize, line: &str) -> Result<DomainOptions, PlanError> {
         module,
         word: String::from(word),
     };
+    parse_settings(words.split_ascii_whitespace().skip(1), cmdline, |_| false).map_err(
+        |e| match e {
+            SettingError::Word(w) => bad(w),
+            SettingError::Memory => PlanError::BadMemory { module },
+        },
+    )
+}
+
+/// Why settings could not be read.
+enum SettingError<'a> {
+    /// This word.
+    Word(&'a str),
+    /// `mem` / `max_mem` out of range.
+    Memory,
+}
+
+/// Reads domain settings; `extra` takes words the caller handles itself (true: taken).
+fn parse_settings<'a>(
+    words: impl Iterator<Item = &'a str>,
+    cmdline: Option<&str>,
+    mut extra: impl FnMut(&'a str) -> bool,
+) -> Result<DomainOptions, SettingError<'a>> {
+    let bad = SettingError::Word;
     let mut o = DomainOptions::single(64 << 20, 0, false, cmdline.unwrap_or("").trim());
     let mut max = None;
-    for word in words.split_ascii_whitespace().skip(1) {
+    for word in words {
+        if extra(word) {
+            continue;
+        }
         let (key, value) = word.split_once('=').unwrap_or((word, ""));
         match key {
             "name" if !value.is_empty() => o.name = String::from(value),
@@ -214,7 +273,7 @@ fn parse_domain(module: usize, line: &str) -> Result<DomainOptions, PlanError> {
     }
     o.max_memory = max.unwrap_or(o.memory);
     if o.memory < (1 << 20) || o.max_memory < o.memory {
-        return Err(PlanError::BadMemory { module });
+        return Err(SettingError::Memory);
     }
     Ok(o)
 }
@@ -222,26 +281,108 @@ fn parse_domain(module: usize, line: &str) -> Result<DomainOptions, PlanError> {
 /// The domains described by the module lines, or `None` when no module is marked (the
 /// classic single-domain boot, configured by the hypervisor command line).
 pub fn plan(lines: &[&str]) -> Option<Result<Vec<DomainPlan>, PlanError>> {
+    plan_with_tables(lines, &[])
+}
+
+/// As [`plan`], with the contents of the `domains` table modules as `(module, text)`.
+pub fn plan_with_tables(
+    lines: &[&str],
+    tables: &[(usize, &str)],
+) -> Option<Result<Vec<DomainPlan>, PlanError>> {
     if !lines.iter().any(|l| role(l).is_some()) {
         return None;
     }
-    Some(plan_marked(lines))
+    Some(plan_marked(lines, tables))
 }
 
-fn plan_marked(lines: &[&str]) -> Result<Vec<DomainPlan>, PlanError> {
+/// The domains of one table line (`None`: blank or comment).
+fn table_domain(
+    lines: &[&str],
+    module: usize,
+    number: usize,
+    text: &str,
+) -> Option<Result<DomainPlan, PlanError>> {
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('#') {
+        return None;
+    }
+    let bad = |word: &str| PlanError::BadTableLine {
+        module,
+        line: number,
+        word: String::from(word),
+    };
+    // Same shape as a module line, whose first word (the file name) is skipped.
+    let (words, cmdline) = split_line_words(text);
+    let mut kernel = None;
+    let mut bad_kernel = None;
+    let options = parse_settings(words.split_ascii_whitespace(), cmdline, |w| {
+        let Some(v) = w.strip_prefix("kernel=") else {
+            return false;
+        };
+        match v.parse::<usize>() {
+            Ok(k) if lines.get(k).is_some_and(|l| role(l) == Some("kernel")) => kernel = Some(k),
+            _ => bad_kernel = Some(w),
+        }
+        true
+    });
+    let options = match options {
+        Ok(o) => o,
+        Err(SettingError::Word(w)) => return Some(Err(bad(w))),
+        Err(SettingError::Memory) => return Some(Err(bad(text))),
+    };
+    if let Some(w) = bad_kernel {
+        return Some(Err(bad(w)));
+    }
+    let Some(kernel) = kernel else {
+        return Some(Err(bad(text)));
+    };
+    Some(Ok(DomainPlan {
+        kernel,
+        ramdisk: None,
+        options,
+    }))
+}
+
+/// The settings words and the command line of a table line (no file name in front).
+fn split_line_words(text: &str) -> (&str, Option<&str>) {
+    match text.split_once(" -- ") {
+        Some((w, c)) => (w, Some(c)),
+        None => match text.strip_suffix("--") {
+            Some(w) => (w, Some("")),
+            None => (text, None),
+        },
+    }
+}
+
+fn plan_marked(lines: &[&str], tables: &[(usize, &str)]) -> Result<Vec<DomainPlan>, PlanError> {
     let mut out: Vec<DomainPlan> = Vec::new();
+    let mut names = alloc::collections::BTreeSet::new();
+    let mut push = |out: &mut Vec<DomainPlan>, p: DomainPlan, module: usize| {
+        if !p.options.name.is_empty() && !names.insert(p.options.name.clone()) {
+            return Err(PlanError::DuplicateName { module });
+        }
+        out.push(p);
+        Ok(())
+    };
     for (i, line) in lines.iter().enumerate() {
         match role(line) {
             Some("domain") => {
                 let options = parse_domain(i, line)?;
-                if !options.name.is_empty() && out.iter().any(|p| p.options.name == options.name) {
-                    return Err(PlanError::DuplicateName { module: i });
-                }
-                out.push(DomainPlan {
+                let p = DomainPlan {
                     kernel: i,
                     ramdisk: None,
                     options,
-                });
+                };
+                push(&mut out, p, i)?;
+            }
+            Some("kernel") => {}
+            Some("domains") => {
+                let text = tables.iter().find(|(m, _)| *m == i).map_or("", |(_, t)| t);
+                for (n, l) in text.lines().enumerate() {
+                    if let Some(p) = table_domain(lines, i, n + 1, l) {
+                        push(&mut out, p?, i)?;
+                    }
+                }
             }
             Some(_) => match out.last_mut() {
                 Some(p) if p.ramdisk.is_none() && p.kernel + 1 == i => p.ramdisk = Some(i),
@@ -337,6 +478,55 @@ mod tests {
             assert_eq!(plan(lines), Some(Err(want.clone())), "{lines:?}");
             assert!(!alloc::format!("{want}").is_empty());
         }
+    }
+
+    #[test]
+    fn a_domains_table_makes_many_domains_of_one_shared_kernel() {
+        let lines = [
+            "w.elf kernel",
+            "plan.txt domains",
+            "solo.elf domain name=solo",
+        ];
+        let mut text = alloc::string::String::from("# density\n\n");
+        for i in 1..=300 {
+            text += &alloc::format!("name=w{i} mem=4M kernel=0 -- ticks=1\n");
+        }
+        let p = plan_with_tables(&lines, &[(1, &text)]).unwrap().unwrap();
+        assert_eq!(p.len(), 301);
+        assert!(p[..300]
+            .iter()
+            .all(|d| d.kernel == 0 && d.ramdisk.is_none()));
+        assert_eq!(p[299].options.name, "w300");
+        assert_eq!(p[0].options.memory, 4 << 20);
+        assert_eq!(p[0].options.cmdline, "ticks=1");
+        assert_eq!(p[300].kernel, 2);
+        assert!(is_table(lines[1]) && !is_table(lines[0]));
+    }
+
+    #[test]
+    fn bad_table_lines_are_refused_with_module_and_line() {
+        let lines = ["w.elf kernel", "plan.txt domains", "r.img ramdisk"];
+        let bad = |text: &str, line: usize, word: &str| {
+            assert_eq!(
+                plan_with_tables(&lines, &[(1, text)]),
+                Some(Err(PlanError::BadTableLine {
+                    module: 1,
+                    line,
+                    word: word.into()
+                })),
+                "{text:?}"
+            );
+        };
+        bad("name=a mem=4M", 1, "name=a mem=4M");
+        bad("name=a kernel=0\nname=b kernel=1", 2, "kernel=1");
+        bad("name=a kernel=2", 1, "kernel=2");
+        bad("name=a kernel=7", 1, "kernel=7");
+        bad("name=a kernel=0 colour=red", 1, "colour=red");
+        bad("name=a kernel=0 mem=0", 1, "name=a kernel=0 mem=0");
+        assert_eq!(
+            plan_with_tables(&lines, &[(1, "name=a kernel=0\nname=a kernel=0")]),
+            Some(Err(PlanError::DuplicateName { module: 1 }))
+        );
     }
 
     #[test]

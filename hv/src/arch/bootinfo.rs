@@ -55,7 +55,9 @@ pub struct Module {
 }
 
 const MAX_RAM: usize = 64;
-const MAX_MODULES: usize = 16;
+/// Boot modules kept (the loader's table is read before the heap exists). Many domains of one
+/// kernel need only two: the kernel and a `domains` table (`hv_core::domain_config`).
+pub const MAX_MODULES: usize = 64;
 
 /// What the boot loader told us.
 pub struct BootInfo {
@@ -67,6 +69,8 @@ pub struct BootInfo {
     nr_ram: usize,
     modules: [Module; MAX_MODULES],
     nr_modules: usize,
+    /// Modules beyond [`MAX_MODULES`] that had to be left out (booting refuses them).
+    pub dropped_modules: usize,
     /// The bytes of the loader's information structure (to keep them reserved while parsing).
     pub info: Range,
     /// Address of the ACPI RSDT (revision 0) or XSDT (revision ≥ 2), when the loader gave one.
@@ -98,6 +102,8 @@ impl BootInfo {
                 cmdline: FixedStr::from_bytes(cmdline),
             };
             self.nr_modules += 1;
+        } else {
+            self.dropped_modules += 1;
         }
     }
 
@@ -112,6 +118,7 @@ impl BootInfo {
                 cmdline: FixedStr::EMPTY,
             }; MAX_MODULES],
             nr_modules: 0,
+            dropped_modules: 0,
             info: Range::new(0, 0),
             acpi_root: None,
         }
@@ -180,10 +187,11 @@ fn parse_mb1(info: u64) -> BootInfo {
     if flags & (1 << 3) != 0 {
         let count = read_u32(info + 20) as usize;
         let addr = u64::from(read_u32(info + 24));
+        bi.dropped_modules = count.saturating_sub(MAX_MODULES);
         for i in 0..count.min(MAX_MODULES) {
             let m = addr + 16 * i as u64;
             let (start, end) = (u64::from(read_u32(m)), u64::from(read_u32(m + 4)));
-            let mut sbuf = [0u8; 256];
+            let mut sbuf = [0u8; 512];
             let cmd = read_cstr(u64::from(read_u32(m + 8)), &mut sbuf);
             bi.push_module(Range::new(start, end), cmd);
         }

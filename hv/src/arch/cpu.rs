@@ -124,6 +124,13 @@ pub fn cli() {
     unsafe { asm!("cli", options(nomem, nostack)) };
 }
 
+/// Lets pending interrupts in (their handlers run on this stack), then masks them again.
+pub fn allow_interrupts() {
+    // SAFETY: `sti; nop` opens the one-instruction window in which pending interrupts are
+    // taken; handlers run on this stack and leave it as they found it.
+    unsafe { asm!("sti; nop; cli", options(nomem, nostack)) };
+}
+
 /// Waits for the next interrupt with interrupts enabled, then masks them again.
 pub fn idle_wait() {
     // SAFETY: `sti; hlt` is the canonical race-free idle sequence; handlers run on this stack.

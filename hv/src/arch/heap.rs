@@ -17,3 +17,8 @@ pub fn init(ma: u64, size: u64) {
     // protected against `phys` accesses); `init` is called exactly once, before any allocation.
     unsafe { HEAP.lock().init(va, size as usize) };
 }
+
+/// Bytes of the heap in use (for the hypervisor's per-domain overhead in the boot log).
+pub fn used() -> usize {
+    HEAP.lock().used()
+}

@@ -40,7 +40,57 @@ pub struct Calibration {
     pub apic_timer_hz: u64,
 }
 
-/// Enables the local APIC and calibrates the TSC and the APIC timer against the PIT.
+/// A calibration under way: the PIT window was started at these TSC and APIC-timer readings.
+pub struct Calibrating {
+    tsc: u64,
+    apic: u64,
+}
+
+/// PIT ticks a calibration measures at least (10 ms).
+const CALIBRATION_TICKS: u32 = 11_932;
+
+/// Enables the local APIC and starts calibrating the TSC and the APIC timer against a free-
+/// running PIT window; the boot goes on with other work and [`finish_calibration`] reads the
+/// window when the frequencies are needed (waiting only if less than 10 ms passed).
+pub fn begin_calibration() -> Calibrating {
+    let base = cpu::rdmsr(IA32_APIC_BASE);
+    cpu::wrmsr(IA32_APIC_BASE, base | (1 << 11));
+    let ma = base & 0xF_FFFF_F000;
+    APIC_VA.store(phys::DIRECTMAP_BASE + ma, Ordering::Relaxed);
+    write(REG_SVR, 0x100 | u32::from(vector::SPURIOUS));
+    write(REG_TIMER_DIVIDE, 0xB); // divide by 1
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
+    write(REG_TIMER_INITIAL, u32::MAX);
+    pit::start_window();
+    Calibrating {
+        tsc: cpu::rdtsc(),
+        apic: u64::from(read(REG_TIMER_CURRENT)),
+    }
+}
+
+/// Ends the calibration begun by [`begin_calibration`]: reads how many PIT ticks have passed
+/// (at least 10 ms, waiting if needed) and the TSC and APIC timer with them. If the window
+/// ran out (more than 55 ms of other work, or the APIC counter ran down), measures 10 ms
+/// afresh.
+pub fn finish_calibration(start: Calibrating) -> Calibration {
+    let (ticks, tsc, apic) = loop {
+        let elapsed = pit::window_elapsed();
+        let (tsc, apic) = (cpu::rdtsc(), u64::from(read(REG_TIMER_CURRENT)));
+        match elapsed {
+            Some(t) if t >= CALIBRATION_TICKS && apic > 0 => break (t, tsc, apic),
+            Some(_) if apic > 0 => core::hint::spin_loop(),
+            _ => return init(),
+        }
+    };
+    let ns = u64::from(ticks) * 1_000_000_000 / pit::PIT_HZ;
+    finish(
+        tsc.saturating_sub(start.tsc),
+        start.apic.saturating_sub(apic),
+        ns,
+    )
+}
+
+/// Enables the local APIC and calibrates the TSC and the APIC timer against the PIT (10 ms).
 pub fn init() -> Calibration {
     let base = cpu::rdmsr(IA32_APIC_BASE);
     cpu::wrmsr(IA32_APIC_BASE, base | (1 << 11));
@@ -51,14 +101,19 @@ pub fn init() -> Calibration {
     write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
 
     // 10 ms of PIT ticks; measure the TSC and the APIC down-counter over the same window.
-    const TICKS: u16 = 11_932;
+    const TICKS: u16 = CALIBRATION_TICKS as u16;
     write(REG_TIMER_INITIAL, u32::MAX);
     let ((t0, a0), (t1, a1)) =
         pit::measure(TICKS, || (cpu::rdtsc(), u64::from(read(REG_TIMER_CURRENT))));
-    write(REG_TIMER_INITIAL, 0);
     let ns = u64::from(TICKS) * 1_000_000_000 / pit::PIT_HZ;
-    let tsc_hz = (t1 - t0) * 1_000_000_000 / ns;
-    let apic_timer_hz = a0.saturating_sub(a1) * 1_000_000_000 / ns;
+    finish(t1 - t0, a0.saturating_sub(a1), ns)
+}
+
+/// Frequencies from counts over `ns`; arms nothing, leaves the timer one-shot and unmasked.
+fn finish(tsc_ticks: u64, apic_ticks: u64, ns: u64) -> Calibration {
+    write(REG_TIMER_INITIAL, 0);
+    let tsc_hz = tsc_ticks * 1_000_000_000 / ns;
+    let apic_timer_hz = apic_ticks * 1_000_000_000 / ns;
     TIMER_HZ.store(apic_timer_hz.max(1), Ordering::Relaxed);
     write(REG_LVT_TIMER, u32::from(vector::TIMER)); // one-shot, unmasked
     Calibration {

@@ -161,35 +161,44 @@ impl From<MemoryError> for BuildError {
     }
 }
 
-/// Milliseconds spent in each phase of a build, for the log.
-struct PhaseTimer {
-    tsc_per_ms: u64,
+/// Time spent in each phase of creating a domain (TSC), for the log.
+pub struct PhaseTimer {
+    tsc_per_us: u64,
+    start: u64,
     last: u64,
     phases: Vec<(&'static str, u64)>,
 }
 
 impl PhaseTimer {
-    fn new(tsc_hz: u64) -> Self {
+    /// Starts timing now.
+    pub fn new(tsc_hz: u64) -> Self {
+        let now = crate::arch::cpu::rdtsc();
         Self {
-            tsc_per_ms: (tsc_hz / 1000).max(1),
-            last: crate::arch::cpu::rdtsc(),
+            tsc_per_us: (tsc_hz / 1_000_000).max(1),
+            start: now,
+            last: now,
             phases: Vec::new(),
         }
     }
 
     /// Ends the phase called `name`.
-    fn mark(&mut self, name: &'static str) {
+    pub fn mark(&mut self, name: &'static str) {
         let now = crate::arch::cpu::rdtsc();
-        self.phases
-            .push((name, now.saturating_sub(self.last) / self.tsc_per_ms));
+        self.phases.push((name, now.saturating_sub(self.last)));
         self.last = now;
+    }
+
+    /// Microseconds since the timer started.
+    pub fn total_us(&self) -> u64 {
+        self.last.saturating_sub(self.start) / self.tsc_per_us
     }
 }
 
 impl core::fmt::Display for PhaseTimer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (i, (name, ms)) in self.phases.iter().enumerate() {
-            write!(f, "{}{name} {ms} ms", if i == 0 { "" } else { ", " })?;
+        for (i, (name, tsc)) in self.phases.iter().enumerate() {
+            let us = tsc / self.tsc_per_us;
+            write!(f, "{}{name} {us} us", if i == 0 { "" } else { ", " })?;
         }
         Ok(())
     }
@@ -213,15 +222,20 @@ fn write_pseudo_phys(p2m: &[u64], offset: u64, data: &[u8]) {
 }
 
 /// Builds domain `id` from `spec`.
+///
+/// Each step is timed into `phases` (unpack, layout, kernel in place, populate — or populate,
+/// kernel —, ramdisk, p2m, tables, pin), for the caller's log line.
 pub fn build(
     memory: &mut Memory,
     id: DomainId,
     spec: &DomainSpec,
     ports: BackendPorts,
+    phases: &mut PhaseTimer,
 ) -> Result<Domain, BuildError> {
     let mut elf =
         kernel_file::unpack(memory, spec.kernel, spec.tsc_hz).map_err(BuildError::KernelFile)?;
-    let built = build_from_elf(memory, id, spec, ports, &mut elf);
+    phases.mark("unpack");
+    let built = build_from_elf(memory, id, spec, ports, &mut elf, phases);
     elf.release(memory);
     built
 }
@@ -239,6 +253,7 @@ fn build_from_elf(
     spec: &DomainSpec,
     ports: BackendPorts,
     elf: &mut KernelElf,
+    phases: &mut PhaseTimer,
 ) -> Result<Domain, BuildError> {
     let image = GuestImage::parse(elf.bytes()).map_err(BuildError::Image)?;
     let notes = *image.notes();
@@ -273,7 +288,10 @@ fn build_from_elf(
             privileged: false,
         },
     )?;
-    match fill(memory, dom, spec, elf, ports, &info, &layout, nr_pages) {
+    phases.mark("layout");
+    match fill(
+        memory, dom, spec, elf, ports, &info, &layout, nr_pages, phases,
+    ) {
         Ok(mut d) => {
             d.max_pages = max_pages;
             d.name = if spec.name.is_empty() {
@@ -302,8 +320,8 @@ fn fill(
     info: &KernelInfo,
     layout: &StartOfDayLayout,
     nr_pages: u64,
+    phases: &mut PhaseTimer,
 ) -> Result<Domain, BuildError> {
-    let mut phases = PhaseTimer::new(spec.tsc_hz);
     let virt_base = layout.virt_base;
     // A decompressed kernel becomes the kernel's frames where its layout allows; otherwise
     // (and for an ELF boot module) the segments are copied into fresh frames.
@@ -420,7 +438,6 @@ fn fill(
     }
 
     phases.mark("pin");
-    log::info!("d{}: built in {}", dom.0, phases);
     let boot = BootVcpuState::new(layout, info.entry, l4);
     let regs = TrapFrame {
         rip: boot.rip,
@@ -431,7 +448,7 @@ fn fill(
         ss: u64::from(boot.ss),
         ..TrapFrame::default()
     };
-    log::info!(
+    log::debug!(
         "d{}: {} pages{}, virt_base {:#x}, entry {:#x}, start_info {:#x}, pt_base {:#x} ({} frames){}",
         dom.0,
         nr_pages,

@@ -93,6 +93,7 @@ impl Store {
     /// Errors: `ENOENT` if not introduced.
     pub fn release_domain(&mut self, domid: DomId) -> Result<(), XsError> {
         self.connections.remove(&domid).ok_or(XsError::Enoent)?;
+        self.watching.remove(&domid);
         self.domains_with_output.remove(&domid);
         let home = domain_path(domid);
         if self.tree.get(&home).is_some() {

@@ -67,6 +67,10 @@ pub struct Store {
     pub(crate) connections: BTreeMap<DomId, Connection>,
     pub(crate) tool: ToolWatches,
     pub(crate) domains_with_output: BTreeSet<DomId>,
+    /// Every domain that has set a watch since it was introduced (a superset of those that
+    /// have one now): the only connections a change can fire events on, so that a change
+    /// costs the number of watching domains, not of all domains.
+    pub(crate) watching: BTreeSet<DomId>,
 }
 
 impl Store {
@@ -80,6 +84,7 @@ impl Store {
             connections: BTreeMap::new(),
             tool: ToolWatches::default(),
             domains_with_output: BTreeSet::new(),
+            watching: BTreeSet::new(),
         }
     }
 
@@ -186,8 +191,11 @@ impl Store {
         visible: impl Fn(DomId) -> bool,
         events_of: impl Fn(&Watch) -> I,
     ) {
-        for conn in self.connections.values_mut() {
-            if !conn.is_connected() || !visible(conn.domid) {
+        for domid in &self.watching {
+            let Some(conn) = self.connections.get_mut(domid) else {
+                continue;
+            };
+            if conn.watches.is_empty() || !conn.is_connected() || !visible(conn.domid) {
                 continue;
             }
             let events: Vec<WatchEvent> = conn.watches.iter().flat_map(&events_of).collect();

@@ -48,6 +48,7 @@ pub(super) fn watch(store: &mut Store, request: &Request<'_>) -> Result<Reply, X
     };
     let initial = watch.event(&watch.path);
     conn.watches.push(watch);
+    store.watching.insert(request.domid);
     Ok(Reply {
         payload: b"OK\0".to_vec(),
         then_event: Some(initial),
