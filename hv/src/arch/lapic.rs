@@ -40,6 +40,17 @@ pub struct Calibration {
     pub apic_timer_hz: u64,
 }
 
+/// Enables the local APIC (xAPIC mode) with its timer masked, divide-by-1.
+fn enable() {
+    let base = cpu::rdmsr(IA32_APIC_BASE);
+    cpu::wrmsr(IA32_APIC_BASE, base | (1 << 11));
+    let ma = base & 0xF_FFFF_F000;
+    APIC_VA.store(phys::DIRECTMAP_BASE + ma, Ordering::Relaxed);
+    write(REG_SVR, 0x100 | u32::from(vector::SPURIOUS));
+    write(REG_TIMER_DIVIDE, 0xB); // divide by 1
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
+}
+
 /// A calibration under way: the PIT window was started at these TSC and APIC-timer readings.
 pub struct Calibrating {
     tsc: u64,
@@ -53,13 +64,7 @@ const CALIBRATION_TICKS: u32 = 11_932;
 /// running PIT window; the boot goes on with other work and [`finish_calibration`] reads the
 /// window when the frequencies are needed (waiting only if less than 10 ms passed).
 pub fn begin_calibration() -> Calibrating {
-    let base = cpu::rdmsr(IA32_APIC_BASE);
-    cpu::wrmsr(IA32_APIC_BASE, base | (1 << 11));
-    let ma = base & 0xF_FFFF_F000;
-    APIC_VA.store(phys::DIRECTMAP_BASE + ma, Ordering::Relaxed);
-    write(REG_SVR, 0x100 | u32::from(vector::SPURIOUS));
-    write(REG_TIMER_DIVIDE, 0xB); // divide by 1
-    write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
+    enable();
     write(REG_TIMER_INITIAL, u32::MAX);
     pit::start_window();
     Calibrating {
@@ -92,13 +97,7 @@ pub fn finish_calibration(start: Calibrating) -> Calibration {
 
 /// Enables the local APIC and calibrates the TSC and the APIC timer against the PIT (10 ms).
 pub fn init() -> Calibration {
-    let base = cpu::rdmsr(IA32_APIC_BASE);
-    cpu::wrmsr(IA32_APIC_BASE, base | (1 << 11));
-    let ma = base & 0xF_FFFF_F000;
-    APIC_VA.store(phys::DIRECTMAP_BASE + ma, Ordering::Relaxed);
-    write(REG_SVR, 0x100 | u32::from(vector::SPURIOUS));
-    write(REG_TIMER_DIVIDE, 0xB); // divide by 1
-    write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
+    enable();
 
     // 10 ms of PIT ticks; measure the TSC and the APIC down-counter over the same window.
     const TICKS: u16 = CALIBRATION_TICKS as u16;

@@ -460,7 +460,9 @@ pub fn alloc_static_table<T: ZeroValid>(
         .alloc(order)
         .expect("no contiguous memory for a hypervisor table");
     let ma = mfn * 4096;
-    zero(ma, (pages * 4096) as usize);
+    // Frames already zero are only read: at boot most are, and under emulation writing them
+    // would first make the host allocate them.
+    scrub(ma, (pages * 4096) as usize);
     // SAFETY: the block was just taken from the allocator (nobody else owns it) and is never
     // freed; it is page-aligned, zeroed, and zero is a valid `T` (`ZeroValid`).
     unsafe { claim_slice::<T>(ma, len) }
