@@ -32,6 +32,7 @@ mod runstate;
 mod sched;
 mod store;
 mod time;
+mod time_area;
 mod toolstack;
 mod traps;
 mod vcpu_info;

@@ -294,9 +294,7 @@ impl Hypervisor {
         v.descriptors.load();
         v.arch.restore();
         let regs = v.regs;
-        if let Some(info) = d.vcpu_info(next.1) {
-            self.time.update_vcpu_time(info);
-        }
+        self.refresh_vcpu_time(next);
         self.current = Some(next);
         self.slice_start = self.time.now();
         self.set_runstate(next, pv_abi::vcpu::RUNSTATE_RUNNING);

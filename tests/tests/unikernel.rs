@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 22] = [
+const FEATURES: [&str; 23] = [
     "traps",
     "iret",
     "callbacks",
@@ -25,6 +25,7 @@ const FEATURES: [&str; 22] = [
     "privileged-instructions",
     "time",
     "timers",
+    "time-memory-area",
     "block-yield-poll",
     "events",
     "console-ring",

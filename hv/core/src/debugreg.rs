@@ -12,10 +12,9 @@
 //!  8+   -                       EINVAL
 //! ```
 
-use pv_abi::arch_x86::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use pv_abi::errno::{EINVAL, EPERM};
 
-use crate::mm::pte::is_canonical;
+use crate::mm::pte::is_guest_range;
 
 /// DR6 bits that always read as 1 (no RTM or bus-lock detection for guests).
 const DR6_ONES: u64 = 0xFFFF_0FF0;
@@ -31,8 +30,7 @@ const DR7_ONES: u64 = 0x400;
 pub fn check_set(reg: u64, value: u64) -> Result<(usize, u64), i32> {
     match reg {
         0..=3 => {
-            if !is_canonical(value) || (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&value)
-            {
+            if !is_guest_range(value, 1) {
                 return Err(EPERM);
             }
             Ok((reg as usize, value))
@@ -73,6 +71,7 @@ pub const INITIAL: [u64; 8] = [0, 0, 0, 0, 0, 0, DR6_ONES, DR7_ONES];
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pv_abi::arch_x86::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 
     #[test]
     fn breakpoint_addresses_must_be_guest_addresses() {

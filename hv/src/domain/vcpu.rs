@@ -92,6 +92,8 @@ pub struct Vcpu {
     pub runstate: Runstate,
     /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
     pub runstate_area: u64,
+    /// Guest VA of the registered second `vcpu_time_info` (0 = none; `time_area.rs`).
+    pub time_area: u64,
     /// The guest's own CR4 bits and its I/O privilege level (emulated instructions).
     pub pv_control: PvControl,
     /// Debug registers DR0-DR7 as the guest set them (`set_debugreg`; 4 and 5 unused).
@@ -124,6 +126,7 @@ impl Vcpu {
                 ..Runstate::default()
             },
             runstate_area: 0,
+            time_area: 0,
             pv_control: PvControl::default(),
             debugreg: hv_core::debugreg::INITIAL,
             vcpu_info: VcpuInfoLoc::Shared,
