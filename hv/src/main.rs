@@ -12,6 +12,7 @@ extern crate alloc;
 mod arch;
 mod bounce;
 mod console;
+mod debugregs;
 mod descriptors;
 mod domain;
 mod emulate;

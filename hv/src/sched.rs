@@ -263,6 +263,7 @@ impl Hypervisor {
             v.regs = *frame;
             v.arch.save();
         }
+        self.unload_debugregs(cur);
         let state = if runnable {
             pv_abi::vcpu::RUNSTATE_RUNNABLE
         } else {
@@ -294,6 +295,7 @@ impl Hypervisor {
         v.descriptors.load();
         v.arch.restore();
         let regs = v.regs;
+        self.load_debugregs(next);
         self.refresh_vcpu_time(next);
         self.current = Some(next);
         self.slice_start = self.time.now();

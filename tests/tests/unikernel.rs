@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 23] = [
+const FEATURES: [&str; 24] = [
     "traps",
     "iret",
     "callbacks",
@@ -23,6 +23,7 @@ const FEATURES: [&str; 23] = [
     "user-selectors",
     "vcpu-misc",
     "privileged-instructions",
+    "debug-registers",
     "time",
     "timers",
     "time-memory-area",

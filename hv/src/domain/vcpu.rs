@@ -97,7 +97,7 @@ pub struct Vcpu {
     /// The guest's own CR4 bits and its I/O privilege level (emulated instructions).
     pub pv_control: PvControl,
     /// Debug registers DR0-DR7 as the guest set them (`set_debugreg`; 4 and 5 unused).
-    /// Recorded and read back; not loaded into the CPU yet.
+    /// In the CPU while the vCPU runs with DR7 active (`debugregs.rs`).
     pub debugreg: [u64; 8],
     /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
     pub vcpu_info: VcpuInfoLoc,

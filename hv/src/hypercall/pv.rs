@@ -196,7 +196,8 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     Ret::NoReturn
 }
 
-/// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`) and recorded.
+/// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`), recorded, and put
+/// into the CPU (`debugregs.rs`).
 pub fn set_debugreg(call: &mut Call) -> Ret {
     let [reg, value, ..] = call.args;
     match hv_core::debugreg::check_set(reg, value) {
@@ -204,6 +205,7 @@ pub fn set_debugreg(call: &mut Call) -> Ret {
             if let Some(v) = vcpu(call) {
                 v.debugreg[index] = value;
             }
+            call.hv.apply_debugreg(call.who, index);
             Ret::Value(0)
         }
         Err(e) => Ret::Value(errno::neg(e)),
