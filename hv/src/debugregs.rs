@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  set_debugreg (checked: hv_core::debugreg) ─▶ vcpu.debugreg[]; live at once if current
-//!  switch_in:  DR7 active (L0-3/G0-3)? ─▶ load DR0-3, DR6, then DR7 (without GD)
+//!  switch_in:  DR7 active (L0-3/G0-3)? ─▶ load DR0-3, DR6, then DR7 (without GD);
+//!              else the CPU's DR7 still active (left by a crashed vCPU)? ─▶ DR7 = 0
 //!  switch_out: DR7 active? ─▶ DR7 = 0 (other vCPUs and the idle hypervisor see none)
 //!  #DB from the guest:      DR6 → merged into vcpu.debugreg[6], DR6 reset, #DB bounced
 //!                           to the guest's handler (it reads DR6 with get_debugreg)
@@ -18,16 +19,18 @@ use crate::arch::cpu;
 use crate::hypervisor::{Hypervisor, VcpuRef};
 
 impl Hypervisor {
-    /// Loads vCPU `v`'s breakpoints into the CPU if its DR7 enables any (switch-in).
+    /// Loads vCPU `v`'s breakpoints into the CPU if its DR7 enables any (switch-in);
+    /// otherwise makes sure none are left enabled — a vCPU taken off the CPU without a
+    /// switch-out (its domain crashed or was destroyed) may have left its DR7 behind.
     pub fn load_debugregs(&self, v: VcpuRef) {
-        let Some(dr) = self.debugregs(v) else {
-            return;
-        };
+        let dr = self.debugregs(v).unwrap_or(hv_core::debugreg::INITIAL);
         if is_active(dr[7]) {
             for n in [0, 1, 2, 3, 6] {
                 cpu::write_dr(n, dr[n]);
             }
             cpu::write_dr(7, hardware_dr7(dr[7]));
+        } else if is_active(cpu::read_dr7()) {
+            cpu::write_dr(7, 0);
         }
     }
 

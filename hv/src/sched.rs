@@ -13,7 +13,7 @@
 //! events masked cannot keep its peers from running. Blocked vCPUs are never picked.
 
 use crate::arch::context;
-use crate::arch::entry::{self, TrapFrame, SYSCALL_VECTOR};
+use crate::arch::entry::{self, TrapFrame, SYSCALL32_VECTOR, SYSCALL_VECTOR};
 use crate::arch::exit::{exit, ExitCode};
 use crate::arch::{cpu, idt, lapic};
 use crate::domain::{DomainId, DomainState, RunState};
@@ -96,6 +96,7 @@ impl Hypervisor {
         let queued = self.run_queue.len();
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            SYSCALL32_VECTOR => crate::hypercall::syscall32(self, cur, frame),
             v if v == u32::from(idt::vector::TIMER) => {
                 lapic::eoi();
                 self.prof_classify(Kind::Timer);

@@ -22,7 +22,7 @@ use tools::qemu::{Outcome, RunConfig, RunResult};
 use tools::status::Status;
 
 /// The checks `/init` runs and must all pass.
-const CHECKS: [&str; 10] = [
+const CHECKS: [&str; 11] = [
     "cpuinfo",
     "meminfo",
     "forkexec",
@@ -33,6 +33,7 @@ const CHECKS: [&str; 10] = [
     "tls",
     "badsigreturn",
     "vdso",
+    "compat32",
 ];
 
 /// A run of `kernel` under the hypervisor with `mem` MiB for the domain.
@@ -169,7 +170,7 @@ fn user_space_checks(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
             return Err(format!("check {check} did not pass").into());
         }
     }
-    if !r.saw("VERDICT: PASS (10 passed, 0 failed)") {
+    if !r.saw("VERDICT: PASS (11 passed, 0 failed)") {
         return Err("no passing verdict".into());
     }
     if r.outcome != Outcome::Poweroff {

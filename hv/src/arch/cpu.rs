@@ -155,6 +155,14 @@ pub fn read_dr6() -> u64 {
     v
 }
 
+/// Reads debug register DR7 (the breakpoint enables).
+pub fn read_dr7() -> u64 {
+    let v: u64;
+    // SAFETY: reading DR7 has no side effects (DR7.GD is never set: `hardware_dr7`).
+    unsafe { asm!("mov {}, dr7", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
 /// Writes debug register `n` (0-3, 6 or 7; others are ignored).
 ///
 /// Callers pass values checked by `hv_core::debugreg` (breakpoint addresses are guest

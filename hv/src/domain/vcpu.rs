@@ -36,9 +36,13 @@ pub struct Callbacks {
     pub syscall_masks: bool,
     /// NMI callback.
     pub nmi: u64,
-    /// 32-bit `syscall` from a compat user process (recorded; 32-bit user mode is not run).
+    /// 32-bit `syscall` from a compat user process (`hypercall::syscall32`; 0: the 64-bit
+    /// syscall callback serves).
     pub syscall32: u64,
-    /// 32-bit `sysenter` from a compat user process (recorded; 32-bit user mode is not run).
+    /// Whether the syscall32 callback masks events.
+    pub syscall32_masks: bool,
+    /// 32-bit `sysenter` from a compat user process (recorded; SYSENTER is not set up in
+    /// the CPU, so it raises #GP, bounced to the guest).
     pub sysenter: u64,
 }
 

@@ -96,8 +96,8 @@ pub fn callback_op(call: &mut Call) -> Ret {
         CALLBACKTYPE_EVENT => cb.event = address,
         CALLBACKTYPE_FAILSAFE => (cb.failsafe, cb.failsafe_masks) = (address, masks),
         CALLBACKTYPE_SYSCALL => (cb.syscall, cb.syscall_masks) = (address, masks),
-        // 32-bit user-mode entry points: recorded (no 32-bit user mode is run yet).
-        CALLBACKTYPE_SYSCALL32 => cb.syscall32 = address,
+        CALLBACKTYPE_SYSCALL32 => (cb.syscall32, cb.syscall32_masks) = (address, masks),
+        // Recorded: SYSENTER is not set up in the CPU (it raises #GP, bounced to the guest).
         CALLBACKTYPE_SYSENTER => cb.sysenter = address,
         _ => return Ret::Value(errno::neg(errno::EINVAL)),
     }
