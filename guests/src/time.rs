@@ -17,8 +17,9 @@ use core::sync::atomic::{fence, Ordering};
 
 use pv_abi::sched::{SchedPoll, SCHEDOP_BLOCK, SCHEDOP_POLL, SCHEDOP_YIELD};
 use pv_abi::vcpu::{
-    VcpuSetPeriodicTimer, VcpuSetSingleshotTimer, VCPUOP_SET_PERIODIC_TIMER,
-    VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_PERIODIC_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER,
+    VcpuRegisterTimeMemoryArea, VcpuSetPeriodicTimer, VcpuSetSingleshotTimer,
+    VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA, VCPUOP_SET_PERIODIC_TIMER, VCPUOP_SET_SINGLESHOT_TIMER,
+    VCPUOP_STOP_PERIODIC_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER,
 };
 use pv_abi::xen::{hypercall as nr, SharedInfo, VcpuInfo, VcpuTimeInfo};
 
@@ -123,6 +124,46 @@ fn vcpu_op<T>(cmd: u32, arg: Option<&mut T>) -> i64 {
     let ptr = arg.map_or(0, |a| a as *mut T as u64);
     // SAFETY: `arg` is the structure `cmd` expects (or none for the stop commands).
     unsafe { traps::hypercall(nr::VCPU_OP, [u64::from(cmd), 0, ptr, 0, 0]) }
+}
+
+/// `VCPUOP_register_vcpu_time_memory_area(va)` for vCPU 0 (0 unregisters).
+pub fn register_time_area(va: u64) -> i64 {
+    let mut arg = VcpuRegisterTimeMemoryArea { addr: va };
+    vcpu_op(VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA, Some(&mut arg))
+}
+
+/// A consistent copy of the `vcpu_time_info` at `va` (a registered time area), read like
+/// [`time_info`].
+///
+/// # Safety
+/// `va` must be a mapped, 8-aligned 32-byte area no Rust reference covers.
+pub unsafe fn time_info_at(va: u64) -> VcpuTimeInfo {
+    // SAFETY: per the contract; the hypervisor writes these words concurrently.
+    let word = |o: usize| unsafe { ((va as usize + o) as *const u32).read_volatile() };
+    // SAFETY: as above.
+    let quad = |o: usize| unsafe { ((va as usize + o) as *const u64).read_volatile() };
+    loop {
+        let version = word(0);
+        fence(Ordering::Acquire);
+        if version & 1 != 0 {
+            core::hint::spin_loop();
+            continue;
+        }
+        let t = VcpuTimeInfo {
+            version,
+            pad0: 0,
+            tsc_timestamp: quad(offset_of!(VcpuTimeInfo, tsc_timestamp)),
+            system_time: quad(offset_of!(VcpuTimeInfo, system_time)),
+            tsc_to_system_mul: word(offset_of!(VcpuTimeInfo, tsc_to_system_mul)),
+            tsc_shift: word(offset_of!(VcpuTimeInfo, tsc_shift)) as u8 as i8,
+            flags: (word(offset_of!(VcpuTimeInfo, tsc_shift)) >> 8) as u8,
+            pad1: [0; 2],
+        };
+        fence(Ordering::Acquire);
+        if word(0) == version {
+            return t;
+        }
+    }
 }
 
 /// `VCPUOP_set_singleshot_timer(deadline, flags)`.

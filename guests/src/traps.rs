@@ -438,8 +438,8 @@ fn exception(frame: &mut TrapFrame) {
         slot.store(value, Ordering::SeqCst);
     }
     match frame.vector {
-        // Traps: rip already points after the instruction.
-        3 | 4 => {}
+        // Traps: rip already points after the instruction (#DB: data breakpoints only).
+        1 | 3 | 4 => {}
         0x80 => frame.rax = INT80_RESULT,
         // Interrupt gate: report the mask we were entered with in rax, then re-enable events
         // if the interrupted code had them (the `iret` hypercall would do that too).

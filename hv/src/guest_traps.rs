@@ -19,6 +19,7 @@ const PAGE_FAULT: u32 = 14;
 const GENERAL_PROTECTION: u32 = 13;
 const INVALID_OPCODE: u32 = 6;
 const DEVICE_NOT_AVAILABLE: u32 = 7;
+const DEBUG: u32 = 1;
 
 /// Exception names for log lines.
 pub fn exception_name(vector: u32) -> &'static str {
@@ -164,6 +165,11 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
                 v.arch.virtual_ts = false;
                 v.arch.apply_ts();
             }
+            deliver(hv, cur, frame, vector, None, 0);
+        }
+        DEBUG => {
+            // The guest reads the status with get_debugreg(6) (Xen's do_debug).
+            hv.take_debug_status();
             deliver(hv, cur, frame, vector, None, 0);
         }
         2 | 18 => log::warn!(

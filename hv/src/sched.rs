@@ -17,7 +17,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::context;
-use crate::arch::entry::{self, TrapFrame, SYSCALL_VECTOR};
+use crate::arch::entry::{self, TrapFrame, SYSCALL32_VECTOR, SYSCALL_VECTOR};
 use crate::arch::exit::{exit, ExitCode};
 use crate::arch::{cpu, idt, lapic};
 use crate::domain::{DomainId, DomainState, RunState};
@@ -124,6 +124,7 @@ impl Hypervisor {
         let queued = self.run_queue.len();
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            SYSCALL32_VECTOR => crate::hypercall::syscall32(self, cur, frame),
             v if v == u32::from(idt::vector::TIMER) => {
                 lapic::eoi();
                 self.prof_classify(Kind::Timer);
@@ -307,6 +308,7 @@ impl Hypervisor {
             v.regs = *frame;
             v.arch.save();
         }
+        self.unload_debugregs(cur);
         let state = if runnable {
             pv_abi::vcpu::RUNSTATE_RUNNABLE
         } else {
@@ -338,9 +340,8 @@ impl Hypervisor {
         v.descriptors.load();
         v.arch.restore();
         let regs = v.regs;
-        if let Some(info) = d.vcpu_info(next.1) {
-            self.time.update_vcpu_time(info);
-        }
+        self.load_debugregs(next);
+        self.refresh_vcpu_time(next);
         self.current = Some(next);
         self.slice_start = self.time.now();
         self.set_runstate(next, pv_abi::vcpu::RUNSTATE_RUNNING);

@@ -9,7 +9,11 @@
 //! ```
 
 use hv_core::evtchn::{DomId, VcpuId};
-use hv_core::time::{SystemClock, TimeScale, TimerQueue, WallClock, XEN_PVCLOCK_TSC_STABLE};
+use hv_core::time::{
+    version_update_begin, version_update_end, SystemClock, TimeScale, TimerQueue, WallClock,
+    XEN_PVCLOCK_TSC_STABLE,
+};
+use pv_abi::xen::VcpuTimeInfo;
 
 use crate::arch::{cpu, lapic, rtc};
 use crate::guest_page::GuestPage;
@@ -66,11 +70,13 @@ impl TimeKeeper {
         self.clock.now(cpu::rdtsc())
     }
 
-    /// Writes a vCPU's `vcpu_time_info` (seqlock protocol: odd version while writing).
-    pub fn update_vcpu_time(&self, info: VcpuInfo) {
+    /// Writes a vCPU's `vcpu_time_info` (seqlock protocol: odd version while writing) and
+    /// returns the record written, with its odd (in-progress) version — what the secondary
+    /// copy (`time_area.rs`) writes first.
+    pub fn update_vcpu_time(&self, info: VcpuInfo) -> VcpuTimeInfo {
         let f = self.clock.vcpu_time(cpu::rdtsc(), XEN_PVCLOCK_TSC_STABLE);
         let version = info.time_word(0) as u32;
-        let odd = version.wrapping_add(1) | 1;
+        let odd = version_update_begin(version);
         info.set_time_word(0, u64::from(odd));
         info.set_time_word(1, f.tsc_timestamp);
         info.set_time_word(2, f.system_time);
@@ -78,7 +84,17 @@ impl TimeKeeper {
             | (u64::from(f.tsc_shift as u8) << 32)
             | (u64::from(f.flags) << 40);
         info.set_time_word(3, tail);
-        info.set_time_word(0, u64::from(odd.wrapping_add(1)));
+        info.set_time_word(0, u64::from(version_update_end(odd)));
+        VcpuTimeInfo {
+            version: odd,
+            pad0: 0,
+            tsc_timestamp: f.tsc_timestamp,
+            system_time: f.system_time,
+            tsc_to_system_mul: f.tsc_to_system_mul,
+            tsc_shift: f.tsc_shift,
+            flags: f.flags,
+            pad1: [0; 2],
+        }
     }
 
     /// Writes the wallclock fields of a domain's shared_info page.

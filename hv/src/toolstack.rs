@@ -72,10 +72,8 @@ impl Hypervisor {
         phases.mark("grants");
         if let Some(d) = self.domains.get(&id) {
             self.time.write_wallclock(&d.shared_info);
-            if let Some(info) = d.vcpu_info(0) {
-                self.time.update_vcpu_time(info);
-            }
         }
+        self.refresh_vcpu_time((id, 0));
         self.introduce_to_store(id, &name, nr_pages, max_pages);
         phases.mark("xenstore");
         self.start_domain(id);

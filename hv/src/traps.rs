@@ -24,6 +24,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
         vector::SERIAL => crate::sched::serial_interrupt(),
         vector::SPURIOUS => {}
         vector::NMI => log::warn!("NMI in hypervisor at rip {:#x}", frame.rip),
+        // A #DB in hypervisor context: no guest breakpoint can match a hypervisor address
+        // (`debugregs.rs`), so this is dismissed like Xen's, without taking the state lock.
+        1 => crate::arch::cpu::write_dr(6, hv_core::debugreg::DR6_DEFAULT),
         // A guest address that was not accessible after all: the copy reports it.
         _ if crate::arch::guest_copy::fixup(frame) => {}
         _ => hypervisor_fault(frame),

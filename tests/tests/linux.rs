@@ -29,7 +29,7 @@ use tools::qemu::{Outcome, RunConfig, RunResult};
 use tools::status::Status;
 
 /// The checks `/init` runs and must all pass.
-const CHECKS: [&str; 9] = [
+const CHECKS: [&str; 11] = [
     "cpuinfo",
     "meminfo",
     "forkexec",
@@ -39,6 +39,8 @@ const CHECKS: [&str; 9] = [
     "signal",
     "tls",
     "badsigreturn",
+    "vdso",
+    "compat32",
 ];
 
 /// A run of `kernel` under the hypervisor with `mem` MiB for the domain.
@@ -267,7 +269,7 @@ fn user_space_checks(kernel: &Path, initramfs: &Path) -> Result<(), Failed> {
             return Err(format!("check {check} did not pass").into());
         }
     }
-    if !r.saw("VERDICT: PASS (9 passed, 0 failed)") {
+    if !r.saw("VERDICT: PASS (11 passed, 0 failed)") {
         return Err("no passing verdict".into());
     }
     if r.outcome != Outcome::Poweroff {

@@ -9,7 +9,7 @@ use common::{boot, config, run};
 use tools::qemu::{BootMethod, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
-const FEATURES: [&str; 22] = [
+const FEATURES: [&str; 24] = [
     "traps",
     "iret",
     "callbacks",
@@ -23,8 +23,10 @@ const FEATURES: [&str; 22] = [
     "user-selectors",
     "vcpu-misc",
     "privileged-instructions",
+    "debug-registers",
     "time",
     "timers",
+    "time-memory-area",
     "block-yield-poll",
     "events",
     "console-ring",

@@ -6,7 +6,8 @@
 //! bookworm: `linux-image-6.1.0-N-amd64` from bookworm-security, not backports).
 //!
 //! The initramfs (cpio newc, gzip): busybox and its applet links, `tests/linux/init` as
-//! `/init`, and the test programs [`PROGRAMS`] (`tests/linux/NAME.c`) built with `gcc -static`.
+//! `/init`, the test programs [`PROGRAMS`] (`tests/linux/NAME.c`) built with `gcc -static`,
+//! and the 32-bit `tests/linux/hello32.S`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,10 +107,26 @@ fn build_program(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Builds `tests/linux/hello32.S` into a 32-bit static program in `dir` (no C library:
+/// `gcc -m32 -nostdlib` needs only the assembler and linker, not gcc-multilib).
+fn build_hello32(dir: &Path) -> Result<PathBuf> {
+    let src = workspace_root().join("tests/linux/hello32.S");
+    let out = dir.join("hello32");
+    output(
+        Command::new("gcc")
+            .args(["-m32", "-nostdlib", "-static", "-o"])
+            .arg(&out)
+            .arg(&src),
+    )
+    .context("building the 32-bit test program")?;
+    Ok(out)
+}
+
 /// Writes the test initramfs (gzip-compressed cpio) to `out`, with `busybox`.
 pub fn build_initramfs(busybox: &Path, out: &Path) -> Result<()> {
     let work = target_dir().join("linux/initramfs-build");
     std::fs::create_dir_all(&work)?;
+    let hello32 = build_hello32(&work)?;
     let init = workspace_root().join("tests/linux/init");
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp"] {
@@ -127,6 +144,7 @@ pub fn build_initramfs(busybox: &Path, out: &Path) -> Result<()> {
         let program = build_program(&work, name)?;
         c.file(&format!("bin/{name}"), 0o755, &std::fs::read(&program)?);
     }
+    c.file("bin/hello32", 0o755, &std::fs::read(&hello32)?);
     for applet in APPLETS {
         c.symlink(&format!("bin/{applet}"), "busybox");
     }

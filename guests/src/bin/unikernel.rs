@@ -221,8 +221,10 @@ fn guest_main(si: &'static StartInfo) -> ! {
     report.verdict("user-selectors", segments::user_selectors_check());
     report.verdict("vcpu-misc", segments::vcpu_misc_check());
     report.verdict("privileged-instructions", cpu::privileged());
+    report.verdict("debug-registers", cpu::debug_registers());
     report.verdict("time", clock::time(&ctx));
     report.verdict("timers", clock::timers(&ctx));
+    report.verdict("time-memory-area", clock::time_area());
     report.verdict("block-yield-poll", clock::block_yield_poll(&ctx));
     report.verdict("events", channels::events(&mut ctx));
     report.verdict("console-ring", channels::console_ring(&ctx));

@@ -12,10 +12,9 @@
 //!  8+   -                       EINVAL
 //! ```
 
-use pv_abi::arch_x86::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use pv_abi::errno::{EINVAL, EPERM};
 
-use crate::mm::pte::is_canonical;
+use crate::mm::pte::is_guest_range;
 
 /// DR6 bits that always read as 1 (no RTM or bus-lock detection for guests).
 const DR6_ONES: u64 = 0xFFFF_0FF0;
@@ -31,8 +30,7 @@ const DR7_ONES: u64 = 0x400;
 pub fn check_set(reg: u64, value: u64) -> Result<(usize, u64), i32> {
     match reg {
         0..=3 => {
-            if !is_canonical(value) || (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&value)
-            {
+            if !is_guest_range(value, 1) {
                 return Err(EPERM);
             }
             Ok((reg as usize, value))
@@ -67,12 +65,41 @@ pub fn check_get(reg: u64) -> Result<usize, i32> {
     }
 }
 
+/// DR7's L0-L3/G0-G3 enable bits: any set means the vCPU's breakpoints must be in the CPU
+/// while it runs (Xen's `DR7_ACTIVE_MASK`).
+pub const DR7_ACTIVE_MASK: u64 = 0xFF;
+/// DR7.GD (general detect): a `mov` to or from any debug register would raise #DB.
+const DR7_GENERAL_DETECT: u64 = 1 << 13;
+
+/// Whether `dr7` enables a breakpoint, so the registers are loaded when the vCPU runs.
+pub fn is_active(dr7: u64) -> bool {
+    dr7 & DR7_ACTIVE_MASK != 0
+}
+
+/// The DR7 value put into the CPU for a guest's `dr7`: the same, without GD, which would make
+/// the hypervisor's own debug register accesses fault. (The guest's breakpoint addresses are
+/// all guest addresses — [`check_set`] — so nothing in the hypervisor can match them.)
+pub fn hardware_dr7(dr7: u64) -> u64 {
+    dr7 & !DR7_GENERAL_DETECT
+}
+
+/// The guest's DR6 after the CPU reported `hit` (its DR6 at a #DB, whose bits that differ
+/// from the default value are the news): sticky bits set in `hit` are set, bits the CPU
+/// cleared (such as RTM) are cleared — Xen's `do_debug`.
+pub fn merge_dr6(guest: u64, hit: u64) -> u64 {
+    (guest | (hit & !DR6_ONES)) & (hit | !DR6_ONES)
+}
+
+/// DR6's value after reset and after the hypervisor consumes a #DB (Xen's `X86_DR6_DEFAULT`).
+pub const DR6_DEFAULT: u64 = DR6_ONES;
+
 /// The values a vCPU starts with (DR6 and DR7 at their reset values).
 pub const INITIAL: [u64; 8] = [0, 0, 0, 0, 0, 0, DR6_ONES, DR7_ONES];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pv_abi::arch_x86::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 
     #[test]
     fn breakpoint_addresses_must_be_guest_addresses() {
@@ -103,6 +130,29 @@ mod tests {
         assert_eq!(check_set(7, (2 << 24) | (1 << 4)), Err(EPERM));
         // Write (01) and read/write (11) watchpoints are fine.
         assert!(check_set(7, (1 << 16) | (3 << 20) | 0xF).is_ok());
+    }
+
+    #[test]
+    fn activity_and_hardware_dr7() {
+        assert!(!is_active(0x400));
+        assert!(is_active(0x401), "L0");
+        assert!(is_active(0x480), "G3");
+        assert_eq!(hardware_dr7(0x2401), 0x401, "GD never reaches the CPU");
+    }
+
+    #[test]
+    fn dr6_merge() {
+        // A hit on breakpoint 1 with single-step (BS): B1 and BS appear, B0 stays.
+        let guest = DR6_ONES | 1;
+        let hit = DR6_ONES | 2 | (1 << 14);
+        assert_eq!(merge_dr6(guest, hit), DR6_ONES | 3 | (1 << 14));
+        // Nothing new: unchanged.
+        assert_eq!(merge_dr6(guest, DR6_ONES), guest);
+        // RTM (bit 16) cleared by the CPU is cleared for the guest too.
+        assert_eq!(
+            merge_dr6(DR6_ONES, DR6_ONES & !(1 << 16)),
+            DR6_ONES & !(1 << 16)
+        );
     }
 
     #[test]

@@ -153,3 +153,39 @@ pub fn selftest_page_fault() -> u64 {
     // and the fault handler stops the machine; no memory is accessed.
     unsafe { core::ptr::read_volatile(0xFFFF_8100_0000_0000 as *const u64) }
 }
+
+/// Reads debug register DR6 (the status of the last #DB).
+pub fn read_dr6() -> u64 {
+    let v: u64;
+    // SAFETY: reading DR6 has no side effects (DR7.GD is never set: `hardware_dr7`).
+    unsafe { asm!("mov {}, dr6", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Reads debug register DR7 (the breakpoint enables).
+pub fn read_dr7() -> u64 {
+    let v: u64;
+    // SAFETY: reading DR7 has no side effects (DR7.GD is never set: `hardware_dr7`).
+    unsafe { asm!("mov {}, dr7", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Writes debug register `n` (0-3, 6 or 7; others are ignored).
+///
+/// Callers pass values checked by `hv_core::debugreg` (breakpoint addresses are guest
+/// addresses, DR7 has no GD and no I/O breakpoints), so no breakpoint can match an address
+/// the hypervisor uses; the worst a wrong value does is raise #DB, which is handled.
+pub fn write_dr(n: usize, value: u64) {
+    // SAFETY: per the contract above; writing a debug register touches no memory.
+    unsafe {
+        match n {
+            0 => asm!("mov dr0, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
+            1 => asm!("mov dr1, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
+            2 => asm!("mov dr2, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
+            3 => asm!("mov dr3, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
+            6 => asm!("mov dr6, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
+            7 => asm!("mov dr7, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
+            _ => {}
+        }
+    }
+}

@@ -24,6 +24,9 @@ use super::{cpu, gdt};
 
 /// Pseudo vector recorded in the frame for a SYSCALL entry.
 pub const SYSCALL_VECTOR: u32 = 0x100;
+/// Pseudo vector recorded in the frame for a SYSCALL from compatibility (32-bit) mode, which
+/// the CPU sends to MSR_CSTAR (Xen's `cstar_enter`); its frame says CS = FLAT_RING3_CS32.
+pub const SYSCALL32_VECTOR: u32 = 0x101;
 
 /// Registers saved on every entry (see the module diagram).
 #[repr(C)]
@@ -149,6 +152,20 @@ syscall_entry:
     movl ${syscall_vector}, 4(%rsp)
     jmp common_entry
 
+    .balign 16
+    .global syscall32_entry
+syscall32_entry:
+    mov %rsp, SYSCALL_SAVED_RSP(%rip)
+    mov SYSCALL_STACK_TOP(%rip), %rsp
+    push ${ds}
+    push SYSCALL_SAVED_RSP(%rip)
+    push %r11
+    push ${cs32}
+    push %rcx
+    push $0
+    movl ${syscall32_vector}, 4(%rsp)
+    jmp common_entry
+
 common_entry:
     push %rdi
     push %rsi
@@ -205,12 +222,15 @@ restore_all:
     cs = const gdt::FLAT_RING3_CS64,
     cs64 = const gdt::FLAT_RING3_CS64,
     syscall_vector = const SYSCALL_VECTOR,
+    cs32 = const gdt::FLAT_RING3_CS32,
+    syscall32_vector = const SYSCALL32_VECTOR,
     options(att_syntax)
 );
 
 extern "C" {
     static idt_stubs: u8;
     fn syscall_entry();
+    fn syscall32_entry();
 }
 
 #[no_mangle]
@@ -233,14 +253,16 @@ pub fn top_frame_address() -> u64 {
     cpu_stack_top() - core::mem::size_of::<TrapFrame>() as u64
 }
 
-/// Sets up SYSCALL (LSTAR, SFMASK) and the per-CPU stack.
+/// Sets up SYSCALL (LSTAR, CSTAR, SFMASK) and the per-CPU stack.
 pub fn init() {
     let top = cpu_stack_top();
     // SAFETY: single CPU, before any guest runs; the asm reads these only on SYSCALL.
     unsafe { SYSCALL_STACK_TOP = top };
     gdt::set_kernel_stack(top);
     cpu::wrmsr(0xC000_0082, syscall_entry as *const () as u64); // LSTAR
-                                                                // SFMASK: clear IF, TF, DF, AC, NT on SYSCALL.
+                                                                // CSTAR: SYSCALL from a 32-bit user process (left at 0 it would run address 0 in ring 0).
+    cpu::wrmsr(0xC000_0083, syscall32_entry as *const () as u64);
+    // SFMASK: clear IF, TF, DF, AC, NT on SYSCALL.
     cpu::wrmsr(
         0xC000_0084,
         (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14),

@@ -6,9 +6,21 @@ use super::cpu;
 /// PIT input clock, Hz.
 pub const PIT_HZ: u64 = 1_193_182;
 
-/// Lets PIT channel 2 count down `ticks` (≤ 65535) and returns what `sample` measured at the
-/// start and at the end: `(start, end)`.
-pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T) {
+/// One measured PIT window: what `sample` returned at its start and end, and how many TSC
+/// cycles each of the two could be off by (`slack`: the time between the PIT event and the
+/// sample — large when the CPU was taken away, as under a loaded emulator host).
+pub struct Window<T> {
+    /// Sample just after the count started.
+    pub start: T,
+    /// Sample just after the count was seen to end.
+    pub end: T,
+    /// Uncertainty of the window in TSC cycles (start plus end).
+    pub slack: u64,
+}
+
+/// Lets PIT channel 2 count down `ticks` (≤ 65535) and samples with `sample` at the start
+/// and at the end.
+pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Window<T> {
     // Gate low, speaker off.
     let gate = cpu::inb(0x61) & !0x03;
     cpu::outb(0x61, gate);
@@ -16,19 +28,34 @@ pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T) {
     cpu::outb(0x43, 0b1011_0000);
     cpu::outb(0x42, (ticks & 0xFF) as u8);
     cpu::outb(0x42, (ticks >> 8) as u8);
-    // Gate high starts the count; OUT2 (bit 5 of 0x61) rises at terminal count.
+    // Gate high starts the count; OUT2 (bit 5 of 0x61) rises at terminal count and stays.
+    let before_start = cpu::rdtsc();
     cpu::outb(0x61, gate | 0x01);
     let start = sample();
+    let start_slack = cpu::rdtsc().wrapping_sub(before_start);
+    // `last_low`: the TSC just before the last read that still saw OUT2 low; the count
+    // ended after it.
+    let mut last_low = cpu::rdtsc();
     let mut spins: u64 = 0;
-    while cpu::inb(0x61) & 0x20 == 0 {
+    loop {
+        let t = cpu::rdtsc();
+        if cpu::inb(0x61) & 0x20 != 0 {
+            break;
+        }
+        last_low = t;
         spins += 1;
         if spins > 1 << 32 {
             break;
         }
     }
     let end = sample();
+    let end_slack = cpu::rdtsc().wrapping_sub(last_low);
     cpu::outb(0x61, gate);
-    (start, end)
+    Window {
+        start,
+        end,
+        slack: start_slack.saturating_add(end_slack),
+    }
 }
 
 /// The full count of a free-running window ([`start_window`]): 65535 ticks, 54.9 ms.

@@ -36,9 +36,13 @@ pub struct Callbacks {
     pub syscall_masks: bool,
     /// NMI callback.
     pub nmi: u64,
-    /// 32-bit `syscall` from a compat user process (recorded; 32-bit user mode is not run).
+    /// 32-bit `syscall` from a compat user process (`hypercall::syscall32`; 0: the 64-bit
+    /// syscall callback serves).
     pub syscall32: u64,
-    /// 32-bit `sysenter` from a compat user process (recorded; 32-bit user mode is not run).
+    /// Whether the syscall32 callback masks events.
+    pub syscall32_masks: bool,
+    /// 32-bit `sysenter` from a compat user process (recorded; SYSENTER is not set up in
+    /// the CPU, so it raises #GP, bounced to the guest).
     pub sysenter: u64,
 }
 
@@ -92,10 +96,12 @@ pub struct Vcpu {
     pub runstate: Runstate,
     /// Guest VA of the registered `vcpu_runstate_info` (0 = none).
     pub runstate_area: u64,
+    /// Guest VA of the registered second `vcpu_time_info` (0 = none; `time_area.rs`).
+    pub time_area: u64,
     /// The guest's own CR4 bits and its I/O privilege level (emulated instructions).
     pub pv_control: PvControl,
     /// Debug registers DR0-DR7 as the guest set them (`set_debugreg`; 4 and 5 unused).
-    /// Recorded and read back; not loaded into the CPU yet.
+    /// In the CPU while the vCPU runs with DR7 active (`debugregs.rs`).
     pub debugreg: [u64; 8],
     /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
     pub vcpu_info: VcpuInfoLoc,
@@ -124,6 +130,7 @@ impl Vcpu {
                 ..Runstate::default()
             },
             runstate_area: 0,
+            time_area: 0,
             pv_control: PvControl::default(),
             debugreg: hv_core::debugreg::INITIAL,
             vcpu_info: VcpuInfoLoc::Shared,

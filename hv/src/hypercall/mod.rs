@@ -154,6 +154,38 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     call.hv.timers_untouched = timer_neutral(number);
 }
 
+/// SYSCALL from a 32-bit (compat) process: never a hypercall. Bounced to the guest's
+/// syscall32 callback, or its 64-bit syscall callback when none is registered (Xen's
+/// `switch_to_kernel`); with neither, #UD as the CPU would raise without SYSCALL.
+pub fn syscall32(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
+    let Some(vcpu) = hv.domains.get(&who.0).map(|d| &d.vcpus[who.1]) else {
+        return;
+    };
+    let cb = &vcpu.callbacks;
+    let (handler, masks) = match cb.syscall32 {
+        0 => (cb.syscall, cb.syscall_masks),
+        h => (h, cb.syscall32_masks),
+    };
+    hv.prof_classify(Kind::Syscall);
+    if handler == 0 {
+        crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
+        return;
+    }
+    let b = crate::bounce::Bounce {
+        handler,
+        error_code: None,
+        mask_events: masks,
+        segments: None,
+    };
+    if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
+        let why = alloc::format!(
+            "cannot write the syscall32 frame to the guest stack at {:#x}",
+            f.va
+        );
+        hv.crash_domain(who.0, &why);
+    }
+}
+
 /// Whether hypercall `number` can never make a timer deadline earlier (no guest timer,
 /// poll timeout or toolstack action is set by it; waking a vCPU only removes deadlines).
 /// The scheduler then skips recomputing the LAPIC timer on the way back.

@@ -98,8 +98,8 @@ pub fn callback_op(call: &mut Call) -> Ret {
         CALLBACKTYPE_EVENT => cb.event = address,
         CALLBACKTYPE_FAILSAFE => (cb.failsafe, cb.failsafe_masks) = (address, masks),
         CALLBACKTYPE_SYSCALL => (cb.syscall, cb.syscall_masks) = (address, masks),
-        // 32-bit user-mode entry points: recorded (no 32-bit user mode is run yet).
-        CALLBACKTYPE_SYSCALL32 => cb.syscall32 = address,
+        CALLBACKTYPE_SYSCALL32 => (cb.syscall32, cb.syscall32_masks) = (address, masks),
+        // Recorded: SYSENTER is not set up in the CPU (it raises #GP, bounced to the guest).
         CALLBACKTYPE_SYSENTER => cb.sysenter = address,
         _ => return Ret::Value(errno::neg(errno::EINVAL)),
     }
@@ -199,7 +199,8 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     Ret::NoReturn
 }
 
-/// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`) and recorded.
+/// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`), recorded, and put
+/// into the CPU (`debugregs.rs`).
 pub fn set_debugreg(call: &mut Call) -> Ret {
     let [reg, value, ..] = call.args;
     match hv_core::debugreg::check_set(reg, value) {
@@ -207,6 +208,7 @@ pub fn set_debugreg(call: &mut Call) -> Ret {
             if let Some(v) = vcpu(call) {
                 v.debugreg[index] = value;
             }
+            call.hv.apply_debugreg(call.who, index);
             Ret::Value(0)
         }
         Err(e) => Ret::Value(errno::neg(e)),

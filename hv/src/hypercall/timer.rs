@@ -84,6 +84,19 @@ pub fn vcpu_op(call: &mut Call) -> Ret {
             call.hv.update_runstate(who);
             Ret::Value(0)
         }
+        VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => {
+            let a: VcpuRegisterTimeMemoryArea = match call.guest().read_obj(arg) {
+                Ok(a) => a,
+                Err(f) => return f.into(),
+            };
+            match call
+                .hv
+                .register_time_area((call.who.0, vcpuid as usize), a.addr)
+            {
+                Ok(()) => Ret::Value(0),
+                Err(e) => Ret::Value(e),
+            }
+        }
         // Xen: on yourself (or a vCPU that is down; ours never are).
         VCPUOP_REGISTER_VCPU_INFO if own => {
             let a: VcpuRegisterVcpuInfo = match call.guest().read_obj(arg) {

@@ -5,7 +5,10 @@ use guests::events;
 use guests::time::{self, MS};
 use pv_abi::vcpu::VCPU_SSHOTTMR_FUTURE;
 
-use crate::{loopback_pair, spin_wait, Check, Ctx};
+use guests::ring::PageSlot;
+use pv_abi::xen::XEN_PVCLOCK_TSC_STABLE_BIT;
+
+use crate::{loopback_pair, spin_wait, Check, Ctx, Problems};
 
 const ETIME: i64 = 62;
 const EINVAL: i64 = 22;
@@ -234,5 +237,76 @@ fn block_and_poll(ctx: &Ctx, a: u32, b: u32) -> Check {
         timeout_ns / 1000,
         pending_ns / 1000,
         woke_ns / 1000
+    ))
+}
+
+/// The page holding our second `vcpu_time_info` (at offset 64).
+static mut TIME_AREA_PAGE: PageSlot = PageSlot([0; 4096]);
+
+/// `VCPUOP_register_vcpu_time_memory_area`: the area is filled at once, agrees with
+/// `vcpu_info.time`, carries `XEN_PVCLOCK_TSC_STABLE_BIT` (Linux's vDSO needs it), follows
+/// later updates, and stops changing once unregistered; a hypervisor address is refused.
+pub fn time_area() -> Check {
+    let mut p = Problems::default();
+    let va = &raw const TIME_AREA_PAGE as u64 + 64;
+    const EFAULT: i64 = 14;
+    let rc = time::register_time_area(0xFFFF_8000_0010_0000);
+    p.check(
+        rc == -EFAULT,
+        format_args!("hypervisor address: {rc}, want -14"),
+    );
+    let rc = time::register_time_area(va);
+    p.check(rc == 0, format_args!("register: {rc}"));
+    // SAFETY: `va` is inside our own page slot, 8-aligned, never referenced by Rust.
+    let read = || unsafe { time::time_info_at(va) };
+    let first = read();
+    p.check(
+        first.version != 0 && first.tsc_to_system_mul != 0,
+        format_args!(
+            "area not filled: version {} mul {:#x}",
+            first.version, first.tsc_to_system_mul
+        ),
+    );
+    let primary = time::time_info();
+    p.check(
+        first.tsc_to_system_mul == primary.tsc_to_system_mul
+            && first.tsc_shift == primary.tsc_shift,
+        format_args!("scale differs from vcpu_info's"),
+    );
+    p.check(
+        first.flags & XEN_PVCLOCK_TSC_STABLE_BIT != 0,
+        format_args!("flags {:#x} without TSC_STABLE", first.flags),
+    );
+    let tsc = time::rdtsc();
+    let (a, b) = (
+        read().system_time_at(tsc),
+        time::time_info().system_time_at(tsc),
+    );
+    p.check(
+        a.abs_diff(b) < MS,
+        format_args!("area says {a} ns, vcpu_info says {b} ns"),
+    );
+    // Every switch-in refreshes the record (a yield switches out and in again).
+    time::yield_now();
+    let later = read();
+    p.check(
+        later.version != first.version && later.system_time > first.system_time,
+        format_args!(
+            "not updated after a yield: version {} -> {}",
+            first.version, later.version
+        ),
+    );
+    let rc = time::register_time_area(0);
+    p.check(rc == 0, format_args!("unregister: {rc}"));
+    let before = read().version;
+    time::yield_now();
+    let after = read().version;
+    p.check(
+        before == after,
+        format_args!("updated after unregistering: {before} -> {after}"),
+    );
+    p.into_check(detail!(
+        "second vcpu_time_info at {va:#x}: filled, same scale, TSC_STABLE, updated on a switch, \
+         quiet after unregistering; hypervisor address -EFAULT"
     ))
 }

@@ -7,6 +7,7 @@ use guests::hypercall::xen_version;
 use guests::traps::{self, IretStyle, INT80_RESULT};
 use guests::{events, sse, time};
 use pv_abi::arch_x86::SEGBASE_FS;
+use pv_abi::xen::hypercall as nr;
 
 use crate::{Check, Problems};
 
@@ -465,5 +466,82 @@ pub fn privileged() -> Check {
         "cr0 {cr0:#x} (TS via mov/clts, WP change #GP), cr4 {cr4:#x} (PGE/PSE write ignored), \
          in/out/ins/outs #GP then ~0 after set_iopl(1) (rep insb x3000; {in_ns} ns per emulated \
          in), wbinvd ignored"
+    ))
+}
+
+/// The variable the `debug-registers` verdict watches.
+static WATCHED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Writes `value` to `WATCHED`; returns the address of the instruction after the store.
+fn write_watched(value: u64) -> u64 {
+    let after: u64;
+    // SAFETY: a plain 8-byte store to our own static; a data breakpoint on it is a trap, so
+    // the #DB handler returns to the next instruction.
+    unsafe {
+        asm!(
+            "mov {v}, ({p})",
+            "1:",
+            "lea 1b(%rip), {a}",
+            v = in(reg) value,
+            p = in(reg) WATCHED.as_ptr(),
+            a = out(reg) after,
+            options(att_syntax, nostack)
+        )
+    };
+    after
+}
+
+/// Debug registers reach the CPU: a write breakpoint (DR0 + DR7) on a variable raises #DB
+/// in our handler right after the store, with DR6.B0 set, also after a yield (switched out
+/// and in); cleared DR7 stops it; a breakpoint on a hypervisor address is refused.
+pub fn debug_registers() -> Check {
+    let mut p = Problems::default();
+    let set = |r: u64, v: u64| {
+        // SAFETY: set_debugreg takes plain values.
+        unsafe { traps::hypercall(nr::SET_DEBUGREG, [r, v, 0, 0, 0]) }
+    };
+    // SAFETY: as above.
+    let get = |r: u64| unsafe { traps::hypercall(nr::GET_DEBUGREG, [r, 0, 0, 0, 0]) } as u64;
+    const EPERM: i64 = 1;
+    let rc = set(2, 0xFFFF_8000_0000_0000 + 0x1000);
+    p.check(
+        rc == -EPERM,
+        format_args!("DR2 on a hypervisor address: {rc}, want -1"),
+    );
+    // L0, R/W0 = 01 (writes), LEN0 = 11 (8 bytes).
+    let dr7 = 1 | (1 << 16) | (3 << 18);
+    let rc = set(0, WATCHED.as_ptr() as u64) | set(6, 0) | set(7, dr7);
+    p.check(rc == 0, format_args!("arming DR0/DR7: {rc}"));
+    for round in ["armed", "after a yield"] {
+        let before = traps::count(1);
+        let after = write_watched(7);
+        let hits = traps::count(1) - before;
+        let dr6 = get(6);
+        p.check(
+            hits == 1 && traps::last().vector == 1 && traps::last().rip == after,
+            format_args!(
+                "{round}: {hits} #DB, last vector {} rip {:#x} (store ends at {after:#x})",
+                traps::last().vector,
+                traps::last().rip
+            ),
+        );
+        p.check(
+            dr6 & 1 != 0,
+            format_args!("{round}: DR6 {dr6:#x} without B0"),
+        );
+        let _ = set(6, 0);
+        time::yield_now();
+    }
+    let _ = set(7, 0);
+    let before = traps::count(1);
+    write_watched(8);
+    p.check(
+        traps::count(1) == before,
+        format_args!("#DB after DR7 was cleared"),
+    );
+    p.into_check(detail!(
+        "write breakpoint on {:#x}: #DB after the store with DR6.B0, again after a yield, \
+         none once DR7 is clear; hypervisor address -EPERM",
+        WATCHED.as_ptr() as u64
     ))
 }

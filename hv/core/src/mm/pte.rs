@@ -124,3 +124,42 @@ pub fn is_canonical(va: u64) -> bool {
     let top = va >> 47;
     top == 0 || top == 0x1_FFFF
 }
+
+/// Whether every byte of `[va, va + len)` (`len >= 1`) is a guest address: canonical and
+/// outside the hypervisor's L4 slots (Xen's `__addr_ok`/`access_ok` for a 64-bit PV guest).
+/// A range that wraps or crosses a hole is refused.
+pub fn is_guest_range(va: u64, len: u64) -> bool {
+    let Some(last) = len.checked_sub(1).and_then(|n| va.checked_add(n)) else {
+        return false;
+    };
+    let ok = |a: u64| is_canonical(a) && is_guest_l4_slot(va_slot(a, PageLevel::L4));
+    // The guest ranges are [0, 2^47) and [end of the hypervisor slots, 2^64): both ends in
+    // the same one means every byte between is too.
+    ok(va) && ok(last) && (va >> 63) == (last >> 63)
+}
+
+#[cfg(test)]
+mod guest_range_tests {
+    use super::*;
+
+    #[test]
+    fn guest_ranges() {
+        assert!(is_guest_range(0x1000, 32));
+        assert!(is_guest_range(0xFFFF_FFFF_8100_0000, 32));
+        assert!(
+            is_guest_range(0xFFFF_8800_0000_0000, 8),
+            "first address after the hypervisor"
+        );
+        assert!(!is_guest_range(0xFFFF_8000_0000_0000, 8), "hypervisor");
+        assert!(
+            !is_guest_range(0xFFFF_87FF_FFFF_FFF8, 16),
+            "ends in the hypervisor's slots"
+        );
+        assert!(
+            !is_guest_range(0x7FFF_FFFF_FFF0, 32),
+            "crosses the non-canonical hole"
+        );
+        assert!(!is_guest_range(u64::MAX - 7, 32), "wraps");
+        assert!(!is_guest_range(0x1000, 0));
+    }
+}
