@@ -12,7 +12,7 @@ use super::pte::{
     adjust, disallow_mask, entry_mfn, is_guest_l4_slot, is_present, HYPERVISOR_L4_FIRST, PRESENT,
     PSE,
 };
-use super::types::{DomId, Mfn, PageLevel, ENTRIES_PER_TABLE};
+use super::types::{DomId, DomainConfig, Mfn, PageLevel, ENTRIES_PER_TABLE};
 use super::Mm;
 
 /// A copy of one table, cache-line aligned so a platform can copy it in whole lines.
@@ -63,11 +63,15 @@ impl Mm<'_> {
         let mut snapshot = TableSnapshot([0; ENTRIES_PER_TABLE]);
         mem.read_table(mfn, &mut snapshot.0);
         let entries = &snapshot.0;
+        // Looked up once per table, not per entry (an error only once an entry needs it).
+        let config = self.domain(dom).map(|d| d.config);
         for (slot, entry) in snapshot.present() {
             if !is_guest_slot(level, slot) {
                 continue;
             }
-            if let Err(e) = self.get_page_from_entry(level, dom, mfn, entry, mem) {
+            let got =
+                config.and_then(|c| self.get_page_from_entry_with(c, level, dom, mfn, entry, mem));
+            if let Err(e) = got {
                 for undo in (0..slot).filter(|&s| is_guest_slot(level, s)) {
                     self.put_page_from_entry(level, mfn, entries[undo], mem);
                 }
@@ -112,6 +116,19 @@ impl Mm<'_> {
         mem: &mut M,
     ) -> Result<(), MmError> {
         let config = self.domain(dom)?.config;
+        self.get_page_from_entry_with(config, level, dom, table, entry, mem)
+    }
+
+    /// [`Self::get_page_from_entry`] with `dom`'s configuration already looked up.
+    fn get_page_from_entry_with<M: FrameMemory>(
+        &mut self,
+        config: DomainConfig,
+        level: PageLevel,
+        dom: DomId,
+        table: Mfn,
+        entry: u64,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
         if entry & disallow_mask(level, config.allow_superpages, config.privileged) != 0 {
             return Err(MmError::BadFlags);
         }
