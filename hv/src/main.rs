@@ -142,8 +142,9 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         log::info!("self-test: overflowing the hypervisor stack on purpose");
         let _ = selftest_recurse(0);
     }
+    timeline.mark("cmdline", cpu::rdtsc());
     let serial_irq = route_serial_interrupt(boot.acpi_root);
-    timeline.mark("cmdline+ACPI", cpu::rdtsc());
+    timeline.mark("ACPI", cpu::rdtsc());
     let mut memory = memory::Memory::new(machine);
     let t_memory = cpu::rdtsc();
     timeline.mark("frame tables", t_memory);

@@ -69,8 +69,7 @@ impl Mm<'_> {
             if !is_guest_slot(level, slot) {
                 continue;
             }
-            let got =
-                config.and_then(|c| self.get_page_from_entry_with(c, level, dom, mfn, entry, mem));
+            let got = config.and_then(|c| self.get_page_from_entry(c, level, dom, mfn, entry, mem));
             if let Err(e) = got {
                 for undo in (0..slot).filter(|&s| is_guest_slot(level, s)) {
                     self.put_page_from_entry(level, mfn, entries[undo], mem);
@@ -106,21 +105,9 @@ impl Mm<'_> {
 
     /// Checks a present entry of a `level` table `table` owned by `dom` and takes the
     /// references it needs (Xen's `get_page_from_lNe`). Pre: `entry` is present.
-    /// Post on `Ok`: references taken as `put_page_from_entry` will drop them.
+    /// Post on `Ok`: references taken as `put_page_from_entry` will drop them. `config` is
+    /// `dom`'s (looked up once by the caller, not per entry).
     pub(crate) fn get_page_from_entry<M: FrameMemory>(
-        &mut self,
-        level: PageLevel,
-        dom: DomId,
-        table: Mfn,
-        entry: u64,
-        mem: &mut M,
-    ) -> Result<(), MmError> {
-        let config = self.domain(dom)?.config;
-        self.get_page_from_entry_with(config, level, dom, table, entry, mem)
-    }
-
-    /// [`Self::get_page_from_entry`] with `dom`'s configuration already looked up.
-    fn get_page_from_entry_with<M: FrameMemory>(
         &mut self,
         config: DomainConfig,
         level: PageLevel,
