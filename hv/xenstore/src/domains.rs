@@ -139,7 +139,8 @@ impl Store {
         let mut changes = Vec::new();
         if anyone_watches {
             let local_domain = self.tree.get(path::LOCAL_DOMAIN).map(|n| n.perms.clone());
-            for HomeNode { relative, node, .. } in nodes.iter().filter(|n| n.announced) {
+            for home_node in nodes.iter().filter(|n| n.announced) {
+                let (relative, node) = (home_node.relative(), &home_node.node);
                 let parent_perms = match relative.rsplit_once('/') {
                     Some((parent, _)) => {
                         node_index(&nodes, parent).map(|i| nodes[i].node.perms.clone())
@@ -148,7 +149,7 @@ impl Store {
                     None => nodes.first().map(|n| n.node.perms.clone()),
                 };
                 changes.push(Change {
-                    path: join(home, relative),
+                    path: home_node.full.clone(),
                     scope: Scope::Subtree,
                     readers: [Some(node.perms.clone()), parent_perms]
                         .into_iter()
@@ -159,12 +160,9 @@ impl Store {
         }
         self.tree
             .add_child(path::LOCAL_DOMAIN, String::from(path::basename(home)));
-        for HomeNode {
-            relative, mut node, ..
-        } in nodes
-        {
+        for HomeNode { full, mut node, .. } in nodes {
             node.generation = self.tree.next_generation();
-            self.tree.insert(join(home, &relative), node);
+            self.tree.insert(full, node);
         }
         self.deliver(&changes);
     }
@@ -238,12 +236,21 @@ impl Store {
 
 /// One node of a fresh home.
 struct HomeNode {
-    /// Path relative to the home (`""`: the home).
-    relative: String,
+    /// Absolute path.
+    full: String,
+    /// Where the path relative to the home starts in `full`.
+    relative_at: usize,
     node: Node,
     /// Whether storing it fires watches: the layout's nodes and the written entries do,
     /// ancestors made on the way do not (as for a toolstack write).
     announced: bool,
+}
+
+impl HomeNode {
+    /// The path relative to the home (`""`: the home).
+    fn relative(&self) -> &str {
+        self.full.get(self.relative_at..).unwrap_or("")
+    }
 }
 
 /// `home` joined with a relative path (`""` is the home itself).
@@ -288,7 +295,7 @@ fn home_nodes(
     let mut nodes: Vec<HomeNode> = Vec::with_capacity(HOME_LAYOUT.len() + entries.len() + 2);
     for (relative, owned) in HOME_LAYOUT {
         let perms = if owned { &guest_owned } else { &read_only };
-        ensure_node(&mut nodes, relative, perms.clone());
+        ensure_node(&mut nodes, home, relative, perms.clone());
         set_value(&mut nodes, relative, &[]);
     }
     let domid_text = domid.0.to_string();
@@ -307,7 +314,7 @@ fn home_nodes(
             let perms = node_index(&nodes, parent)
                 .map(|i| nodes[i].node.perms.clone())
                 .unwrap_or_else(|| read_only.clone());
-            ensure_node(&mut nodes, prefix, perms);
+            ensure_node(&mut nodes, home, prefix, perms);
             end += 1;
         }
         set_value(&mut nodes, relative, value);
@@ -316,12 +323,12 @@ fn home_nodes(
 }
 
 fn node_index(nodes: &[HomeNode], relative: &str) -> Option<usize> {
-    nodes.iter().position(|n| n.relative == relative)
+    nodes.iter().position(|n| n.relative() == relative)
 }
 
 /// Adds an empty, unannounced node at `relative` with `perms` (listed by its parent, which
 /// must already be in `nodes`), unless it is there already.
-fn ensure_node(nodes: &mut Vec<HomeNode>, relative: &str, perms: NodePerms) {
+fn ensure_node(nodes: &mut Vec<HomeNode>, home: &str, relative: &str, perms: NodePerms) {
     if node_index(nodes, relative).is_some() {
         return;
     }
@@ -332,7 +339,12 @@ fn ensure_node(nodes: &mut Vec<HomeNode>, relative: &str, perms: NodePerms) {
         }
     }
     nodes.push(HomeNode {
-        relative: String::from(relative),
+        full: join(home, relative),
+        relative_at: if relative.is_empty() {
+            home.len()
+        } else {
+            home.len() + 1
+        },
         node: Node::empty(perms),
         announced: false,
     });
