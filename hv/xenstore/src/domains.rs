@@ -183,8 +183,11 @@ impl Store {
         if self.tree.get(&home).is_some() {
             self.remove_for_release(domid, &home);
         }
-        for path in self.topmost_owned_by(domid) {
-            self.remove_for_release(domid, &path);
+        // Nodes it owns elsewhere (the per-owner count says whether to look at all).
+        if self.tree.owned_by(domid) > 0 {
+            for path in self.topmost_owned_by(domid) {
+                self.remove_for_release(domid, &path);
+            }
         }
         self.forget_acl_entries(domid);
         self.special.forget_domain(domid);
