@@ -41,6 +41,7 @@ mod vcpu_info;
 
 use arch::exit::{exit, ExitCode};
 use arch::{bootinfo, cpu, entry, gdt, idt};
+use hv_core::boot_timeline::BootTimeline;
 use hv_core::cmdline::{self, LogLevel};
 use hv_core::domain_config::{self, DomainOptions, DomainPlan};
 
@@ -101,6 +102,7 @@ fn route_serial_interrupt(root: Option<(u8, u64)>) -> bool {
 /// The hypervisor's main path, entered from `arch::boot` on the boot stack.
 pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let t_entry = cpu::rdtsc();
+    let mut timeline = BootTimeline::new(t_entry);
     arch::serial::init();
     logger::init(log::LevelFilter::Info);
     let boot = match bootinfo::parse(magic, info_phys) {
@@ -110,14 +112,18 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
             exit(ExitCode::HypervisorFailure)
         }
     };
+    timeline.mark("serial+bootinfo", cpu::rdtsc());
     init_cpu_features();
     arch::guest_copy::init();
     gdt::init(entry::cpu_stack_top());
     idt::init();
     arch::pic::disable();
     entry::init();
+    timeline.mark("cpu tables", cpu::rdtsc());
     let machine = mem::init(&boot);
     let t_mapped = cpu::rdtsc();
+    timeline.mark("heap+allocator", machine.allocator_ready_tsc);
+    timeline.mark("page tables", t_mapped);
     // The TSC and APIC timer are calibrated against a PIT window that runs while the boot
     // reads ACPI and sets up the frame tables (10 ms at least, no busy wait for it alone).
     let calibrating = arch::lapic::begin_calibration();
@@ -136,11 +142,15 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         log::info!("self-test: overflowing the hypervisor stack on purpose");
         let _ = selftest_recurse(0);
     }
+    timeline.mark("cmdline", cpu::rdtsc());
     let serial_irq = route_serial_interrupt(boot.acpi_root);
+    timeline.mark("ACPI", cpu::rdtsc());
     let mut memory = memory::Memory::new(machine);
     let t_memory = cpu::rdtsc();
+    timeline.mark("frame tables", t_memory);
     let cal = arch::lapic::finish_calibration(calibrating);
     let t_calibrated = cpu::rdtsc();
+    timeline.mark("calibration wait", t_calibrated);
     log::info!(
         "TSC {} MHz, APIC timer {} MHz",
         cal.tsc_hz / 1_000_000,
@@ -154,6 +164,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
             frames >> 8,
             (cpu::rdtsc() - t) / (cal.tsc_hz / 1000).max(1)
         );
+        timeline.mark("bootscrub", cpu::rdtsc());
     }
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;
@@ -167,6 +178,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         exit(ExitCode::Refused)
     }
     let plans = domain_plans(&boot, &opts);
+    timeline.mark("hypervisor state", cpu::rdtsc());
     let (heap_before, free_before) = (arch::heap::used(), hv.memory.frames.free_frames());
     for (i, plan) in plans.iter().enumerate() {
         let record = domain::DomainRecord::new(plan, boot.modules());
@@ -186,6 +198,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     }
     hv.next_domain_id = plans.len() as domain::DomainId + 1;
     let t_domain = cpu::rdtsc();
+    timeline.mark("domains", t_domain);
     let guest_frames: u64 = hv.domains.values().map(|d| d.nr_pages).sum();
     let frames_used = free_before.saturating_sub(hv.memory.frames.free_frames());
     log::info!(
@@ -217,6 +230,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         ms(t_domain),
         plans.len()
     );
+    log::info!("boot: {}", timeline.line(cal.tsc_hz));
     hypervisor::install(hv);
     sched::start()
 }

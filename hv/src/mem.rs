@@ -25,6 +25,8 @@ pub struct MachineMemory {
     pub ram_end: u64,
     /// The hypervisor's page tables.
     pub page_tables: HvPageTables,
+    /// TSC when the heap and the frame allocator were ready (page tables built after).
+    pub allocator_ready_tsc: u64,
 }
 
 /// Heap size: 1/16 of RAM, between 8 and 64 MiB.
@@ -63,6 +65,7 @@ pub fn init(boot: &BootInfo) -> MachineMemory {
             .expect("free ranges are disjoint");
     }
     let ram_end = ram.iter().map(|r| r.end).max().unwrap_or(0);
+    let allocator_ready_tsc = crate::arch::cpu::rdtsc();
     log::info!(
         "memory: {} MiB RAM, {} MiB free, heap {} MiB at {:#x}, image {:#x}-{:#x}",
         ram_bytes >> 20,
@@ -85,5 +88,6 @@ pub fn init(boot: &BootInfo) -> MachineMemory {
         frames,
         ram_end,
         page_tables,
+        allocator_ready_tsc,
     }
 }

@@ -15,6 +15,7 @@
 //! events for other domains are delivered to their rings too.
 
 use alloc::format;
+use alloc::string::ToString;
 
 use xenstore::ring::RingPage;
 use xenstore::{DomId, Store};
@@ -39,24 +40,17 @@ pub fn new_store() -> Store {
 }
 
 impl Hypervisor {
-    /// Registers domain `id` with xenstore and writes its entries.
+    /// Registers domain `id` with xenstore and writes its entries, all in one step.
     pub fn introduce_to_store(&mut self, id: DomainId, name: &str, nr_pages: u64, max_pages: u64) {
-        let dom = DomId(id);
-        if let Err(e) = self.store.introduce_domain(dom) {
-            log::warn!("xenstore: cannot introduce domain {id}: {e:?}");
-            return;
-        }
-        let base = format!("/local/domain/{id}");
-        let entries = [
-            ("name", name.into()),
-            ("domid", format!("{id}")),
-            ("memory/target", format!("{}", nr_pages * 4)),
-            ("memory/static-max", format!("{}", max_pages * 4)),
+        let target = (nr_pages * 4).to_string();
+        let static_max = (max_pages * 4).to_string();
+        let entries: [(&str, &[u8]); 3] = [
+            ("name", name.as_bytes()),
+            ("memory/target", target.as_bytes()),
+            ("memory/static-max", static_max.as_bytes()),
         ];
-        for (key, value) in entries {
-            let _ = self
-                .store
-                .tool_write(&format!("{base}/{key}"), value.as_bytes());
+        if let Err(e) = self.store.introduce_domain_with(DomId(id), &entries) {
+            log::warn!("xenstore: cannot introduce domain {id}: {e:?}");
         }
     }
 

@@ -74,6 +74,7 @@ impl Hypervisor {
             self.time.write_wallclock(&d.shared_info);
         }
         self.refresh_vcpu_time((id, 0));
+        phases.mark("time");
         self.introduce_to_store(id, &name, nr_pages, max_pages);
         phases.mark("xenstore");
         self.start_domain(id);

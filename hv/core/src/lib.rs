@@ -31,6 +31,7 @@
 
 extern crate alloc;
 
+pub mod boot_timeline;
 pub mod buddy;
 pub mod cmdline;
 pub mod console;

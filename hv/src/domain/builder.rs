@@ -372,13 +372,16 @@ fn fill(
     write_pseudo_phys(&p2m, list_pfn * PAGE_SIZE, &list);
 
     phases.mark("p2m");
-    // Bootstrap page tables.
+    // Bootstrap page tables, written as validation leaves them (so the pin below checks
+    // every entry but rewrites none).
     let mut pt_error = None;
     for_each_bootstrap_pte(
         layout,
         |pfn| p2m.get(pfn as usize).copied(),
         |w| match p2m.get(w.table_pfn as usize) {
-            Some(mfn) => phys::write_u64(mfn * PAGE_SIZE + 8 * u64::from(w.index), w.value),
+            Some(mfn) => {
+                phys::write_u64(mfn * PAGE_SIZE + 8 * u64::from(w.index), w.adjusted_value())
+            }
             None => pt_error = Some(LayoutError::MissingMfn { pfn: w.table_pfn }),
         },
     )

@@ -24,6 +24,9 @@ pub struct CanonicalPath {
     pub relative: bool,
 }
 
+/// The parent of every domain's home.
+pub const LOCAL_DOMAIN: &str = "/local/domain";
+
 /// `/local/domain/<domid>`: a domain's home, the base of its relative paths.
 pub fn domain_path(domid: DomId) -> String {
     format!("/local/domain/{}", domid.0)

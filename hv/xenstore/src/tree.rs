@@ -63,6 +63,18 @@ impl Tree {
         *count = count.saturating_add(1);
     }
 
+    /// Appends `name` to the children of the node at `path` and gives it a fresh generation
+    /// (the child itself is the caller's business). False if there is no such node.
+    pub(crate) fn add_child(&mut self, path: &str, name: String) -> bool {
+        let generation = self.next_generation();
+        let Some(node) = self.nodes.get_mut(path) else {
+            return false;
+        };
+        node.children.push(name);
+        node.generation = generation;
+        true
+    }
+
     /// Removes the node at `path` (children are the caller's business).
     pub fn remove(&mut self, path: &str) -> Option<Node> {
         let old = self.nodes.remove(path)?;

@@ -3,7 +3,7 @@
 
 use super::control::*;
 use super::decode::DecodeError;
-use super::privop::{decode_privileged, port_in_destination, PrivOp, StringIo};
+use super::privop::{decode_fixed, decode_privileged, port_in_destination, PrivOp, StringIo};
 use super::ptwr::*;
 use super::regs::*;
 
@@ -491,4 +491,49 @@ fn string_io_from_linux_steps_like_the_cpu() {
     assert!(done && end.gpr[RDI] == r.gpr[RDI] && end.rip == r.rip + 2);
     // 32-bit addressing (0x67) is refused.
     assert!(decode_privileged(&[0x67, 0xf3, 0x6c], &r).is_err());
+}
+
+/// The full decoder's view of `bytes` (the fixed-form path bypassed).
+fn decoded_by_iced(bytes: &[u8], r: &GuestRegs) -> Option<super::privop::Decoded> {
+    // A leading 0x2e (CS segment prefix) makes the fixed path step aside; it changes nothing
+    // for these register-only forms, and the length is one more.
+    let mut prefixed = vec![0x2e];
+    prefixed.extend_from_slice(bytes);
+    let d = decode_privileged(&prefixed, r).ok()?;
+    Some(super::privop::Decoded {
+        op: d.op,
+        len: d.len - 1,
+    })
+}
+
+#[test]
+fn fixed_forms_decode_as_the_full_decoder_does() {
+    let mut r = regs();
+    r.gpr[RAX] = 0x1122_3344_5566_7788;
+    r.gpr[RCX] = 0xc000_0101;
+    r.gpr[RDX] = 0xaabb_ccdd_0000_03f8;
+    let mut recognised = 0;
+    for first in 0..=255u8 {
+        for second in 0..=255u8 {
+            let bytes = [first, second, 0x90, 0x90];
+            let Some(fixed) = decode_fixed(&bytes, &r) else {
+                continue;
+            };
+            recognised += 1;
+            assert_eq!(
+                Some(fixed),
+                decoded_by_iced(&bytes, &r),
+                "{first:#04x} {second:#04x}"
+            );
+            assert_eq!(decode_privileged(&bytes, &r), Ok(fixed));
+        }
+    }
+    // 0F 30/32/06/08/09 (5), FA FB E4..E7 EC..EF with any second byte (10 x 256).
+    assert_eq!(recognised, 5 + 10 * 256);
+    // Prefixed forms are left to the full decoder.
+    for prefixed in [[0x66, 0xed], [0xf3, 0xfa], [0x48, 0xef], [0x2e, 0x0f]] {
+        assert_eq!(decode_fixed(&prefixed, &r), None);
+    }
+    // Too short for its immediate: not a fixed form.
+    assert_eq!(decode_fixed(&[0xe4], &r), None);
 }

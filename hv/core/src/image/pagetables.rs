@@ -17,6 +17,8 @@
 
 use alloc::vec::Vec;
 
+use crate::mm::PageLevel;
+
 use super::layout::{LayoutError, StartOfDayLayout};
 use super::mapping::{entry_shift, LevelTables, Mapping, LEVELS};
 
@@ -36,6 +38,8 @@ pub const L1_FLAGS: u64 = PTE_PRESENT | PTE_RW | PTE_ACCESSED;
 pub const UPPER_FLAGS: u64 = PTE_PRESENT | PTE_RW | PTE_ACCESSED | PTE_DIRTY | PTE_USER;
 /// Entries per table.
 pub const ENTRIES: u64 = 512;
+/// Table level of each `level` index (0 = L1).
+const LEVEL_OF: [PageLevel; LEVELS] = [PageLevel::L1, PageLevel::L2, PageLevel::L3, PageLevel::L4];
 /// Highest mfn a PTE can hold (52-bit physical addresses).
 const MAX_MFN: u64 = (1 << 40) - 1;
 
@@ -48,6 +52,17 @@ pub struct PageTableWrite {
     pub index: u16,
     /// Entry value (machine address | flags).
     pub value: u64,
+    /// The level of the table written.
+    pub level: PageLevel,
+}
+
+impl PageTableWrite {
+    /// The value as the page-type system stores it once the table is validated (Xen's
+    /// `adjust_guest_lNe`): writing this instead of [`Self::value`] spares validation a
+    /// rewrite of every entry and leaves the same table behind.
+    pub fn adjusted_value(&self) -> u64 {
+        crate::mm::pte::adjust(self.level, self.value)
+    }
 }
 
 /// The range a level's entries point into: child tables, or at L1 the mapped pages.
@@ -106,6 +121,7 @@ pub fn for_each_bootstrap_pte(
                         // slot % 512 < 512 fits in u16.
                         index: (slot % ENTRIES) as u16,
                         value: (mfn << 12) | flags,
+                        level: LEVEL_OF[level],
                     });
                 }
             }

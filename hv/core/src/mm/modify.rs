@@ -59,7 +59,7 @@ impl Mm<'_> {
             mem.write_entry(table, slot, store(new));
             return Ok(());
         }
-        self.get_page_from_entry(level, dom, table, new, mem)?;
+        self.get_page_from_entry(config, level, dom, table, new, mem)?;
         mem.write_entry(table, slot, store(new));
         self.put_page_from_entry(level, table, old, mem);
         Ok(())

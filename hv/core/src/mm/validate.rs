@@ -12,7 +12,7 @@ use super::pte::{
     adjust, disallow_mask, entry_mfn, is_guest_l4_slot, is_present, HYPERVISOR_L4_FIRST, PRESENT,
     PSE,
 };
-use super::types::{DomId, Mfn, PageLevel, ENTRIES_PER_TABLE};
+use super::types::{DomId, DomainConfig, Mfn, PageLevel, ENTRIES_PER_TABLE};
 use super::Mm;
 
 /// A copy of one table, cache-line aligned so a platform can copy it in whole lines.
@@ -63,11 +63,14 @@ impl Mm<'_> {
         let mut snapshot = TableSnapshot([0; ENTRIES_PER_TABLE]);
         mem.read_table(mfn, &mut snapshot.0);
         let entries = &snapshot.0;
+        // Looked up once per table, not per entry (an error only once an entry needs it).
+        let config = self.domain(dom).map(|d| d.config);
         for (slot, entry) in snapshot.present() {
             if !is_guest_slot(level, slot) {
                 continue;
             }
-            if let Err(e) = self.get_page_from_entry(level, dom, mfn, entry, mem) {
+            let got = config.and_then(|c| self.get_page_from_entry(c, level, dom, mfn, entry, mem));
+            if let Err(e) = got {
                 for undo in (0..slot).filter(|&s| is_guest_slot(level, s)) {
                     self.put_page_from_entry(level, mfn, entries[undo], mem);
                 }
@@ -102,16 +105,17 @@ impl Mm<'_> {
 
     /// Checks a present entry of a `level` table `table` owned by `dom` and takes the
     /// references it needs (Xen's `get_page_from_lNe`). Pre: `entry` is present.
-    /// Post on `Ok`: references taken as `put_page_from_entry` will drop them.
+    /// Post on `Ok`: references taken as `put_page_from_entry` will drop them. `config` is
+    /// `dom`'s (looked up once by the caller, not per entry).
     pub(crate) fn get_page_from_entry<M: FrameMemory>(
         &mut self,
+        config: DomainConfig,
         level: PageLevel,
         dom: DomId,
         table: Mfn,
         entry: u64,
         mem: &mut M,
     ) -> Result<(), MmError> {
-        let config = self.domain(dom)?.config;
         if entry & disallow_mask(level, config.allow_superpages, config.privileged) != 0 {
             return Err(MmError::BadFlags);
         }
