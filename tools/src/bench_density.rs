@@ -202,6 +202,7 @@ mod tests {
         qemu::Line {
             at: Duration::from_millis(ms),
             text: text.into(),
+            cpu: None,
         }
     }
 

@@ -177,6 +177,7 @@ mod tests {
                 .map(|t| Line {
                     at: Duration::ZERO,
                     text: t.clone(),
+                    cpu: None,
                 })
                 .collect(),
             elapsed: Duration::ZERO,

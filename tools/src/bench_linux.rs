@@ -6,6 +6,11 @@
 //! reports. The last line is
 //! `RESULT ours_init_s=X native_init_s=X xen_init_s=X ours_forkexec_per_s=X ...`, with `na`
 //! where a system did not get there.
+//!
+//! For splitting a boot into phases (environment, all optional): `BENCH_LINUX_ONLY=ours,native`
+//! runs only the systems named, `BENCH_LINUX_EXTRA="printk.time=1 loglevel=7"` appends the
+//! same words to every system's command line, `BENCH_LINUX_LOGS=DIR` keeps each serial log
+//! with host timestamps (`DIR/ours.log`, …).
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +32,9 @@ pub struct Figures {
     pub init_s: Option<f64>,
     /// fork+exec per second inside the guest.
     pub forkexec_per_s: Option<f64>,
+    /// QEMU's CPU time (user + system) from its start to `/init`: steadier than `init_s`
+    /// when other programs share the machine.
+    pub init_cpu_s: Option<f64>,
 }
 
 /// The fork/exec rate of a passing `CHECK forkexec PASS ... rate=R/s` line.
@@ -52,7 +60,19 @@ pub fn figures(r: &RunResult) -> Figures {
     Figures {
         init_s: r.time_of(INIT_MARKER).map(|t| t.as_secs_f64()),
         forkexec_per_s: r.lines.iter().find_map(|l| forkexec_rate(&l.text)),
+        init_cpu_s: r.cpu_time_of(INIT_MARKER).map(|t| t.as_secs_f64()),
     }
+}
+
+/// The line before `RESULT`: each system's QEMU CPU time to `/init`.
+pub fn cpu_line(ours: Figures, native: Figures, xen: Figures) -> String {
+    let f = |v: Option<f64>| v.map_or("na".to_string(), |v| format!("{v:.2}"));
+    format!(
+        "CPU ours_init_cpu_s={} native_init_cpu_s={} xen_init_cpu_s={}",
+        f(ours.init_cpu_s),
+        f(native.init_cpu_s),
+        f(xen.init_cpu_s)
+    )
 }
 
 /// The closing `RESULT` line.
@@ -71,6 +91,41 @@ pub fn result_line(ours: Figures, native: Figures, xen: Figures) -> String {
 }
 
 const CMDLINE: &str = "quiet hvtest=bench";
+
+/// The guest command line of every system: [`CMDLINE`] plus the words of `BENCH_LINUX_EXTRA`
+/// (for measuring, e.g. `printk.time=1 earlyprintk=...`; the same words go to all three).
+fn cmdline() -> String {
+    cmdline_with(std::env::var("BENCH_LINUX_EXTRA").ok().as_deref())
+}
+
+/// [`CMDLINE`] followed by the words of `extra`, if any.
+pub fn cmdline_with(extra: Option<&str>) -> String {
+    match extra.map(str::trim) {
+        Some(extra) if !extra.is_empty() => format!("{CMDLINE} {extra}"),
+        _ => CMDLINE.to_string(),
+    }
+}
+
+/// With `BENCH_LINUX_LOGS=DIR`, writes a run's serial log to `DIR/NAME.log`, each line
+/// prefixed with its host time since QEMU start and QEMU's CPU time then (seconds), for
+/// splitting a boot into phases.
+pub fn save_log(name: &str, r: &RunResult) -> Result<()> {
+    let Some(dir) = std::env::var_os("BENCH_LINUX_LOGS") else {
+        return Ok(());
+    };
+    let dir = Path::new(&dir);
+    std::fs::create_dir_all(dir)?;
+    let text: String = r
+        .lines
+        .iter()
+        .map(|l| {
+            let cpu = l.cpu.map_or(f64::NAN, |c| c.as_secs_f64());
+            format!("{:9.3} {cpu:8.2} {}\n", l.at.as_secs_f64(), l.text)
+        })
+        .collect();
+    std::fs::write(dir.join(format!("{name}.log")), text)?;
+    Ok(())
+}
 const TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Boots under this hypervisor (`hv`).
@@ -79,7 +134,7 @@ pub fn run_ours(hv: &Path, kernel: &Path, initramfs: &Path) -> Result<RunResult>
     cfg.ramdisk = Some(initramfs.to_path_buf());
     // Info level: the loader's decompression and build-phase timings are shown too.
     cfg.hv_args = vec!["log=info".into(), format!("mem={GUEST_MIB}M")];
-    cfg.guest_cmdline = Some(format!("console=hvc0 {CMDLINE}"));
+    cfg.guest_cmdline = Some(format!("console=hvc0 {}", cmdline()));
     cfg.machine_mib = GUEST_MIB + 256;
     cfg.timeout = TIMEOUT;
     cfg.console = Console::Capture { echo: false };
@@ -91,7 +146,7 @@ pub fn run_native(kernel: &Path, initramfs: &Path) -> Result<RunResult> {
     let mut cfg = RunConfig::new(kernel.to_path_buf(), kernel.to_path_buf());
     cfg.method = BootMethod::Native;
     cfg.ramdisk = Some(initramfs.to_path_buf());
-    cfg.guest_cmdline = Some(format!("console=ttyS0 {CMDLINE}"));
+    cfg.guest_cmdline = Some(format!("console=ttyS0 {}", cmdline()));
     cfg.machine_mib = GUEST_MIB;
     cfg.timeout = TIMEOUT;
     qemu::run(&cfg)
@@ -100,7 +155,7 @@ pub fn run_native(kernel: &Path, initramfs: &Path) -> Result<RunResult> {
 /// Boots as dom0 of Xen 4.17.
 pub fn run_xen(kernel: &Path, initramfs: &Path) -> Result<RunResult> {
     let mut boot = XenBoot::new(xen::xen_elf()?, kernel.to_path_buf());
-    boot.kernel_cmdline = Some(format!("console=hvc0 {CMDLINE}"));
+    boot.kernel_cmdline = Some(format!("console=hvc0 {}", cmdline()));
     boot.ramdisk = Some(initramfs.to_path_buf());
     boot.dom0_mib = GUEST_MIB;
     boot.machine_mib = GUEST_MIB + 256;
@@ -124,16 +179,31 @@ mod tests {
     }
 
     #[test]
+    fn extra_words_follow_the_common_command_line() {
+        assert_eq!(cmdline_with(None), CMDLINE);
+        assert_eq!(cmdline_with(Some("  ")), CMDLINE);
+        assert_eq!(
+            cmdline_with(Some(" printk.time=1 loglevel=7 ")),
+            format!("{CMDLINE} printk.time=1 loglevel=7")
+        );
+    }
+
+    #[test]
     fn result_line_names_every_figure_and_na() {
         let ours = Figures {
             init_s: Some(4.321),
             forkexec_per_s: None,
+            init_cpu_s: Some(3.005),
         };
         let line = result_line(ours, Figures::default(), ours);
         assert_eq!(
             line,
             "RESULT ours_init_s=4.32 native_init_s=na xen_init_s=4.32 ours_forkexec_per_s=na \
              native_forkexec_per_s=na xen_forkexec_per_s=na"
+        );
+        assert_eq!(
+            cpu_line(ours, Figures::default(), ours),
+            "CPU ours_init_cpu_s=3.00 native_init_cpu_s=na xen_init_cpu_s=3.00"
         );
     }
 }

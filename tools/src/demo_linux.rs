@@ -122,6 +122,7 @@ mod tests {
                 .map(|t| Line {
                     at: Duration::ZERO,
                     text: t.to_string(),
+                    cpu: None,
                 })
                 .collect(),
             elapsed: Duration::ZERO,

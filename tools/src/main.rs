@@ -240,7 +240,9 @@ fn report(outcome: Outcome, elapsed: Duration) -> i32 {
 
 /// Runs `bench-hotpaths`: `runs` boots per side, interleaved, then the table and RESULT.
 fn bench_linux() -> Result<()> {
-    use tools::bench_linux::{figures, result_line, run_native, run_ours, run_xen, Figures};
+    use tools::bench_linux::{
+        cpu_line, figures, result_line, run_native, run_ours, run_xen, Figures,
+    };
     let a = artifacts::build()?;
     let kernel = tools::linux::debian_kernel()?;
     let initramfs = tools::linux::test_initramfs()?;
@@ -254,6 +256,9 @@ fn bench_linux() -> Result<()> {
         match r {
             Ok(r) => {
                 let f = figures(r);
+                if let Err(e) = tools::bench_linux::save_log(name, r) {
+                    println!("{name}: could not save the log: {e:#}");
+                }
                 for line in tools::bench_linux::timing_lines(r) {
                     println!("{name}: {line}");
                 }
@@ -280,9 +285,25 @@ fn bench_linux() -> Result<()> {
             }
         }
     };
-    let ours = show("ours", &run_ours(&a.hv(), &kernel, &initramfs));
-    let native = show("native", &run_native(&kernel, &initramfs));
-    let xen = show("xen", &run_xen(&kernel, &initramfs));
+    // `BENCH_LINUX_ONLY=ours,native` (for measuring) runs only the systems named.
+    let only = std::env::var("BENCH_LINUX_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| w.trim() == name);
+    let ours = if wanted("ours") {
+        show("ours", &run_ours(&a.hv(), &kernel, &initramfs))
+    } else {
+        Figures::default()
+    };
+    let native = if wanted("native") {
+        show("native", &run_native(&kernel, &initramfs))
+    } else {
+        Figures::default()
+    };
+    let xen = if wanted("xen") {
+        show("xen", &run_xen(&kernel, &initramfs))
+    } else {
+        Figures::default()
+    };
+    println!("{}", cpu_line(ours, native, xen));
     println!("{}", result_line(ours, native, xen));
     Ok(())
 }

