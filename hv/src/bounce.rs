@@ -53,11 +53,8 @@ pub fn enter_kernel_mode(hv: &mut Hypervisor, v: VcpuRef) {
     context::load_cr3(vcpu.arch.cr3);
 }
 
-/// Switches vCPU `v` (the running one) to guest user mode: user root, GS swap.
-pub fn enter_user_mode(hv: &mut Hypervisor, v: VcpuRef) {
-    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else {
-        return;
-    };
+/// Switches the running vCPU to guest user mode: user root, GS swap.
+pub fn enter_user_mode(vcpu: &mut crate::domain::Vcpu) {
     if !vcpu.kernel_mode {
         return;
     }

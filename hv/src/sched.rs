@@ -122,8 +122,26 @@ impl Hypervisor {
         };
         self.prof_exit(cur.0);
         let queued = self.run_queue.len();
+        // Hypercalls first and inline; the other exits out of line, so the hypercall path
+        // stays compact (under TCG, jumps between code pages are not chained).
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            _ => self.handle_other_exit(cur, frame),
+        }
+        // A vCPU that joined the run queue (an event woke it) brings the running one's
+        // slice end as a deadline.
+        if self.run_queue.len() > queued {
+            self.timers_untouched = false;
+        }
+        let next = self.schedule(frame);
+        self.prof_end_exit();
+        next
+    }
+
+    /// Every exit but a 64-bit SYSCALL: exceptions, interrupts, compat SYSCALL.
+    #[inline(never)]
+    fn handle_other_exit(&mut self, cur: VcpuRef, frame: &mut TrapFrame) {
+        match frame.vector {
             SYSCALL32_VECTOR => crate::hypercall::syscall32(self, cur, frame),
             v if v == u32::from(idt::vector::TIMER) => {
                 lapic::eoi();
@@ -152,14 +170,6 @@ impl Hypervisor {
                 log::warn!("unexpected interrupt vector {v:#x} from guest");
             }
         }
-        // A vCPU that joined the run queue (an event woke it) brings the running one's
-        // slice end as a deadline.
-        if self.run_queue.len() > queued {
-            self.timers_untouched = false;
-        }
-        let next = self.schedule(frame);
-        self.prof_end_exit();
-        next
     }
 
     /// Whether `v` exists, its domain is running, and it is runnable.
@@ -203,6 +213,7 @@ impl Hypervisor {
 
     /// Whether vCPU `v` can run and, if so, the event callback to bounce into when an upcall
     /// is due (0: none due, or no callback). One lookup: this runs on every return.
+    #[inline(always)]
     fn return_state(&self, v: VcpuRef) -> Option<u64> {
         let d = self.domains.get(&v.0).filter(|d| d.is_running())?;
         let vcpu = d.vcpus.get(v.1)?;
@@ -217,7 +228,8 @@ impl Hypervisor {
     /// Last steps before returning to vCPU `v` through `frame`: check it can run, deliver a
     /// pending event upcall, and check the frame is one the CPU can return to (one it cannot
     /// goes to [`Self::return_to_failsafe`]). Returns whether the vCPU is still alive.
-    #[inline]
+    /// Inlined: it runs on every return, and its rare branches are out of line.
+    #[inline(always)]
     fn prepare_return(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
         let Some(upcall) = self.return_state(v) else {
             return false;

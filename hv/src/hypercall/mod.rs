@@ -106,24 +106,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     if !vcpu.kernel_mode {
         // The guest's own system call, from its user mode: bounce to its syscall callback.
         let (handler, masks) = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
-        hv.prof_classify(Kind::Syscall);
-        if handler == 0 {
-            crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
-            return;
-        }
-        let b = crate::bounce::Bounce {
-            handler,
-            error_code: None,
-            mask_events: masks,
-            segments: None,
-        };
-        if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
-            let why = alloc::format!(
-                "cannot write the syscall frame to the guest stack at {:#x}",
-                f.va
-            );
-            hv.crash_domain(who.0, &why);
-        }
+        user_syscall(hv, who, frame, handler, masks);
         return;
     }
     let number = frame.rax;
@@ -152,6 +135,36 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
         call.hv.memory.reap_orphans();
     }
     call.hv.timers_untouched = timer_neutral(number);
+}
+
+/// A system call from guest user mode: bounced to the guest kernel's syscall callback
+/// `handler` (#UD without one).
+#[inline(never)]
+fn user_syscall(
+    hv: &mut Hypervisor,
+    who: VcpuRef,
+    frame: &mut TrapFrame,
+    handler: u64,
+    masks: bool,
+) {
+    hv.prof_classify(Kind::Syscall);
+    if handler == 0 {
+        crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
+        return;
+    }
+    let b = crate::bounce::Bounce {
+        handler,
+        error_code: None,
+        mask_events: masks,
+        segments: None,
+    };
+    if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
+        let why = alloc::format!(
+            "cannot write the syscall frame to the guest stack at {:#x}",
+            f.va
+        );
+        hv.crash_domain(who.0, &why);
+    }
 }
 
 /// SYSCALL from a 32-bit (compat) process: never a hypercall. Bounced to the guest's
@@ -207,7 +220,28 @@ pub fn timer_neutral(number: u64) -> bool {
 }
 
 /// Runs hypercall `number` for `call`.
+///
+/// Hot: every hypercall passes here. The page-table hypercalls are counted and timed for
+/// the MMU statistics; the trace line is built out of line, only when tracing is on.
 pub fn call_one(call: &mut Call, number: u64) -> Ret {
+    let mmu = matches!(
+        number,
+        nr::MMU_UPDATE | nr::MMUEXT_OP | nr::UPDATE_VA_MAPPING | nr::UPDATE_VA_MAPPING_OTHERDOMAIN
+    );
+    let ret = if mmu {
+        mmu_call(call, number)
+    } else {
+        dispatch(call, number)
+    };
+    if log::log_enabled!(log::Level::Trace) {
+        trace_call(call, number, &ret);
+    }
+    ret
+}
+
+/// A page-table hypercall: counted in the profile's items and timed for the MMU statistics.
+#[inline(never)]
+fn mmu_call(call: &mut Call, number: u64) -> Ret {
     let items = match number {
         // A continued batch (MMU_UPDATE_PREEMPTED) was counted whole when first issued.
         nr::MMU_UPDATE | nr::MMUEXT_OP if call.args[1] & (1 << 31) != 0 => 0,
@@ -219,31 +253,29 @@ pub fn call_one(call: &mut Call, number: u64) -> Ret {
         call.hv
             .prof_items(call.dom(), Kind::hypercall(number), items);
     }
-    let mmu = matches!(
-        number,
-        nr::MMU_UPDATE | nr::MMUEXT_OP | nr::UPDATE_VA_MAPPING | nr::UPDATE_VA_MAPPING_OTHERDOMAIN
-    );
-    let start = if mmu { crate::arch::cpu::rdtsc() } else { 0 };
+    let start = crate::arch::cpu::rdtsc();
     let ret = dispatch(call, number);
-    if mmu {
-        let cycles = crate::arch::cpu::rdtsc().wrapping_sub(start);
-        let dom = hv_core::mm::DomId(call.dom());
-        call.hv.memory.mm.note_mmu_hypercall(dom, cycles);
-    }
-    if log::log_enabled!(log::Level::Trace) {
-        let r = match ret {
-            Ret::Value(v) => alloc::format!("{v}"),
-            Ret::NoReturn => alloc::string::String::from("(no return)"),
-            Ret::Continue(a) => alloc::format!("(continued as {a:x?})"),
-        };
-        log::trace!(
-            "d{}: {}({:x?}) = {r}",
-            call.dom(),
-            nr::name(number),
-            call.args
-        );
-    }
+    let cycles = crate::arch::cpu::rdtsc().wrapping_sub(start);
+    let dom = hv_core::mm::DomId(call.dom());
+    call.hv.memory.mm.note_mmu_hypercall(dom, cycles);
     ret
+}
+
+/// The `log=trace` line of one hypercall.
+#[cold]
+#[inline(never)]
+fn trace_call(call: &Call, number: u64, ret: &Ret) {
+    let r = match ret {
+        Ret::Value(v) => alloc::format!("{v}"),
+        Ret::NoReturn => alloc::string::String::from("(no return)"),
+        Ret::Continue(a) => alloc::format!("(continued as {a:x?})"),
+    };
+    log::trace!(
+        "d{}: {}({:x?}) = {r}",
+        call.dom(),
+        nr::name(number),
+        call.args
+    );
 }
 
 fn dispatch(call: &mut Call, number: u64) -> Ret {

@@ -26,6 +26,7 @@ fn vcpu<'a>(call: &'a mut Call) -> Option<&'a mut Vcpu> {
 }
 
 /// `set_trap_table(traps)`: entries up to one whose address is 0; `traps == 0` clears.
+#[inline(never)]
 pub fn set_trap_table(call: &mut Call) -> Ret {
     let [list, ..] = call.args;
     let mut table = alloc::boxed::Box::new([TrapInfo::new(0, 0, 0, 0); 256]);
@@ -54,6 +55,7 @@ pub fn set_trap_table(call: &mut Call) -> Ret {
 }
 
 /// `set_callbacks(event, failsafe, syscall)`.
+#[inline(never)]
 pub fn set_callbacks(call: &mut Call) -> Ret {
     let [event, failsafe, syscall, ..] = call.args;
     if ![event, failsafe, syscall].iter().all(|&a| is_canonical(a)) {
@@ -70,6 +72,7 @@ pub fn set_callbacks(call: &mut Call) -> Ret {
 }
 
 /// `callback_op(cmd, arg)`: register / unregister one callback.
+#[inline(never)]
 pub fn callback_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     let (ty, flags, address) = match cmd as u32 {
@@ -107,6 +110,7 @@ pub fn callback_op(call: &mut Call) -> Ret {
 }
 
 /// `stack_switch(ss, rsp)`: the kernel stack for bounces from guest user mode.
+#[inline(never)]
 pub fn stack_switch(call: &mut Call) -> Ret {
     let [ss, sp, ..] = call.args;
     if let Some(v) = vcpu(call) {
@@ -117,6 +121,7 @@ pub fn stack_switch(call: &mut Call) -> Ret {
 }
 
 /// `fpu_taskswitch(set)`: sets or clears the virtual CR0.TS.
+#[inline(never)]
 pub fn fpu_taskswitch(call: &mut Call) -> Ret {
     let [set, ..] = call.args;
     if let Some(v) = vcpu(call) {
@@ -127,6 +132,7 @@ pub fn fpu_taskswitch(call: &mut Call) -> Ret {
 }
 
 /// `set_segment_base(which, base)`.
+#[inline(never)]
 pub fn set_segment_base(call: &mut Call) -> Ret {
     let [which, base, ..] = call.args;
     match which as u32 {
@@ -160,28 +166,24 @@ pub fn set_segment_base(call: &mut Call) -> Ret {
 /// and switches to user mode when the frame's CS has RPL 3.
 pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     let who = call.who;
-    // One lookup for both: the address space to read from, and whether there is a user one.
-    let Some((root, has_user)) = call.hv.domains.get(&who.0).map(|d| {
-        let v = &d.vcpus[who.1];
-        (v.current_root(), v.user_root != 0)
-    }) else {
+    // One lookup for all of it: the address space to read the frame from, whether a user
+    // one exists, the upcall mask and the switch to user mode (disjoint fields of the state).
+    let hv = &mut *call.hv;
+    let Some(vcpu) = hv.domains.get_mut(&who.0).map(|d| &mut d.vcpus[who.1]) else {
         return Ret::NoReturn;
     };
-    let guest = GuestMemory::new(&call.hv.memory.mm, Mfn(root));
-    let ctx: IretContext = match guest.read_obj(frame.rsp) {
-        Ok(c) => c,
-        Err(_) => {
-            call.hv.crash_domain(
-                call.dom(),
-                "iret with an unreadable frame on the guest stack",
-            );
-            return Ret::NoReturn;
-        }
+    let guest = GuestMemory::new(&hv.memory.mm, Mfn(vcpu.current_root()));
+    let Ok(ctx) = guest.read_obj::<IretContext>(frame.rsp) else {
+        call.hv.crash_domain(
+            call.dom(),
+            "iret with an unreadable frame on the guest stack",
+        );
+        return Ret::NoReturn;
     };
     // Returning to kernel code with RPL 3 (as direct iretq does) without a user address
     // space: stay in kernel mode.
-    if ctx.cs & 3 == 3 && has_user {
-        bounce::enter_user_mode(call.hv, who);
+    if ctx.cs & 3 == 3 && vcpu.user_root != 0 {
+        bounce::enter_user_mode(vcpu);
     }
     frame.rax = ctx.rax;
     if ctx.flags & VGCF_IN_SYSCALL == 0 {
@@ -193,7 +195,7 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     frame.rflags = ctx.rflags;
     frame.rsp = ctx.rsp;
     frame.ss = ctx.ss | 3;
-    if let Some(info) = call.hv.vcpu_info(who) {
+    if let Some(info) = hv.domains.get(&who.0).and_then(|d| d.vcpu_info(who.1)) {
         info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
     }
     Ret::NoReturn
@@ -201,6 +203,7 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
 
 /// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`), recorded, and put
 /// into the CPU (`debugregs.rs`).
+#[inline(never)]
 pub fn set_debugreg(call: &mut Call) -> Ret {
     let [reg, value, ..] = call.args;
     match hv_core::debugreg::check_set(reg, value) {
@@ -216,6 +219,7 @@ pub fn set_debugreg(call: &mut Call) -> Ret {
 }
 
 /// `get_debugreg(reg)`: the value recorded by `set_debugreg`.
+#[inline(never)]
 pub fn get_debugreg(call: &mut Call) -> Ret {
     let [reg, ..] = call.args;
     match hv_core::debugreg::check_get(reg) {
