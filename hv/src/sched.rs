@@ -122,10 +122,14 @@ impl Hypervisor {
         };
         self.prof_exit(cur.0);
         let queued = self.run_queue.len();
-        // Hypercalls first and inline; the other exits out of line, so the hypercall path
-        // stays compact (under TCG, jumps between code pages are not chained).
+        // Hypercalls and exceptions inline; interrupts out of line.
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            v if v < 32 => {
+                crate::guest_traps::exception(self, cur, frame);
+                // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
+                self.timers_untouched = true;
+            }
             _ => self.handle_other_exit(cur, frame),
         }
         // A vCPU that joined the run queue (an event woke it) brings the running one's
@@ -138,7 +142,7 @@ impl Hypervisor {
         next
     }
 
-    /// Every exit but a 64-bit SYSCALL: exceptions, interrupts, compat SYSCALL.
+    /// Interrupts and compat SYSCALL.
     #[inline(never)]
     fn handle_other_exit(&mut self, cur: VcpuRef, frame: &mut TrapFrame) {
         match frame.vector {
@@ -160,11 +164,6 @@ impl Hypervisor {
                 self.console_input();
             }
             v if v == u32::from(idt::vector::SPURIOUS) => self.prof_classify(Kind::Interrupt),
-            v if v < 32 => {
-                crate::guest_traps::exception(self, cur, frame);
-                // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
-                self.timers_untouched = true;
-            }
             v => {
                 self.prof_classify(Kind::Interrupt);
                 log::warn!("unexpected interrupt vector {v:#x} from guest");
@@ -213,7 +212,6 @@ impl Hypervisor {
 
     /// Whether vCPU `v` can run and, if so, the event callback to bounce into when an upcall
     /// is due (0: none due, or no callback). One lookup: this runs on every return.
-    #[inline(always)]
     fn return_state(&self, v: VcpuRef) -> Option<u64> {
         let d = self.domains.get(&v.0).filter(|d| d.is_running())?;
         let vcpu = d.vcpus.get(v.1)?;
@@ -228,8 +226,7 @@ impl Hypervisor {
     /// Last steps before returning to vCPU `v` through `frame`: check it can run, deliver a
     /// pending event upcall, and check the frame is one the CPU can return to (one it cannot
     /// goes to [`Self::return_to_failsafe`]). Returns whether the vCPU is still alive.
-    /// Inlined: it runs on every return, and its rare branches are out of line.
-    #[inline(always)]
+    #[inline]
     fn prepare_return(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
         let Some(upcall) = self.return_state(v) else {
             return false;
