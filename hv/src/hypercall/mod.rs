@@ -105,8 +105,8 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     };
     if !vcpu.kernel_mode {
         // The guest's own system call, from its user mode: bounce to its syscall callback.
-        let (handler, masks) = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
-        user_syscall(hv, who, frame, handler, masks);
+        let callback = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
+        user_syscall(hv, who, frame, callback, "syscall");
         return;
     }
     let number = frame.rax;
@@ -137,15 +137,16 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     call.hv.timers_untouched = timer_neutral(number);
 }
 
-/// A system call from guest user mode: bounced to the guest kernel's syscall callback
-/// `handler` (#UD without one).
+/// A system call from guest user mode (`what`: "syscall" or "syscall32"): bounced to the
+/// guest kernel's callback `handler`; #UD, as the CPU would raise without SYSCALL, when
+/// there is none.
 #[inline(never)]
 fn user_syscall(
     hv: &mut Hypervisor,
     who: VcpuRef,
     frame: &mut TrapFrame,
-    handler: u64,
-    masks: bool,
+    (handler, masks): (u64, bool),
+    what: &str,
 ) {
     hv.prof_classify(Kind::Syscall);
     if handler == 0 {
@@ -160,7 +161,7 @@ fn user_syscall(
     };
     if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
         let why = alloc::format!(
-            "cannot write the syscall frame to the guest stack at {:#x}",
+            "cannot write the {what} frame to the guest stack at {:#x}",
             f.va
         );
         hv.crash_domain(who.0, &why);
@@ -175,28 +176,11 @@ pub fn syscall32(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
         return;
     };
     let cb = &vcpu.callbacks;
-    let (handler, masks) = match cb.syscall32 {
+    let callback = match cb.syscall32 {
         0 => (cb.syscall, cb.syscall_masks),
         h => (h, cb.syscall32_masks),
     };
-    hv.prof_classify(Kind::Syscall);
-    if handler == 0 {
-        crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
-        return;
-    }
-    let b = crate::bounce::Bounce {
-        handler,
-        error_code: None,
-        mask_events: masks,
-        segments: None,
-    };
-    if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
-        let why = alloc::format!(
-            "cannot write the syscall32 frame to the guest stack at {:#x}",
-            f.va
-        );
-        hv.crash_domain(who.0, &why);
-    }
+    user_syscall(hv, who, frame, callback, "syscall32");
 }
 
 /// Whether hypercall `number` can never make a timer deadline earlier (no guest timer,
