@@ -15,7 +15,6 @@ use crate::domain::Domain;
 /// Bytes accepted per call.
 const MAX_WRITE: u64 = 64 * 1024;
 
-#[inline(never)]
 pub fn console_io(call: &mut Call) -> Ret {
     let [cmd, count, buf, ..] = call.args;
     match cmd as u32 {

@@ -10,7 +10,6 @@ use crate::descriptors;
 /// `set_gdt(frame_list, entries)`: `frame_list` is a guest array of ceil(entries / 512)
 /// machine frame numbers. Errors: `-EINVAL` (too many entries, or a frame that cannot be a
 /// descriptor page), `-EFAULT` (unreadable list).
-#[inline(never)]
 pub fn set_gdt(call: &mut Call) -> Ret {
     let [list, entries, ..] = call.args;
     if entries > u64::from(FIRST_RESERVED_GDT_ENTRY) {
@@ -39,7 +38,6 @@ pub fn set_gdt(call: &mut Call) -> Ret {
 }
 
 /// `update_descriptor(maddr, desc)`.
-#[inline(never)]
 pub fn update_descriptor(call: &mut Call) -> Ret {
     let [maddr, desc, ..] = call.args;
     match descriptors::update_descriptor(call.hv, call.who, maddr, desc) {

@@ -141,14 +141,12 @@ fn op(call: &mut Call, cmd: u32, arg: u64) -> Ret {
 }
 
 /// `event_channel_op(cmd, arg)`.
-#[inline(never)]
 pub fn event_channel_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     op(call, cmd as u32, arg)
 }
 
 /// `event_channel_op_compat(op)`: `struct evtchn_op { u32 cmd; union … }`.
-#[inline(never)]
 pub fn event_channel_op_compat(call: &mut Call) -> Ret {
     let [arg, ..] = call.args;
     let cmd: u32 = match call.guest().read_obj(arg) {

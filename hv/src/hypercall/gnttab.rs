@@ -99,7 +99,6 @@ fn errno_of(e: GnttabError) -> Ret {
 }
 
 /// `grant_table_op(cmd, uop, count)`.
-#[inline(never)]
 pub fn grant_table_op(call: &mut Call) -> Ret {
     let [cmd, uop, count, ..] = call.args;
     if count > MAX_COUNT {

@@ -261,7 +261,6 @@ fn exchange(call: &mut Call, arg: u64) -> Ret {
 }
 
 /// `memory_op(cmd, arg)`.
-#[inline(never)]
 pub fn memory_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     let op = memop_cmd(cmd);

@@ -387,7 +387,6 @@ const VALID_ASSISTS: u64 = (1 << VMASST_TYPE_4GB_SEGMENTS)
     | (1 << VMASST_TYPE_M2P_STRICT);
 
 /// `vm_assist(cmd, type)`.
-#[inline(never)]
 pub fn vm_assist(call: &mut Call) -> Ret {
     let [cmd, ty, ..] = call.args;
     if ty >= 64 || VALID_ASSISTS & (1 << ty) == 0 {

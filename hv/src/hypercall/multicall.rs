@@ -13,7 +13,6 @@ use hv_core::profile::Kind;
 
 use super::{Call, Ret};
 
-#[inline(never)]
 pub fn multicall(call: &mut Call) -> Ret {
     let batch = MulticallBatch::from_args(call.args);
     let list = batch.list;

@@ -8,7 +8,6 @@ use pv_abi::physdev::{PhysdevSetIopl, PHYSDEVOP_SET_IOPL};
 
 use super::{Call, Ret};
 
-#[inline(never)]
 pub fn physdev_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     match cmd as u32 {

@@ -26,7 +26,6 @@ fn vcpu<'a>(call: &'a mut Call) -> Option<&'a mut Vcpu> {
 }
 
 /// `set_trap_table(traps)`: entries up to one whose address is 0; `traps == 0` clears.
-#[inline(never)]
 pub fn set_trap_table(call: &mut Call) -> Ret {
     let [list, ..] = call.args;
     let mut table = alloc::boxed::Box::new([TrapInfo::new(0, 0, 0, 0); 256]);
@@ -55,7 +54,6 @@ pub fn set_trap_table(call: &mut Call) -> Ret {
 }
 
 /// `set_callbacks(event, failsafe, syscall)`.
-#[inline(never)]
 pub fn set_callbacks(call: &mut Call) -> Ret {
     let [event, failsafe, syscall, ..] = call.args;
     if ![event, failsafe, syscall].iter().all(|&a| is_canonical(a)) {
@@ -72,7 +70,6 @@ pub fn set_callbacks(call: &mut Call) -> Ret {
 }
 
 /// `callback_op(cmd, arg)`: register / unregister one callback.
-#[inline(never)]
 pub fn callback_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     let (ty, flags, address) = match cmd as u32 {
@@ -110,7 +107,6 @@ pub fn callback_op(call: &mut Call) -> Ret {
 }
 
 /// `stack_switch(ss, rsp)`: the kernel stack for bounces from guest user mode.
-#[inline(never)]
 pub fn stack_switch(call: &mut Call) -> Ret {
     let [ss, sp, ..] = call.args;
     if let Some(v) = vcpu(call) {
@@ -121,7 +117,6 @@ pub fn stack_switch(call: &mut Call) -> Ret {
 }
 
 /// `fpu_taskswitch(set)`: sets or clears the virtual CR0.TS.
-#[inline(never)]
 pub fn fpu_taskswitch(call: &mut Call) -> Ret {
     let [set, ..] = call.args;
     if let Some(v) = vcpu(call) {
@@ -132,7 +127,6 @@ pub fn fpu_taskswitch(call: &mut Call) -> Ret {
 }
 
 /// `set_segment_base(which, base)`.
-#[inline(never)]
 pub fn set_segment_base(call: &mut Call) -> Ret {
     let [which, base, ..] = call.args;
     match which as u32 {
@@ -203,7 +197,6 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
 
 /// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`), recorded, and put
 /// into the CPU (`debugregs.rs`).
-#[inline(never)]
 pub fn set_debugreg(call: &mut Call) -> Ret {
     let [reg, value, ..] = call.args;
     match hv_core::debugreg::check_set(reg, value) {
@@ -219,7 +212,6 @@ pub fn set_debugreg(call: &mut Call) -> Ret {
 }
 
 /// `get_debugreg(reg)`: the value recorded by `set_debugreg`.
-#[inline(never)]
 pub fn get_debugreg(call: &mut Call) -> Ret {
     let [reg, ..] = call.args;
     match hv_core::debugreg::check_get(reg) {

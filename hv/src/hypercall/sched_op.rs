@@ -98,7 +98,6 @@ fn op(
 }
 
 /// `sched_op(cmd, arg)`: `arg` points at the command's structure.
-#[inline(never)]
 pub fn sched_op(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     op(call, cmd as u32, arg, |c| {
@@ -110,7 +109,6 @@ pub fn sched_op(call: &mut Call) -> Ret {
 }
 
 /// `sched_op_compat(cmd, arg)`: `arg` is the value itself (the shutdown reason).
-#[inline(never)]
 pub fn sched_op_compat(call: &mut Call) -> Ret {
     let [cmd, arg, ..] = call.args;
     op(call, cmd as u32, 0, |_| Ok(arg as u32))

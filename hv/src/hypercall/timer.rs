@@ -8,7 +8,6 @@ use pv_abi::vcpu::*;
 use super::{Call, Ret};
 
 /// `set_timer_op(timeout_abs_ns)`: arm (or with 0, cancel) the vCPU's single-shot timer.
-#[inline(never)]
 pub fn set_timer_op(call: &mut Call) -> Ret {
     let [timeout, ..] = call.args;
     call.hv.set_timer_op(call.who, timeout);
@@ -16,7 +15,6 @@ pub fn set_timer_op(call: &mut Call) -> Ret {
 }
 
 /// `vcpu_op(cmd, vcpuid, arg)`.
-#[inline(never)]
 pub fn vcpu_op(call: &mut Call) -> Ret {
     let [cmd, vcpuid, arg, ..] = call.args;
     let nr_vcpus = call

@@ -35,7 +35,6 @@ fn fixed<const N: usize>(s: &str) -> [u8; N] {
     b
 }
 
-#[inline(never)]
 pub fn xen_version(call: &mut Call) -> Ret {
     // The null hypercall of benchmarks and probes: no guest memory to look up, no stack
     // frame for the other commands' buffers.
