@@ -53,11 +53,8 @@ pub fn enter_kernel_mode(hv: &mut Hypervisor, v: VcpuRef) {
     context::load_cr3(vcpu.arch.cr3);
 }
 
-/// Switches vCPU `v` (the running one) to guest user mode: user root, GS swap.
-pub fn enter_user_mode(hv: &mut Hypervisor, v: VcpuRef) {
-    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else {
-        return;
-    };
+/// Switches the running vCPU to guest user mode: user root, GS swap.
+pub fn enter_user_mode(vcpu: &mut crate::domain::Vcpu) {
     if !vcpu.kernel_mode {
         return;
     }
@@ -100,25 +97,28 @@ pub fn bounce(
     let rflags =
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 
+    // Lowest address first: rcx, r11, [segments], [error code], rip, cs, rflags, rsp, ss.
     let mut words = [0u64; 12];
-    let mut n = 0;
-    let mut push = |w: u64| {
-        words[n] = w;
-        n += 1;
-    };
-    push(frame.rcx);
-    push(frame.r11);
-    for s in b.segments.into_iter().flatten() {
-        push(s);
+    words[0] = frame.rcx;
+    words[1] = frame.r11;
+    let mut n = 2;
+    if let Some(segments) = b.segments {
+        words[2..6].copy_from_slice(&segments);
+        n = 6;
     }
     if let Some(e) = b.error_code {
-        push(e);
+        words[n] = e;
+        n += 1;
     }
-    push(frame.rip);
-    push(saved_cs | (saved_mask << 32));
-    push(rflags);
-    push(frame.rsp);
-    push(frame.ss);
+    let tail = [
+        frame.rip,
+        saved_cs | (saved_mask << 32),
+        rflags,
+        frame.rsp,
+        frame.ss,
+    ];
+    words[n..n + tail.len()].copy_from_slice(&tail);
+    n += tail.len();
     // The frame's bytes straight from the stack array (little-endian words): no heap
     // allocation on the exception and event paths.
     let bytes = words[..n].as_bytes();

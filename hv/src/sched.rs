@@ -122,8 +122,30 @@ impl Hypervisor {
         };
         self.prof_exit(cur.0);
         let queued = self.run_queue.len();
+        // Hypercalls and exceptions inline; interrupts out of line.
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            v if v < 32 => {
+                crate::guest_traps::exception(self, cur, frame);
+                // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
+                self.timers_untouched = true;
+            }
+            _ => self.handle_other_exit(cur, frame),
+        }
+        // A vCPU that joined the run queue (an event woke it) brings the running one's
+        // slice end as a deadline.
+        if self.run_queue.len() > queued {
+            self.timers_untouched = false;
+        }
+        let next = self.schedule(frame);
+        self.prof_end_exit();
+        next
+    }
+
+    /// Interrupts and compat SYSCALL.
+    #[inline(never)]
+    fn handle_other_exit(&mut self, cur: VcpuRef, frame: &mut TrapFrame) {
+        match frame.vector {
             SYSCALL32_VECTOR => crate::hypercall::syscall32(self, cur, frame),
             v if v == u32::from(idt::vector::TIMER) => {
                 lapic::eoi();
@@ -142,24 +164,11 @@ impl Hypervisor {
                 self.console_input();
             }
             v if v == u32::from(idt::vector::SPURIOUS) => self.prof_classify(Kind::Interrupt),
-            v if v < 32 => {
-                crate::guest_traps::exception(self, cur, frame);
-                // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
-                self.timers_untouched = true;
-            }
             v => {
                 self.prof_classify(Kind::Interrupt);
                 log::warn!("unexpected interrupt vector {v:#x} from guest");
             }
         }
-        // A vCPU that joined the run queue (an event woke it) brings the running one's
-        // slice end as a deadline.
-        if self.run_queue.len() > queued {
-            self.timers_untouched = false;
-        }
-        let next = self.schedule(frame);
-        self.prof_end_exit();
-        next
     }
 
     /// Whether `v` exists, its domain is running, and it is runnable.

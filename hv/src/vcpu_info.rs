@@ -63,7 +63,8 @@ impl<'a> VcpuInfo<'a> {
     }
 
     /// Whether an upcall is due: `evtchn_upcall_pending` set and `evtchn_upcall_mask` clear
-    /// (both bytes from one read of their word).
+    /// (both bytes from one read of their word). Checked on every return to a guest.
+    #[inline(always)]
     pub fn upcall_due(&self) -> bool {
         let word = self.page.read_u64(self.base);
         word & 0xFF != 0 && word & 0xFF00 == 0

@@ -185,6 +185,7 @@ fn mmu_update_one(call: &mut Call, dom: DomId, req: &MmuUpdate) -> Result<(), i6
 }
 
 /// `mmu_update(reqs, count, done, foreigndom)`.
+#[inline(never)]
 pub fn mmu_update(call: &mut Call) -> Ret {
     let b = MmuBatch::from_args(call.args);
     if !foreign_ok(call, b.foreigndom) {
@@ -292,6 +293,7 @@ fn mmuext_one(call: &mut Call, op: &MmuextOp) -> Result<(), i64> {
 }
 
 /// `mmuext_op(ops, count, done, foreigndom)`.
+#[inline(never)]
 pub fn mmuext_op(call: &mut Call) -> Ret {
     let b = MmuBatch::from_args(call.args);
     if !foreign_ok(call, b.foreigndom) {
@@ -332,6 +334,7 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
 
 /// `update_va_mapping(va, val, flags)`: change the L1 entry mapping `va` in the current
 /// address space.
+#[inline(never)]
 pub fn update_va_mapping(call: &mut Call) -> Ret {
     let [va, val, flags, ..] = call.args;
     let dom = DomId(call.dom());

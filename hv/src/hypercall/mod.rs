@@ -105,25 +105,8 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     };
     if !vcpu.kernel_mode {
         // The guest's own system call, from its user mode: bounce to its syscall callback.
-        let (handler, masks) = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
-        hv.prof_classify(Kind::Syscall);
-        if handler == 0 {
-            crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
-            return;
-        }
-        let b = crate::bounce::Bounce {
-            handler,
-            error_code: None,
-            mask_events: masks,
-            segments: None,
-        };
-        if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
-            let why = alloc::format!(
-                "cannot write the syscall frame to the guest stack at {:#x}",
-                f.va
-            );
-            hv.crash_domain(who.0, &why);
-        }
+        let callback = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
+        user_syscall(hv, who, frame, callback, "syscall");
         return;
     }
     let number = frame.rax;
@@ -154,18 +137,17 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     call.hv.timers_untouched = timer_neutral(number);
 }
 
-/// SYSCALL from a 32-bit (compat) process: never a hypercall. Bounced to the guest's
-/// syscall32 callback, or its 64-bit syscall callback when none is registered (Xen's
-/// `switch_to_kernel`); with neither, #UD as the CPU would raise without SYSCALL.
-pub fn syscall32(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
-    let Some(vcpu) = hv.domains.get(&who.0).map(|d| &d.vcpus[who.1]) else {
-        return;
-    };
-    let cb = &vcpu.callbacks;
-    let (handler, masks) = match cb.syscall32 {
-        0 => (cb.syscall, cb.syscall_masks),
-        h => (h, cb.syscall32_masks),
-    };
+/// A system call from guest user mode (`what`: "syscall" or "syscall32"): bounced to the
+/// guest kernel's callback `handler`; #UD, as the CPU would raise without SYSCALL, when
+/// there is none.
+#[inline(never)]
+fn user_syscall(
+    hv: &mut Hypervisor,
+    who: VcpuRef,
+    frame: &mut TrapFrame,
+    (handler, masks): (u64, bool),
+    what: &str,
+) {
     hv.prof_classify(Kind::Syscall);
     if handler == 0 {
         crate::guest_traps::deliver(hv, who, frame, 6, None, 0);
@@ -179,11 +161,26 @@ pub fn syscall32(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     };
     if let Err(f) = crate::bounce::bounce(hv, who, frame, b) {
         let why = alloc::format!(
-            "cannot write the syscall32 frame to the guest stack at {:#x}",
+            "cannot write the {what} frame to the guest stack at {:#x}",
             f.va
         );
         hv.crash_domain(who.0, &why);
     }
+}
+
+/// SYSCALL from a 32-bit (compat) process: never a hypercall. Bounced to the guest's
+/// syscall32 callback, or its 64-bit syscall callback when none is registered (Xen's
+/// `switch_to_kernel`); with neither, #UD as the CPU would raise without SYSCALL.
+pub fn syscall32(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
+    let Some(vcpu) = hv.domains.get(&who.0).map(|d| &d.vcpus[who.1]) else {
+        return;
+    };
+    let cb = &vcpu.callbacks;
+    let callback = match cb.syscall32 {
+        0 => (cb.syscall, cb.syscall_masks),
+        h => (h, cb.syscall32_masks),
+    };
+    user_syscall(hv, who, frame, callback, "syscall32");
 }
 
 /// Whether hypercall `number` can never make a timer deadline earlier (no guest timer,
@@ -207,7 +204,28 @@ pub fn timer_neutral(number: u64) -> bool {
 }
 
 /// Runs hypercall `number` for `call`.
+///
+/// Hot: every hypercall passes here. The page-table hypercalls are counted and timed for
+/// the MMU statistics; the trace line is built out of line, only when tracing is on.
 pub fn call_one(call: &mut Call, number: u64) -> Ret {
+    let mmu = matches!(
+        number,
+        nr::MMU_UPDATE | nr::MMUEXT_OP | nr::UPDATE_VA_MAPPING | nr::UPDATE_VA_MAPPING_OTHERDOMAIN
+    );
+    let ret = if mmu {
+        mmu_call(call, number)
+    } else {
+        dispatch(call, number)
+    };
+    if log::log_enabled!(log::Level::Trace) {
+        trace_call(call, number, &ret);
+    }
+    ret
+}
+
+/// A page-table hypercall: counted in the profile's items and timed for the MMU statistics.
+#[inline(never)]
+fn mmu_call(call: &mut Call, number: u64) -> Ret {
     let items = match number {
         // A continued batch (MMU_UPDATE_PREEMPTED) was counted whole when first issued.
         nr::MMU_UPDATE | nr::MMUEXT_OP if call.args[1] & (1 << 31) != 0 => 0,
@@ -219,31 +237,29 @@ pub fn call_one(call: &mut Call, number: u64) -> Ret {
         call.hv
             .prof_items(call.dom(), Kind::hypercall(number), items);
     }
-    let mmu = matches!(
-        number,
-        nr::MMU_UPDATE | nr::MMUEXT_OP | nr::UPDATE_VA_MAPPING | nr::UPDATE_VA_MAPPING_OTHERDOMAIN
-    );
-    let start = if mmu { crate::arch::cpu::rdtsc() } else { 0 };
+    let start = crate::arch::cpu::rdtsc();
     let ret = dispatch(call, number);
-    if mmu {
-        let cycles = crate::arch::cpu::rdtsc().wrapping_sub(start);
-        let dom = hv_core::mm::DomId(call.dom());
-        call.hv.memory.mm.note_mmu_hypercall(dom, cycles);
-    }
-    if log::log_enabled!(log::Level::Trace) {
-        let r = match ret {
-            Ret::Value(v) => alloc::format!("{v}"),
-            Ret::NoReturn => alloc::string::String::from("(no return)"),
-            Ret::Continue(a) => alloc::format!("(continued as {a:x?})"),
-        };
-        log::trace!(
-            "d{}: {}({:x?}) = {r}",
-            call.dom(),
-            nr::name(number),
-            call.args
-        );
-    }
+    let cycles = crate::arch::cpu::rdtsc().wrapping_sub(start);
+    let dom = hv_core::mm::DomId(call.dom());
+    call.hv.memory.mm.note_mmu_hypercall(dom, cycles);
     ret
+}
+
+/// The `log=trace` line of one hypercall.
+#[cold]
+#[inline(never)]
+fn trace_call(call: &Call, number: u64, ret: &Ret) {
+    let r = match ret {
+        Ret::Value(v) => alloc::format!("{v}"),
+        Ret::NoReturn => alloc::string::String::from("(no return)"),
+        Ret::Continue(a) => alloc::format!("(continued as {a:x?})"),
+    };
+    log::trace!(
+        "d{}: {}({:x?}) = {r}",
+        call.dom(),
+        nr::name(number),
+        call.args
+    );
 }
 
 fn dispatch(call: &mut Call, number: u64) -> Ret {

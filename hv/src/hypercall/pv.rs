@@ -160,28 +160,24 @@ pub fn set_segment_base(call: &mut Call) -> Ret {
 /// and switches to user mode when the frame's CS has RPL 3.
 pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     let who = call.who;
-    // One lookup for both: the address space to read from, and whether there is a user one.
-    let Some((root, has_user)) = call.hv.domains.get(&who.0).map(|d| {
-        let v = &d.vcpus[who.1];
-        (v.current_root(), v.user_root != 0)
-    }) else {
+    // One lookup for all of it: the address space to read the frame from, whether a user
+    // one exists, the upcall mask and the switch to user mode (disjoint fields of the state).
+    let hv = &mut *call.hv;
+    let Some(vcpu) = hv.domains.get_mut(&who.0).map(|d| &mut d.vcpus[who.1]) else {
         return Ret::NoReturn;
     };
-    let guest = GuestMemory::new(&call.hv.memory.mm, Mfn(root));
-    let ctx: IretContext = match guest.read_obj(frame.rsp) {
-        Ok(c) => c,
-        Err(_) => {
-            call.hv.crash_domain(
-                call.dom(),
-                "iret with an unreadable frame on the guest stack",
-            );
-            return Ret::NoReturn;
-        }
+    let guest = GuestMemory::new(&hv.memory.mm, Mfn(vcpu.current_root()));
+    let Ok(ctx) = guest.read_obj::<IretContext>(frame.rsp) else {
+        call.hv.crash_domain(
+            call.dom(),
+            "iret with an unreadable frame on the guest stack",
+        );
+        return Ret::NoReturn;
     };
     // Returning to kernel code with RPL 3 (as direct iretq does) without a user address
     // space: stay in kernel mode.
-    if ctx.cs & 3 == 3 && has_user {
-        bounce::enter_user_mode(call.hv, who);
+    if ctx.cs & 3 == 3 && vcpu.user_root != 0 {
+        bounce::enter_user_mode(vcpu);
     }
     frame.rax = ctx.rax;
     if ctx.flags & VGCF_IN_SYSCALL == 0 {
@@ -193,7 +189,7 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     frame.rflags = ctx.rflags;
     frame.rsp = ctx.rsp;
     frame.ss = ctx.ss | 3;
-    if let Some(info) = call.hv.vcpu_info(who) {
+    if let Some(info) = hv.domains.get(&who.0).and_then(|d| d.vcpu_info(who.1)) {
         info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
     }
     Ret::NoReturn
