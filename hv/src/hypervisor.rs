@@ -2,11 +2,11 @@
 //!
 //! The hypervisor runs on one physical CPU with interrupts masked while it works, so the lock
 //! is never contended; it exists so that every path (trap entry, idle loop) reaches the state
-//! the same explicit way. Paths that cannot take it (NMI, fatal errors) never touch the state.
+//! the same explicit way. It is held for the handling of one exit or idle step and released
+//! before the CPU enters a guest: never across a guest run. Paths that cannot take it (NMI,
+//! fatal errors) never touch the state. Per-CPU scheduling state is in `percpu.rs`.
 
 use alloc::collections::BTreeMap;
-
-use hv_core::runqueue::RunQueue;
 
 use spin::Mutex;
 
@@ -17,6 +17,7 @@ use crate::arch::exit::ExitCode;
 use crate::domain::{Domain, DomainId, DomainRecord};
 use crate::grants::GrantPages;
 use crate::memory::Memory;
+use crate::percpu::{PerCpu, MAX_CPUS};
 use crate::time::TimeKeeper;
 use crate::toolstack::Toolstack;
 
@@ -41,20 +42,9 @@ pub struct Hypervisor {
     pub store: xenstore::Store,
     /// Pending toolstack actions.
     pub toolstack: Toolstack,
-    /// The vCPU whose registers are in the top-of-stack frame, if any.
-    pub current: Option<VcpuRef>,
-    /// Runnable vCPUs waiting for the CPU, fairest first.
-    pub run_queue: RunQueue<VcpuRef>,
-    /// System time at which the current vCPU got the CPU.
-    pub slice_start: u64,
-    /// The current vCPU yielded: it goes behind the others.
-    pub yielding: bool,
-    /// Set when the current vCPU should give up the CPU at the next exit.
-    pub preempt: bool,
-    /// The exit being handled changed no timer deadline (a hypercall of
-    /// [`crate::hypercall::timer_neutral`]): resuming the same vCPU may keep the LAPIC timer
-    /// as armed (deadlines only moved later, so at worst it ticks early).
-    pub timers_untouched: bool,
+    /// Each physical CPU's scheduling state (run queue, running vCPU, slice): reach the
+    /// running CPU's through [`Hypervisor::cpu`] (`percpu.rs`).
+    pub cpus: [PerCpu; MAX_CPUS],
     /// How the machine should stop once the last domain is gone.
     pub outcome: ExitCode,
     /// Whether any domain crashed.
@@ -101,12 +91,7 @@ impl Hypervisor {
             time: TimeKeeper::new(tsc_hz),
             store: crate::store::new_store(),
             toolstack: Toolstack::default(),
-            current: None,
-            run_queue: RunQueue::default(),
-            slice_start: 0,
-            yielding: false,
-            preempt: false,
-            timers_untouched: false,
+            cpus: core::array::from_fn(|_| PerCpu::default()),
             prof: Default::default(),
             prof_on: false,
             outcome: ExitCode::Poweroff,
