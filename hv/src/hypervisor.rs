@@ -12,6 +12,7 @@ use spin::Mutex;
 
 use hv_core::evtchn::EventChannels;
 use hv_core::gnttab::GrantTables;
+use hv_core::idtable::IdTable;
 
 use crate::arch::exit::ExitCode;
 use crate::domain::{Domain, DomainId, DomainRecord};
@@ -28,8 +29,9 @@ pub type VcpuRef = (DomainId, usize);
 pub struct Hypervisor {
     /// Machine memory and page types.
     pub memory: Memory,
-    /// Live domains.
-    pub domains: BTreeMap<DomainId, Domain>,
+    /// Live domains, indexed directly by id (one bounds check per lookup: every exit
+    /// finds the running domain here).
+    pub domains: IdTable<Domain>,
     /// Event channels of all domains.
     pub events: EventChannels,
     /// Grant tables of all domains.
@@ -84,7 +86,7 @@ impl Hypervisor {
     pub fn new(memory: Memory, tsc_hz: u64) -> Self {
         Self {
             memory,
-            domains: BTreeMap::new(),
+            domains: IdTable::new(),
             events: EventChannels::new(),
             grants: GrantTables::new(),
             grant_pages: GrantPages::default(),

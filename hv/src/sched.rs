@@ -397,7 +397,7 @@ impl Hypervisor {
         self.time.armed = None;
         self.expire_timers();
         self.expire_polls();
-        let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();
+        let ids: alloc::vec::Vec<DomainId> = self.domains.keys().collect();
         for id in ids {
             self.console_backend(id);
         }
@@ -426,7 +426,7 @@ impl Hypervisor {
     fn expire_polls(&mut self) {
         let now = self.time.now();
         let mut due = alloc::vec::Vec::new();
-        for (&id, d) in &self.domains {
+        for (id, d) in self.domains.iter() {
             for (i, v) in d.vcpus.iter().enumerate() {
                 if v.poll
                     .as_ref()
