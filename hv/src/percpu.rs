@@ -19,10 +19,12 @@
 //! per-queue lock or a remote wake message, as Xen's per-runqueue locks do).
 //!
 //! A stale `current` is impossible: `current` names a vCPU by `(domain id, index)` and every
-//! use is a checked lookup in the domain map (a dead domain is simply absent), and
-//! `Hypervisor::stop_vcpus` — on every path that stops or destroys a domain — clears the
-//! `current` of every CPU running one of its vCPUs before the domain leaves the map, so a
-//! later domain that reuses the id is never taken for the running one.
+//! use is a checked lookup in the domain table (`hv_core::idtable::IdTable`, indexed by id:
+//! a bounds check and a slot test, so the running domain costs no search; a dead domain is
+//! simply absent), and `Hypervisor::stop_vcpus` — on every path that stops or destroys a
+//! domain — clears the `current` of every CPU running one of its vCPUs before the domain
+//! leaves the table, so a later domain that reuses the id is never taken for the running
+//! one. A hypercall naming another domain or vCPU looks it up the same checked way.
 
 use hv_core::runqueue::RunQueue;
 
