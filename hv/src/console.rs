@@ -101,7 +101,7 @@ impl Hypervisor {
                 .domains
                 .iter()
                 .find(|(_, d)| d.is_running())
-                .map(|(&id, _)| id);
+                .map(|(id, _)| id);
             self.input.focus = first.map_or(Focus::Hypervisor, Focus::Domain);
             return first;
         }
@@ -112,8 +112,8 @@ impl Hypervisor {
         let next = self
             .domains
             .iter()
-            .filter(|(&id, d)| d.is_running() && from.is_none_or(|f| id > f))
-            .map(|(&id, _)| id)
+            .filter(|&(id, d)| d.is_running() && from.is_none_or(|f| id > f))
+            .map(|(id, _)| id)
             .next();
         self.input.focus = match (from, next) {
             (_, Some(id)) => {

@@ -44,7 +44,7 @@ impl Hypervisor {
     /// After `set_debugreg(index)` on the running vCPU `v`: makes the CPU agree (Xen writes
     /// the register at once for the current vCPU; enabling DR7 loads the others too).
     pub fn apply_debugreg(&self, v: VcpuRef, index: usize) {
-        if self.current != Some(v) {
+        if self.current() != Some(v) {
             return;
         }
         let Some(dr) = self.debugregs(v) else {
@@ -62,7 +62,7 @@ impl Hypervisor {
     pub fn take_debug_status(&mut self) {
         let hit = cpu::read_dr6();
         cpu::write_dr(6, DR6_DEFAULT);
-        let Some(v) = self.current else {
+        let Some(v) = self.current() else {
             return;
         };
         if let Some(vcpu) = self.domain(v.0).and_then(|d| d.vcpus.get_mut(v.1)) {

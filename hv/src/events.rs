@@ -10,8 +10,6 @@
 //! All accesses are atomic: the guest changes the same words concurrently (on other vCPUs, or
 //! around our reads when it is interrupted).
 
-use alloc::collections::BTreeMap;
-
 use hv_core::evtchn::{self, EventBits, Notified, Port, SharedInfoPages, VcpuId};
 
 use crate::domain::{Domain, DomainId};
@@ -83,7 +81,7 @@ impl EventBits for SharedInfoBits<'_> {
 }
 
 /// The shared_info pages of all live domains.
-pub struct DomainPages<'a>(pub &'a BTreeMap<DomainId, Domain>);
+pub struct DomainPages<'a>(pub &'a hv_core::idtable::IdTable<Domain>);
 
 impl SharedInfoPages for DomainPages<'_> {
     type Bits<'a>

@@ -2,21 +2,23 @@
 //!
 //! The hypervisor runs on one physical CPU with interrupts masked while it works, so the lock
 //! is never contended; it exists so that every path (trap entry, idle loop) reaches the state
-//! the same explicit way. Paths that cannot take it (NMI, fatal errors) never touch the state.
+//! the same explicit way. It is held for the handling of one exit or idle step and released
+//! before the CPU enters a guest: never across a guest run. Paths that cannot take it (NMI,
+//! fatal errors) never touch the state. Per-CPU scheduling state is in `percpu.rs`.
 
 use alloc::collections::BTreeMap;
-
-use hv_core::runqueue::RunQueue;
 
 use spin::Mutex;
 
 use hv_core::evtchn::EventChannels;
 use hv_core::gnttab::GrantTables;
+use hv_core::idtable::IdTable;
 
 use crate::arch::exit::ExitCode;
 use crate::domain::{Domain, DomainId, DomainRecord};
 use crate::grants::GrantPages;
 use crate::memory::Memory;
+use crate::percpu::{PerCpu, MAX_CPUS};
 use crate::time::TimeKeeper;
 use crate::toolstack::Toolstack;
 
@@ -27,8 +29,9 @@ pub type VcpuRef = (DomainId, usize);
 pub struct Hypervisor {
     /// Machine memory and page types.
     pub memory: Memory,
-    /// Live domains.
-    pub domains: BTreeMap<DomainId, Domain>,
+    /// Live domains, indexed directly by id (one bounds check per lookup: every exit
+    /// finds the running domain here).
+    pub domains: IdTable<Domain>,
     /// Event channels of all domains.
     pub events: EventChannels,
     /// Grant tables of all domains.
@@ -41,20 +44,9 @@ pub struct Hypervisor {
     pub store: xenstore::Store,
     /// Pending toolstack actions.
     pub toolstack: Toolstack,
-    /// The vCPU whose registers are in the top-of-stack frame, if any.
-    pub current: Option<VcpuRef>,
-    /// Runnable vCPUs waiting for the CPU, fairest first.
-    pub run_queue: RunQueue<VcpuRef>,
-    /// System time at which the current vCPU got the CPU.
-    pub slice_start: u64,
-    /// The current vCPU yielded: it goes behind the others.
-    pub yielding: bool,
-    /// Set when the current vCPU should give up the CPU at the next exit.
-    pub preempt: bool,
-    /// The exit being handled changed no timer deadline (a hypercall of
-    /// [`crate::hypercall::timer_neutral`]): resuming the same vCPU may keep the LAPIC timer
-    /// as armed (deadlines only moved later, so at worst it ticks early).
-    pub timers_untouched: bool,
+    /// Each physical CPU's scheduling state (run queue, running vCPU, slice): reach the
+    /// running CPU's through [`Hypervisor::cpu`] (`percpu.rs`).
+    pub cpus: [PerCpu; MAX_CPUS],
     /// How the machine should stop once the last domain is gone.
     pub outcome: ExitCode,
     /// Whether any domain crashed.
@@ -94,19 +86,14 @@ impl Hypervisor {
     pub fn new(memory: Memory, tsc_hz: u64) -> Self {
         Self {
             memory,
-            domains: BTreeMap::new(),
+            domains: IdTable::new(),
             events: EventChannels::new(),
             grants: GrantTables::new(),
             grant_pages: GrantPages::default(),
             time: TimeKeeper::new(tsc_hz),
             store: crate::store::new_store(),
             toolstack: Toolstack::default(),
-            current: None,
-            run_queue: RunQueue::default(),
-            slice_start: 0,
-            yielding: false,
-            preempt: false,
-            timers_untouched: false,
+            cpus: core::array::from_fn(|_| PerCpu::default()),
             prof: Default::default(),
             prof_on: false,
             outcome: ExitCode::Poweroff,

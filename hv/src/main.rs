@@ -27,6 +27,7 @@ mod logger;
 mod mem;
 mod memory;
 mod mmstat;
+mod percpu;
 mod profile;
 mod ptwr;
 mod rings;

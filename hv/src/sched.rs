@@ -113,7 +113,7 @@ pub fn start() -> ! {
 
 impl Hypervisor {
     fn handle_exit(&mut self, frame: &mut TrapFrame) -> Next {
-        let Some(cur) = self.current else {
+        let Some(cur) = self.current() else {
             log::error!(
                 "guest exit with no current vCPU (vector {:#x})",
                 frame.vector
@@ -121,21 +121,21 @@ impl Hypervisor {
             exit(ExitCode::HypervisorFailure)
         };
         self.prof_exit(cur.0);
-        let queued = self.run_queue.len();
+        let queued = self.cpu_ref().run_queue.len();
         // Hypercalls and exceptions inline; interrupts out of line.
         match frame.vector {
             SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
             v if v < 32 => {
                 crate::guest_traps::exception(self, cur, frame);
                 // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
-                self.timers_untouched = true;
+                self.cpu().timers_untouched = true;
             }
             _ => self.handle_other_exit(cur, frame),
         }
         // A vCPU that joined the run queue (an event woke it) brings the running one's
         // slice end as a deadline.
-        if self.run_queue.len() > queued {
-            self.timers_untouched = false;
+        if self.cpu_ref().run_queue.len() > queued {
+            self.cpu().timers_untouched = false;
         }
         let next = self.schedule(frame);
         self.prof_end_exit();
@@ -151,11 +151,9 @@ impl Hypervisor {
                 lapic::eoi();
                 self.prof_classify(Kind::Timer);
                 self.timer_tick();
-                if self
-                    .run_queue
-                    .should_preempt(self.time.now().saturating_sub(self.slice_start))
-                {
-                    self.preempt = true;
+                let ran = self.time.now().saturating_sub(self.cpu_ref().slice_start);
+                if self.cpu_ref().run_queue.should_preempt(ran) {
+                    self.cpu().preempt = true;
                 }
             }
             v if v == u32::from(idt::vector::SERIAL) => {
@@ -182,9 +180,9 @@ impl Hypervisor {
 
     /// After an exit has been handled: resume, switch or idle.
     fn schedule(&mut self, frame: &mut TrapFrame) -> Next {
-        let preempt = core::mem::take(&mut self.preempt);
-        let timers_untouched = core::mem::take(&mut self.timers_untouched);
-        if let Some(cur) = self.current {
+        let preempt = core::mem::take(&mut self.cpu().preempt);
+        let timers_untouched = core::mem::take(&mut self.cpu().timers_untouched);
+        if let Some(cur) = self.current() {
             if !preempt && self.prepare_return(cur, frame) {
                 // The timer as last programmed still covers every deadline (an armed one that
                 // has not fired is not later than any; a disarmed one had none to cover).
@@ -193,18 +191,18 @@ impl Hypervisor {
                 }
                 return Next::Resume;
             }
-            if self.current == Some(cur) {
+            if self.current() == Some(cur) {
                 self.switch_out(cur, frame);
             }
         }
-        self.current = None;
+        self.cpu().current = None;
         while let Some(next) = self.pick_next() {
             *frame = self.switch_in(next);
             if self.prepare_return(next, frame) {
                 self.program_timer();
                 return Next::Resume;
             }
-            self.current = None;
+            self.cpu().current = None;
         }
         self.program_timer();
         Next::Idle
@@ -307,7 +305,7 @@ impl Hypervisor {
 
     /// Saves the running vCPU's state (if it still exists) and queues it if runnable.
     fn switch_out(&mut self, cur: VcpuRef, frame: &TrapFrame) {
-        self.current = None;
+        self.cpu().current = None;
         let runnable = self.can_run(cur);
         if let Some(v) = self
             .domains
@@ -325,17 +323,18 @@ impl Hypervisor {
         };
         self.set_runstate(cur, state);
         let mut ran = self.account_slice(cur.0);
-        if core::mem::take(&mut self.yielding) {
+        let cpu = self.cpu();
+        if core::mem::take(&mut cpu.yielding) {
             // A yield gives way: charge at least a whole slice.
-            ran = ran.max(self.run_queue.slice_ns());
+            ran = ran.max(cpu.run_queue.slice_ns());
         }
-        self.run_queue.put_prev(cur, ran, runnable);
+        cpu.run_queue.put_prev(cur, ran, runnable);
     }
 
     /// Adds the running vCPU's time since `slice_start` to domain `id`'s CPU time and returns
     /// it.
     fn account_slice(&mut self, id: DomainId) -> u64 {
-        let ran = self.time.now().saturating_sub(self.slice_start);
+        let ran = self.time.now().saturating_sub(self.cpu_ref().slice_start);
         if let Some(d) = self.domains.get_mut(&id) {
             d.cpu_ns += ran;
         }
@@ -351,14 +350,16 @@ impl Hypervisor {
         let regs = v.regs;
         self.load_debugregs(next);
         self.refresh_vcpu_time(next);
-        self.current = Some(next);
-        self.slice_start = self.time.now();
+        let now = self.time.now();
+        let cpu = self.cpu();
+        cpu.current = Some(next);
+        cpu.slice_start = now;
         self.set_runstate(next, pv_abi::vcpu::RUNSTATE_RUNNING);
         regs
     }
 
     fn pick_next(&mut self) -> Option<VcpuRef> {
-        while let Some(v) = self.run_queue.pick_next() {
+        while let Some(v) = self.cpu().run_queue.pick_next() {
             if self.can_run(v) {
                 return Some(v);
             }
@@ -374,7 +375,7 @@ impl Hypervisor {
                 self.program_timer();
                 return IdleStep::Enter(regs);
             }
-            self.current = None;
+            self.cpu().current = None;
         }
         self.program_timer();
         if !self.domains.values().any(|d| d.is_running()) {
@@ -396,7 +397,7 @@ impl Hypervisor {
         self.time.armed = None;
         self.expire_timers();
         self.expire_polls();
-        let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();
+        let ids: alloc::vec::Vec<DomainId> = self.domains.keys().collect();
         for id in ids {
             self.console_backend(id);
         }
@@ -425,7 +426,7 @@ impl Hypervisor {
     fn expire_polls(&mut self) {
         let now = self.time.now();
         let mut due = alloc::vec::Vec::new();
-        for (&id, d) in &self.domains {
+        for (id, d) in self.domains.iter() {
             for (i, v) in d.vcpus.iter().enumerate() {
                 if v.poll
                     .as_ref()
@@ -482,16 +483,31 @@ impl Hypervisor {
                 vcpu.poll = None;
             }
         }
-        if self.current != Some(v) && self.can_run(v) && self.run_queue.wake(v, self.current) {
-            self.preempt = true;
+        // It joins its home CPU's queue, and preempts what that CPU runs if fairer.
+        let Some(home) = self.home_cpu(v) else {
+            return;
+        };
+        if self.cpus[home].current == Some(v) || !self.can_run(v) {
+            return;
+        }
+        let cpu = &mut self.cpus[home];
+        if cpu.run_queue.wake(v, cpu.current) {
+            cpu.preempt = true;
         }
     }
 
-    /// Adds a freshly built domain's vCPUs to the run queue.
+    /// Gives each of a freshly built domain's vCPUs a home CPU (the least loaded) and adds it
+    /// to that CPU's run queue.
     pub fn start_domain(&mut self, id: DomainId) {
         let n = self.domains.get(&id).map_or(0, |d| d.vcpus.len());
         for i in 0..n {
-            self.run_queue
+            let loads = self.cpus.each_ref().map(|c| c.run_queue.members());
+            let home = hv_core::runqueue::least_loaded(&loads);
+            if let Some(vcpu) = self.domain(id).and_then(|d| d.vcpus.get_mut(i)) {
+                vcpu.cpu = home;
+            }
+            self.cpus[home]
+                .run_queue
                 .add((id, i), hv_core::runqueue::NICE_0_WEIGHT);
             self.wake((id, i));
         }
@@ -562,14 +578,17 @@ impl Hypervisor {
         }
     }
 
-    /// Takes a domain's vCPUs off the CPU and out of the run queue.
+    /// Takes a domain's vCPUs off every CPU and out of every run queue (so no CPU's
+    /// `current` outlives the domain: see `percpu.rs`).
     fn stop_vcpus(&mut self, id: DomainId) {
         let n = self.domains.get(&id).map_or(0, |d| d.vcpus.len());
-        for i in 0..n {
-            self.run_queue.remove((id, i));
-        }
-        if self.current.is_some_and(|v| v.0 == id) {
-            self.current = None;
+        for cpu in &mut self.cpus {
+            for i in 0..n {
+                cpu.run_queue.remove((id, i));
+            }
+            if cpu.current.is_some_and(|v| v.0 == id) {
+                cpu.current = None;
+            }
         }
     }
 
@@ -577,7 +596,7 @@ impl Hypervisor {
     pub fn destroy_domain(&mut self, id: DomainId) {
         context::load_cr3(self.memory.page_tables.l4());
         // The running vCPU's slice so far counts in the CPU time its profile reports.
-        if self.current.is_some_and(|v| v.0 == id) {
+        if self.current().is_some_and(|v| v.0 == id) {
             self.account_slice(id);
         }
         self.stop_vcpus(id);

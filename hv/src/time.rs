@@ -134,8 +134,9 @@ impl Hypervisor {
             next = Some(next.map_or(tick, |n| n.min(tick)));
         }
         // The running vCPU's slice ends while others wait.
-        if self.current.is_some() && !self.run_queue.is_empty() {
-            let end = self.slice_start + self.run_queue.slice_ns();
+        let cpu = self.cpu_ref();
+        if cpu.current.is_some() && !cpu.run_queue.is_empty() {
+            let end = cpu.slice_start + cpu.run_queue.slice_ns();
             next = Some(next.map_or(end, |n| n.min(end)));
         }
         let target = next.map(|deadline| deadline.max(now.saturating_add(1_000)));

@@ -146,7 +146,7 @@ impl Hypervisor {
         if self.toolstack.shutdown_at.is_some_and(|t| t <= now) {
             self.toolstack.shutdown_at = None;
             self.toolstack.destroy_at = Some(now + SHUTDOWN_GRACE_NS);
-            let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();
+            let ids: alloc::vec::Vec<DomainId> = self.domains.keys().collect();
             for id in ids {
                 log::info!("asking domain {id} to shut down (control/shutdown = poweroff)");
                 self.store_request_shutdown(id, "poweroff");
@@ -154,7 +154,7 @@ impl Hypervisor {
         }
         if self.toolstack.destroy_at.is_some_and(|t| t <= now) {
             self.toolstack.destroy_at = None;
-            let ids: alloc::vec::Vec<DomainId> = self.domains.keys().copied().collect();
+            let ids: alloc::vec::Vec<DomainId> = self.domains.keys().collect();
             for id in ids {
                 self.crash_domain(id, "did not shut down within 5 s of the shutdown request");
             }

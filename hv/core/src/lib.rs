@@ -45,6 +45,7 @@ pub mod domid;
 pub mod emulate;
 pub mod evtchn;
 pub mod gnttab;
+pub mod idtable;
 pub mod image;
 pub mod memmap;
 pub mod mm;

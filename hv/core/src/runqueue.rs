@@ -101,6 +101,12 @@ impl<K: Ord + Copy> RunQueue<K> {
         self.waiting.len()
     }
 
+    /// Number of entities known (added and not removed), waiting or not: the queue's load
+    /// for [`least_loaded`].
+    pub fn members(&self) -> usize {
+        self.entities.len()
+    }
+
     /// Whether `k` is waiting in the queue.
     pub fn is_queued(&self, k: K) -> bool {
         self.entities.get(&k).is_some_and(|e| e.queued)
@@ -186,10 +192,61 @@ impl<K: Ord + Copy> RunQueue<K> {
     }
 }
 
+/// Which of several per-CPU run queues, with `loads` entities each (see
+/// [`RunQueue::members`]), a new entity joins: the least loaded, the lowest index on a tie
+/// (0 when `loads` is empty).
+pub fn least_loaded(loads: &[usize]) -> usize {
+    loads
+        .iter()
+        .enumerate()
+        .min_by_key(|&(i, &load)| (load, i))
+        .map_or(0, |(i, _)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn least_loaded_picks_the_emptiest_lowest_first() {
+        assert_eq!(least_loaded(&[]), 0);
+        assert_eq!(least_loaded(&[3]), 0);
+        assert_eq!(least_loaded(&[2, 1, 1, 5]), 1);
+        assert_eq!(least_loaded(&[0, 0]), 0);
+        assert_eq!(least_loaded(&[4, 4, 3]), 2);
+    }
+
+    #[test]
+    fn members_counts_known_entities_blocked_or_not() {
+        let mut q = RunQueue::<u32>::default();
+        q.add(1, NICE_0_WEIGHT);
+        q.add(2, NICE_0_WEIGHT);
+        q.add(2, 2 * NICE_0_WEIGHT);
+        q.wake(1, None);
+        assert_eq!((q.members(), q.len()), (2, 1));
+        q.remove(1);
+        assert_eq!((q.members(), q.len()), (1, 0));
+    }
+
+    proptest! {
+        /// Placing entities one by one on the least loaded queue keeps the queues balanced.
+        #[test]
+        fn placement_stays_balanced(cpus in 1usize..8, n in 0usize..64) {
+            let mut queues: alloc::vec::Vec<RunQueue<usize>> =
+                (0..cpus).map(|_| RunQueue::default()).collect();
+            for k in 0..n {
+                let loads: alloc::vec::Vec<usize> = queues.iter().map(|q| q.members()).collect();
+                queues[least_loaded(&loads)].add(k, NICE_0_WEIGHT);
+            }
+            let loads: alloc::vec::Vec<usize> = queues.iter().map(|q| q.members()).collect();
+            let (min, max) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+            prop_assert!(max - min <= 1);
+            prop_assert_eq!(loads.iter().sum::<usize>(), n);
+            // Lower-numbered CPUs fill first.
+            prop_assert!(loads.windows(2).all(|w| w[0] >= w[1]));
+        }
+    }
 
     const MS: u64 = 1_000_000;
 

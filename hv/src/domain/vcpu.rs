@@ -105,6 +105,8 @@ pub struct Vcpu {
     pub debugreg: [u64; 8],
     /// Where its `vcpu_info` lives (read it through `Domain::vcpu_info`).
     pub vcpu_info: VcpuInfoLoc,
+    /// Its home physical CPU, whose run queue it joins (`percpu.rs`).
+    pub cpu: usize,
 }
 
 impl Vcpu {
@@ -134,6 +136,7 @@ impl Vcpu {
             pv_control: PvControl::default(),
             debugreg: hv_core::debugreg::INITIAL,
             vcpu_info: VcpuInfoLoc::Shared,
+            cpu: 0,
         }
     }
 

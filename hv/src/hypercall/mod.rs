@@ -115,7 +115,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     let mut call = Call { hv, who, args };
     if number == nr::IRET {
         let _ = pv::iret(&mut call, frame);
-        call.hv.timers_untouched = timer_neutral(number);
+        call.hv.cpu().timers_untouched = timer_neutral(number);
         return;
     }
     match call_one(&mut call, number) {
@@ -134,7 +134,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     if call.hv.memory.mm.has_freed_orphans() {
         call.hv.memory.reap_orphans();
     }
-    call.hv.timers_untouched = timer_neutral(number);
+    call.hv.cpu().timers_untouched = timer_neutral(number);
 }
 
 /// A system call from guest user mode (`what`: "syscall" or "syscall32"): bounced to the

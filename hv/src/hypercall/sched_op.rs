@@ -77,8 +77,9 @@ fn op(
 ) -> Ret {
     match cmd {
         SCHEDOP_YIELD => {
-            call.hv.preempt = true;
-            call.hv.yielding = true;
+            let cpu = call.hv.cpu();
+            cpu.preempt = true;
+            cpu.yielding = true;
             Ret::Value(0)
         }
         SCHEDOP_BLOCK => block(call),
