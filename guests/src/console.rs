@@ -31,9 +31,48 @@ impl Write for Console {
     }
 }
 
+/// Collects one `print!` in a buffer so that a line reaches the console in one `console_io`
+/// call: the hypervisor ends an open line when another domain writes, so a line written in
+/// pieces could be cut by a neighbour's output.
+struct Buffered {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Buffered {
+    fn flush(&mut self) -> fmt::Result {
+        let r = match core::str::from_utf8(&self.buf[..self.len]) {
+            Ok(s) => Console.write_str(s),
+            Err(_) => Err(fmt::Error),
+        };
+        self.len = 0;
+        r
+    }
+}
+
+impl Write for Buffered {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            self.flush()?;
+            if s.len() > self.buf.len() {
+                return Console.write_str(s);
+            }
+        }
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
+    }
+}
+
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments) {
-    let _ = Console.write_fmt(args);
+    let mut out = Buffered {
+        buf: [0; 512],
+        len: 0,
+    };
+    if out.write_fmt(args).is_ok() {
+        let _ = out.flush();
+    }
 }
 
 /// Prints to the hypervisor console.
