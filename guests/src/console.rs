@@ -17,18 +17,23 @@ pub struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let via = if USE_PAGE.load(Ordering::Relaxed) {
-            Via::Page
-        } else {
-            Via::Syscall
-        };
-        for chunk in s.as_bytes().chunks(1024) {
-            if console_write(via, chunk) < 0 {
-                return Err(fmt::Error);
-            }
-        }
-        Ok(())
+        write_bytes(s.as_bytes())
     }
+}
+
+/// Sends `bytes` to `console_io`, 1 KiB per call.
+fn write_bytes(bytes: &[u8]) -> fmt::Result {
+    let via = if USE_PAGE.load(Ordering::Relaxed) {
+        Via::Page
+    } else {
+        Via::Syscall
+    };
+    for chunk in bytes.chunks(1024) {
+        if console_write(via, chunk) < 0 {
+            return Err(fmt::Error);
+        }
+    }
+    Ok(())
 }
 
 /// Collects one `print!` in a buffer so that a line reaches the console in one `console_io`
@@ -41,10 +46,7 @@ struct Buffered {
 
 impl Buffered {
     fn flush(&mut self) -> fmt::Result {
-        let r = match core::str::from_utf8(&self.buf[..self.len]) {
-            Ok(s) => Console.write_str(s),
-            Err(_) => Err(fmt::Error),
-        };
+        let r = write_bytes(&self.buf[..self.len]);
         self.len = 0;
         r
     }
@@ -55,7 +57,7 @@ impl Write for Buffered {
         if self.len + s.len() > self.buf.len() {
             self.flush()?;
             if s.len() > self.buf.len() {
-                return Console.write_str(s);
+                return write_bytes(s.as_bytes());
             }
         }
         self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
