@@ -1,7 +1,7 @@
 //! The console: the serial port as seen by guests.
 //!
 //! Output from a guest — `console_io` writes and its console ring — is printed line by line
-//! with a `(dN) ` prefix, like Xen does. The hypervisor is the console ring's backend: it
+//! with a `(dN) ` prefix, like Xen does (buffered per domain: `crate::console_lines`). The hypervisor is the console ring's backend: it
 //! drains `out` when the guest notifies it (and on every housekeeping tick, in case it didn't)
 //! and feeds serial input into `in` of the domain with the input focus (at first the first
 //! domain). Three Ctrl-A in a row move the focus on, through every running domain and then to
@@ -26,16 +26,21 @@ impl Hypervisor {
         if !d.is_running() {
             return;
         }
-        let mut ring = PageRing::new(&d.console_ring);
-        let mut out = alloc::vec::Vec::new();
-        match drain_output(&mut ring, |bytes| out.extend_from_slice(bytes)) {
+        let now = self.time.now();
+        let port = d.console_port;
+        let (ring, console) = (&d.console_ring, &mut d.console);
+        let mut partial_started = false;
+        match drain_output(&mut PageRing::new(ring), |bytes| {
+            partial_started |= console.write(id, bytes, now);
+        }) {
             Ok(t) => {
-                d.console_output(&out);
                 if t.notify {
-                    self.notify_backend_port(
-                        id,
-                        self.domains.get(&id).map_or(0, |d| d.console_port),
-                    );
+                    self.notify_backend_port(id, port);
+                }
+                if partial_started {
+                    // The unfinished line's deadline is new (the notify hypercall is
+                    // timer-neutral).
+                    self.program_timer();
                 }
             }
             Err(e) => {

@@ -17,6 +17,7 @@ impl Log for SerialLogger {
 
     fn log(&self, record: &Record) {
         if self.enabled(record.metadata()) {
+            crate::console_lines::before_log();
             let _ = writeln!(SerialWriter, "(HV) {:5} {}", record.level(), record.args());
         }
     }

@@ -12,6 +12,7 @@ extern crate alloc;
 mod arch;
 mod bounce;
 mod console;
+mod console_lines;
 mod debugregs;
 mod descriptors;
 mod domain;

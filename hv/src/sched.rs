@@ -377,6 +377,19 @@ impl Hypervisor {
             }
             self.cpu().current = None;
         }
+        // Nothing runs: a lone domain has said what it will say for now (its prompt shows);
+        // with neighbours, whose output could cut the line, the line waits for the rest or
+        // for its delay.
+        if self
+            .domains
+            .values()
+            .filter(|d| d.is_running())
+            .take(2)
+            .count()
+            == 1
+        {
+            self.show_partial_lines();
+        }
         self.program_timer();
         if !self.domains.values().any(|d| d.is_running()) {
             let code = if self.any_crashed {
@@ -390,8 +403,9 @@ impl Hypervisor {
         IdleStep::Wait
     }
 
-    /// Timer work: expire guest timers and poll timeouts, drain console rings, read serial
-    /// input, run due toolstack actions.
+    /// Timer work: expire guest timers and poll timeouts, drain console rings, show
+    /// unfinished console lines that waited long enough, read serial input, run due toolstack
+    /// actions.
     pub fn timer_tick(&mut self) {
         // The one-shot timer has fired (or may have, when idle): `program_timer` must re-arm.
         self.time.armed = None;
@@ -401,12 +415,13 @@ impl Hypervisor {
         for id in ids {
             self.console_backend(id);
         }
+        self.show_due_partial_lines();
         self.console_input();
         self.toolstack_tick();
     }
 
     /// When the hypervisor itself next needs the CPU: poll timeouts, console polling while
-    /// domains exist, due toolstack actions.
+    /// domains exist, unfinished console lines, due toolstack actions.
     pub fn housekeeping_deadline(&self, now: u64) -> Option<u64> {
         let polls = self
             .domains
@@ -416,10 +431,15 @@ impl Hypervisor {
             .min();
         let console =
             (!self.serial_irq && !self.domains.is_empty()).then_some(now + CONSOLE_POLL_NS);
-        [polls, console, self.toolstack_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            polls,
+            console,
+            self.console_deadline(),
+            self.toolstack_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Wakes vCPUs whose `SCHEDOP_poll` timed out.
@@ -518,6 +538,7 @@ impl Hypervisor {
     /// The guest shut itself down with `reason`.
     pub fn shutdown_domain(&mut self, id: DomainId, reason: u32) {
         let name = pv_abi::sched::name(reason).unwrap_or("unknown reason");
+        self.console_last_words(id);
         log::info!("domain {id} shut down: {name}");
         self.outcome = match reason {
             pv_abi::sched::SHUTDOWN_REBOOT => ExitCode::Reboot,
@@ -535,6 +556,7 @@ impl Hypervisor {
 
     /// Kills a domain that broke the rules or faulted, with one clear log line.
     pub fn crash_domain(&mut self, id: DomainId, why: &str) {
+        self.console_last_words(id);
         log::error!("domain {id} crashed: {why}");
         self.any_crashed = true;
         if let Some(d) = self.domains.get_mut(&id) {

@@ -170,7 +170,23 @@ fn hostile_and_crashing_domains_do_not_stop_the_others() {
         "the batcher's hypercalls were not preempted: {continued:?}"
     );
     assert!(r.saw("(crasher) worker: crashing on purpose"));
-    assert!(r.saw("domain 5 shut down: crash"), "the crasher ends alone");
+    // Its partial last line is shown whole when it dies, before the line about its end.
+    let last_words = r
+        .lines
+        .iter()
+        .position(|l| l.text.trim_end() == "(crasher) worker: last words");
+    let end = r
+        .lines
+        .iter()
+        .position(|l| l.text.contains("domain 5 crashed: page fault"));
+    assert!(
+        matches!((last_words, end), (Some(w), Some(e)) if w < e),
+        "the crasher's unfinished last line did not come out whole before its end"
+    );
+    assert!(
+        r.saw("domain 5 crashed: page fault"),
+        "the hypervisor crashes the crasher alone"
+    );
     assert!(r.saw("(flooder) worker: flooding"));
     assert!(
         count(&r, "did not shut down within 5 s") == 2,
@@ -178,6 +194,39 @@ fn hostile_and_crashing_domains_do_not_stop_the_others() {
     );
     assert_eq!(r.outcome, Outcome::Crash);
     all_memory_returned(&r, 6);
+}
+
+#[test]
+fn lines_two_domains_write_in_interleaved_pieces_come_out_whole() {
+    // Each writes 20 lines in three pieces (console_io, its console ring, console_io) and
+    // yields between pieces, so the pieces of the two interleave on the way in.
+    let files = configs(
+        "pieces",
+        &[("left", "pieces=20", ""), ("right", "pieces=20", "")],
+    );
+    let r = up(&files, &[]);
+    for name in ["left", "right"] {
+        let prefix = format!("({name}) worker: line ");
+        let lines: Vec<&str> = r
+            .lines
+            .iter()
+            .map(|l| l.text.trim_end())
+            .filter(|t| t.starts_with(&format!("({name}) ")) && !t.contains("worker: domain"))
+            .collect();
+        let expected: Vec<String> = (1..=20)
+            .map(|i| format!("{prefix}{i}/20 in three pieces, whole"))
+            .collect();
+        assert_eq!(lines, expected, "{name}'s lines were cut or mixed");
+    }
+    // Nothing else shares a line with a domain's piece.
+    assert!(
+        !r.lines
+            .iter()
+            .any(|l| l.text.matches(") worker: ").count() > 1),
+        "two domains' output on one line"
+    );
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    all_memory_returned(&r, 2);
 }
 
 #[test]

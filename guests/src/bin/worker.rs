@@ -6,7 +6,8 @@
 //! | `ticks=N` (default) | N times: sleep 20 ms on `VIRQ_TIMER`, print `worker: tick i/N`; then power off |
 //! | `spin` | mask events and loop forever; every 200 ms of system time it prints `worker: spinning N` (console_io) |
 //! | `flood` | `xen_version(0)` in a loop forever |
-//! | `crash` | touch an unmapped address with no trap table (the hypervisor crashes it) |
+//! | `crash` | write `worker: last words` with no newline, then touch an unmapped address with no trap table (the hypervisor crashes it) |
+//! | `pieces=N` | N lines, each written in three pieces with a yield in between (`console_io`, the console ring, `console_io`), so that the pieces of two such domains interleave; then power off |
 //! | `reboot-below=N` | reboot while its domain id is below N, else power off; first it checks that its free start-of-day pages read as zero (`worker: fresh memory: N pages, M not zero`) and fills them with a pattern, which the next domain must never see |
 //! | `batch` | for 3 s: one `mmu_update` of 131072 requests, one `multicall` of 128 `mmu_update`s of 4096, and 1024 frames given back and repopulated with `memory_op`; checks every `done` count and result, that the page table is unchanged and the frames came back; prints the rounds and powers off |
 //!
@@ -16,6 +17,7 @@
 #![no_std]
 #![no_main]
 
+use core::fmt::Write;
 use guests::mm::frames::{p2m, FramePool, VIRT_BASE};
 use guests::mm::pte::DATA_RW;
 use guests::mm::tables::Window;
@@ -153,6 +155,50 @@ fn batch(si: &StartInfo) -> Result<u64, &'static str> {
     Ok(rounds)
 }
 
+/// The `pieces` job (module doc): `worker: line i/N in three pieces, whole`, written as
+/// `worker: line i/N ` (console_io), `in three pieces` (console ring), `, whole\n`
+/// (console_io), yielding in between (a yield gives the CPU to the other runnable domain).
+fn write_in_pieces(si: &StartInfo, n: u64) {
+    let ring = guests::ring::ConsoleRing::new(si).ok();
+    for i in 1..=n {
+        let mut head = Line::default();
+        let _ = write!(head, "worker: line {i}/{n} ");
+        hypercall::console_write(hypercall::Via::Syscall, head.bytes());
+        time::yield_now();
+        match ring {
+            Some(r) => r.write_all(b"in three pieces", 100),
+            None => hypercall::console_write(hypercall::Via::Syscall, b"(no ring)") as usize,
+        };
+        time::yield_now();
+        hypercall::console_write(hypercall::Via::Syscall, b", whole\n");
+    }
+}
+
+/// A short line formatted on the stack.
+#[derive(Default)]
+struct Line {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Line {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 fn value(si: &StartInfo, key: &str) -> Option<u64> {
     si.cmdline()
         .split_ascii_whitespace()
@@ -248,6 +294,11 @@ fn guest_main(si: &'static StartInfo) -> ! {
     }
     if has(si, "crash") {
         println!("worker: crashing on purpose");
+        // No trap table: the fault is the hypervisor's to handle, and it crashes us.
+        // SAFETY: a null list clears our trap table; nothing of ours relies on it any more.
+        unsafe { traps::hypercall(nr::SET_TRAP_TABLE, [0; 5]) };
+        // A partial line: the hypervisor shows it when the domain dies, before its end.
+        hypercall::console_write(hypercall::Via::Syscall, b"worker: last words");
         // SAFETY: deliberately faults; with no handler the hypervisor crashes this domain.
         let v = unsafe { core::ptr::read_volatile(0x1000_0000_0000 as *const u64) };
         println!("worker: read {v} (should not get here)");
@@ -270,6 +321,10 @@ fn guest_main(si: &'static StartInfo) -> ! {
             ),
             Err(why) => println!("worker: batch: FAIL ({why})"),
         }
+        hypercall::shutdown(SHUTDOWN_POWEROFF)
+    }
+    if let Some(n) = value(si, "pieces") {
+        write_in_pieces(si, n);
         hypercall::shutdown(SHUTDOWN_POWEROFF)
     }
     let n = value(si, "ticks").unwrap_or(10);

@@ -17,6 +17,7 @@
 //! | `gnttab`    | grant tables v1 bookkeeping                                               |
 //! | `console`   | console ring backend                                                      |
 //! | `console_input` | serial input focus (3 x Ctrl-A) and the debug keys                     |
+//! | `console_line` | guest console output buffered per line; lines of many writers on one port |
 //! | `continuation` | how preempted hypercall batches are re-issued (Xen's encoding)         |
 //! | `cpuid`     | the CPUID policy PV guests see through the forced-emulation prefix         |
 //! | `debugreg`  | `set_debugreg`/`get_debugreg` checks                                       |
@@ -36,6 +37,7 @@ pub mod buddy;
 pub mod cmdline;
 pub mod console;
 pub mod console_input;
+pub mod console_line;
 pub mod continuation;
 pub mod cpuid;
 pub mod debugreg;

@@ -38,10 +38,12 @@ pub enum DomainState {
     Crashed(String),
 }
 
-/// The console's view of a domain's output.
+/// The console's view of a domain's output (`crate::console_lines`).
 pub struct ConsoleState {
     /// What starts each of its lines: `(dN) `, or `(name) ` for a configured domain.
     pub prefix: String,
+    /// Its unfinished line.
+    pub line: hv_core::console_line::LineBuffer,
 }
 
 impl ConsoleState {
@@ -49,6 +51,7 @@ impl ConsoleState {
     pub fn new(id: DomainId) -> Self {
         Self {
             prefix: alloc::format!("(d{id}) "),
+            line: hv_core::console_line::LineBuffer::new(),
         }
     }
 }
@@ -107,7 +110,7 @@ pub struct Domain {
     pub vm_assist: u64,
     /// The PIT channel 2 and speaker gate its emulated port I/O sees (as Xen's `vpit`).
     pub pit: Pit2,
-    /// console_io line assembly.
+    /// Console output line assembly.
     pub console: ConsoleState,
     /// Built with superpages allowed.
     pub superpages: bool,
