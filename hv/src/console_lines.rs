@@ -11,7 +11,7 @@
 //!   with several domains, two that sleep between the pieces of their lines would otherwise
 //!   cut each other's lines at every idle moment;
 //! - once it is `PARTIAL_LINE_DELAY_NS` old (the timer tick; the timer is armed for it when a
-//!   partial line starts, [`Hypervisor::console_deadline`]);
+//!   partial line starts, and `housekeeping_deadline` covers it);
 //! - when its domain ends (shutdown, crash, destroy), after its ring has been drained, so a
 //!   dying guest's last words come out before the hypervisor's line about its end.
 
@@ -119,14 +119,6 @@ impl Hypervisor {
             let id = d.id;
             d.console.show_partial_if_due(id, now);
         }
-    }
-
-    /// When the oldest unfinished line must be shown.
-    pub fn console_deadline(&self) -> Option<u64> {
-        self.domains
-            .values()
-            .filter_map(|d| d.console.line.deadline())
-            .min()
     }
 
     /// A domain is ending: drains what its console ring still holds (a ring with impossible

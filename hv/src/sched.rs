@@ -423,23 +423,23 @@ impl Hypervisor {
     /// When the hypervisor itself next needs the CPU: poll timeouts, console polling while
     /// domains exist, unfinished console lines, due toolstack actions.
     pub fn housekeeping_deadline(&self, now: u64) -> Option<u64> {
-        let polls = self
+        // One pass over the domains: their vCPUs' poll timeouts and their unfinished
+        // console lines (`crate::console_lines`).
+        let per_domain = self
             .domains
             .values()
-            .flat_map(|d| d.vcpus.iter())
-            .filter_map(|v| v.poll.as_ref().and_then(|p| p.deadline))
+            .flat_map(|d| {
+                let polls = d.vcpus.iter();
+                let polls = polls.filter_map(|v| v.poll.as_ref().and_then(|p| p.deadline));
+                polls.chain(d.console.line.deadline())
+            })
             .min();
         let console =
             (!self.serial_irq && !self.domains.is_empty()).then_some(now + CONSOLE_POLL_NS);
-        [
-            polls,
-            console,
-            self.console_deadline(),
-            self.toolstack_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [per_domain, console, self.toolstack_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Wakes vCPUs whose `SCHEDOP_poll` timed out.
