@@ -37,7 +37,9 @@ pub fn before_log() {
     };
     let mut out = Vec::new();
     lines.start(Writer::Hypervisor, &mut out);
-    crate::arch::serial::write_bytes(&out);
+    if !out.is_empty() {
+        crate::arch::serial::write_bytes(&out);
+    }
 }
 
 impl ConsoleState {
