@@ -142,6 +142,12 @@ fn single_call_and_streaming_decoders_agree() {
         elf.push(x as u8);
     }
     elf.extend(core::iter::repeat_n(0u8, 300_000));
+    // Runs with short periods (matches at distances 2..7, copied as a repeated pattern).
+    for period in 2..8u8 {
+        for i in 0..5_000u32 {
+            elf.push((i % u32::from(period)) as u8 ^ period);
+        }
+    }
     // Several MiB of code-like bytes: many LZMA2 chunks, so chunk ends fall on every state
     // of the range decoder (one that needs a last normalization included).
     let text = kernel_elf();
@@ -167,6 +173,41 @@ fn single_call_and_streaming_decoders_agree() {
             "{args:?}"
         );
         assert!(out == elf, "{args:?}: bytes differ");
+    }
+}
+
+/// `copy_match` (whole words, with an overrun past the match) gives exactly the bytes of a
+/// byte-by-byte copy, for every short period and length, with and without room for the
+/// overrun at the end of the buffer, and never touches a byte below the match.
+#[test]
+fn match_copy_equals_a_byte_by_byte_copy() {
+    use crate::image::xz_single::copy_match;
+    let mut seed = 0x9e37_79b9u32;
+    let mut noise = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed as u8
+    };
+    for back in 1..=20usize {
+        for len in 2..=273usize {
+            for slack in [0usize, 1, 7, 8, 9, 300] {
+                let pos = 40;
+                let size = pos + len + slack;
+                let start: Vec<u8> = (0..size).map(|_| noise()).collect();
+                let mut want = start.clone();
+                for i in 0..len {
+                    want[pos + i] = want[pos - back + i];
+                }
+                let mut got = start.clone();
+                copy_match(&mut got, pos, back, len);
+                assert_eq!(
+                    got[..pos + len],
+                    want[..pos + len],
+                    "back {back} len {len} slack {slack}"
+                );
+            }
+        }
     }
 }
 
