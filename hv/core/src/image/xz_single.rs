@@ -671,16 +671,19 @@ impl<'a> Rc<'a> {
 
 // ---- x86 BCJ -----------------------------------------------------------------------------
 
-/// Whether any of 8 bytes is E8 or E9 (one word operation instead of 8 byte compares).
+/// The index (0 to 7) of the first of 8 bytes that is E8 or E9, or 8 if none is (one word
+/// operation instead of 8 byte compares).
 #[inline(always)]
-fn has_e8_or_e9(bytes: &[u8]) -> bool {
+fn first_e8_or_e9(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut word = [0u8; 8];
     word.copy_from_slice(bytes);
-    // A zero byte in `x` marks a byte equal to E8 once its low bit is cleared.
+    // A zero byte in `x` marks a byte equal to E8 once its low bit is cleared; the lowest
+    // marked byte is exact (a borrow only marks bytes above a zero one).
     let x = (u64::from_le_bytes(word) & !ONES) ^ (0xe8 * ONES);
-    x.wrapping_sub(ONES) & !x & HIGHS != 0
+    let marks = x.wrapping_sub(ONES) & !x & HIGHS;
+    (marks.trailing_zeros() / 8) as usize
 }
 
 /// Undoes the x86 BCJ filter over a whole block (start offset 0): the absolute targets of
@@ -699,10 +702,14 @@ pub fn x86_decode(buf: &mut [u8]) {
     while i < limit {
         if buf[i] & 0xfe != 0xe8 {
             i += 1;
-            // Skip 8 bytes at a time while none is E8/E9: bytes without an opcode change
+            // Straight to the next E8/E9, 8 bytes at a time: bytes without an opcode change
             // nothing, so skipping them is exact.
-            while i + 8 <= limit && !has_e8_or_e9(&buf[i..i + 8]) {
-                i += 8;
+            while i + 8 <= limit {
+                let first = first_e8_or_e9(&buf[i..i + 8]);
+                i += first;
+                if first < 8 {
+                    break;
+                }
             }
             continue;
         }

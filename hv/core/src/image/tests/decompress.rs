@@ -257,7 +257,22 @@ fn single_call_decoder_never_panics_on_damaged_streams() {
 /// x86 BCJ: converted call targets come back, and bytes that are no call are untouched.
 #[test]
 fn x86_bcj_undoes_what_xz_did() {
-    let elf = kernel_elf();
+    let mut elf = kernel_elf();
+    // Dense E8/E9 opcodes next to 00/FF bytes, at every spacing: the filter's look-back
+    // over recent opcodes and its skipping to the next opcode both get exercised.
+    let mut x = 0x2545_f491u32;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        elf.push(match x % 6 {
+            0 => 0xe8,
+            1 => 0xe9,
+            2 => 0x00,
+            3 => 0xff,
+            _ => (x >> 8) as u8,
+        });
+    }
     // Raw streams: encode with BCJ + LZMA2, decode the LZMA2 only: the BCJ-encoded bytes.
     let encoded = run(
         "xz",
