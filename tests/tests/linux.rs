@@ -95,8 +95,13 @@ fn bzimage_around(payload: &[u8]) -> Vec<u8> {
     file
 }
 
-/// `xz --x86 --lzma2 --check=crc32` of `data` plus Linux's le32 size trailer.
+/// `xz --x86 --lzma2 --check=crc32` of `data` (Linux's layout) plus Linux's le32 size trailer.
 fn xz_payload(data: &[u8]) -> Vec<u8> {
+    xz_payload_with(data, &[])
+}
+
+/// [`xz_payload`] with more `xz` options.
+fn xz_payload_with(data: &[u8], more: &[&str]) -> Vec<u8> {
     let tmp = scratch("payload.in");
     std::fs::write(&tmp, data).unwrap();
     let out = Command::new("xz")
@@ -107,6 +112,7 @@ fn xz_payload(data: &[u8]) -> Vec<u8> {
             "--lzma2=dict=1MiB",
             "-c",
         ])
+        .args(more)
         .arg(&tmp)
         .output()
         .expect("xz (xz-utils) is needed");
@@ -143,6 +149,24 @@ fn kernel_without_pv_notes() -> Result<(), Failed> {
     std::fs::write(&bad, bzimage_around(&xz_payload(&elf)))?;
     let r = common::run(&config(&bad, None, 64, "console=hvc0"));
     refused(&r, "not a Xen PV kernel")
+}
+
+/// An XZ payload in a layout other than Linux's (several blocks) is left to the streaming
+/// decoder, which is given its dictionary on a second try: the payload decompresses (the
+/// ELF is then refused for what it is) and the loader reports the dictionary it used.
+fn streaming_xz_payload_gets_its_dictionary() -> Result<(), Failed> {
+    let elf = std::fs::read("/usr/bin/true")?;
+    let file = scratch("multi-block.bzImage");
+    std::fs::write(
+        &file,
+        bzimage_around(&xz_payload_with(&elf, &["--block-size=4KiB"])),
+    )?;
+    let r = common::run(&config(&file, None, 64, "console=hvc0"));
+    refused(&r, "not a Xen PV kernel")?;
+    match r.lines.iter().find(|l| l.text.contains("kernel: bzImage")) {
+        Some(l) if !l.text.contains("(dictionary 0 KiB)") => Ok(()),
+        other => Err(format!("expected a dictionary in the loader's line, got {other:?}").into()),
+    }
 }
 
 fn ramdisk_larger_than_the_domain() -> Result<(), Failed> {
@@ -333,6 +357,10 @@ fn main() {
     };
     let trials = vec![
         Trial::test("bad_image_kernel_without_pv_notes", kernel_without_pv_notes),
+        Trial::test(
+            "streaming_xz_payload_gets_its_dictionary",
+            streaming_xz_payload_gets_its_dictionary,
+        ),
         Trial::test(
             "bad_image_ramdisk_larger_than_the_domain",
             ramdisk_larger_than_the_domain,

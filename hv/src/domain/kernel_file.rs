@@ -7,7 +7,8 @@
 //! ```text
 //!  file ──is_bzimage?──no──► KernelElf::File(file)
 //!    └─yes─► bzimage_payload ─► stated_size, dictionary_size
-//!            take_scratch(out), take_scratch(dict) ─► decompress ─► release dict
+//!            take_scratch(out) ─► decompress (no dictionary: Linux's XZ layout, gzip, zstd)
+//!              └─DictionaryTooSmall─► take_scratch(dict) ─► decompress ─► release dict
 //!            ──► KernelElf::Unpacked(out)   (released by `KernelElf::release` after the copy,
 //!                                              or its frames become the kernel's: `load_in_place`)
 //! ```
@@ -157,26 +158,22 @@ pub fn unpack<'a>(
     // Whole pages: the frames may become the kernel's (`load_in_place`), tail included.
     let pages_len = (size as usize).next_multiple_of(4096);
     let mut out = phys::take_scratch(&mut memory.frames, pages_len).ok_or(no_memory(size))?;
-    let dict = if dict_size > 0 {
-        match phys::take_scratch(&mut memory.frames, dict_size as usize) {
-            Some(d) => Some(d),
-            None => {
-                phys::release_scratch(&mut memory.frames, out);
-                return Err(no_memory(dict_size));
-            }
-        }
-    } else {
-        None
-    };
-    let mut dict = dict;
-    let mut empty: [u8; 0] = [];
-    let dict_bytes = match dict.as_mut() {
-        Some(d) => d.bytes_mut(),
-        None => &mut empty[..],
-    };
-    let result = decompress(&payload, &mut out.bytes_mut()[..size as usize], dict_bytes);
-    if let Some(d) = dict {
-        phys::release_scratch(&mut memory.frames, d);
+    // First without a dictionary: Linux's own XZ layout (and gzip, zstd) needs none. Only a
+    // stream left to the streaming XZ decoder asks for one, and gets it on a second try.
+    let mut dict_used = 0;
+    let mut result = decompress(&payload, &mut out.bytes_mut()[..size as usize], &mut []);
+    if let Err(DecompressError::DictionaryTooSmall { .. }) = result {
+        let Some(mut dict) = phys::take_scratch(&mut memory.frames, dict_size as usize) else {
+            phys::release_scratch(&mut memory.frames, out);
+            return Err(no_memory(dict_size));
+        };
+        dict_used = dict_size;
+        result = decompress(
+            &payload,
+            &mut out.bytes_mut()[..size as usize],
+            dict.bytes_mut(),
+        );
+        phys::release_scratch(&mut memory.frames, dict);
     }
     if let Err(e) = result {
         phys::release_scratch(&mut memory.frames, out);
@@ -188,7 +185,7 @@ pub fn unpack<'a>(
         payload.compression,
         payload.data.len() >> 10,
         size >> 10,
-        dict_size >> 10,
+        dict_used >> 10,
         ms
     );
     Ok(KernelElf::Unpacked {

@@ -275,7 +275,7 @@ fn lzma2(stream: &[u8], at: &mut usize, out: &mut [u8]) -> R<usize> {
             .checked_add(unpacked)
             .filter(|&e| e <= out.len())
             .ok_or(Single::Failed(DecompressError::LargerThanStated))?;
-        lz.chunk(input, &mut out[..end], pos, dict_start)?;
+        lz.chunk(input, out, pos..end, dict_start)?;
         *at += packed;
         pos = end;
     }
@@ -385,12 +385,22 @@ impl Lzma {
         self.pb_mask = pb_mask;
     }
 
-    /// Decodes one LZMA chunk from `input` into `out[pos..]` (to its end exactly); the
-    /// dictionary is `out[dict_start..]`.
-    fn chunk(&mut self, input: &[u8], out: &mut [u8], mut pos: usize, dict_start: usize) -> R<()> {
+    /// Decodes one LZMA chunk from `input` into `out[range]` (to its end exactly); the
+    /// dictionary is `out[dict_start..]`. Bytes of `out` past the range may be scribbled on
+    /// (see [`copy_match`]); the chunks after this one write them again.
+    fn chunk(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+        range: core::ops::Range<usize>,
+        dict_start: usize,
+    ) -> R<()> {
         let bad = || corrupt("bad XZ/LZMA2 data");
         let mut rc = Rc::new(input)?;
-        let end = out.len();
+        let (mut pos, end) = (range.start, range.end);
+        if end > out.len() {
+            return Err(Single::Failed(DecompressError::LargerThanStated));
+        }
         let mut state = self.state;
         let mut reps = self.reps;
         while pos < end {
@@ -505,28 +515,55 @@ impl Lzma {
 
 /// `out[pos..pos + len] = out[pos - back..]` byte by byte in meaning (the source may overlap
 /// the destination: a period of `back` bytes repeats). Matches are short (a few to a few
-/// dozen bytes): 8-byte words where the source word lies wholly before the destination word
-/// (`back >= 8`), bytes otherwise; no `memmove` call, whose set-up costs more than such a
-/// copy under emulation.
+/// dozen bytes), so no `memmove`/`memset` call (their set-up, or `rep movs`, costs more than
+/// such a copy under emulation): whole 8-byte words, which may run up to 7 bytes past
+/// `pos + len`. That overrun is harmless: nothing reads output at or above the decode
+/// position before the decoder writes it again (a match or literal reads only below `pos`,
+/// and every byte up to the stated size is written or the decode fails). Near the end of
+/// `out`, where there is no room for it, byte by byte.
 #[inline(always)]
-fn copy_match(out: &mut [u8], pos: usize, back: usize, len: usize) {
+pub(super) fn copy_match(out: &mut [u8], pos: usize, back: usize, len: usize) {
     let src = pos - back;
+    if out.len() - pos < len + 8 {
+        for i in 0..len {
+            out[pos + i] = out[src + i];
+        }
+        return;
+    }
     let mut done = 0;
     if back >= 8 {
-        while done + 8 <= len {
-            let word: [u8; 8] = out[src + done..src + done + 8].try_into().unwrap_or([0; 8]);
+        // Each source word lies wholly before its destination word, and was written by
+        // the time it is read.
+        while done < len {
+            let word = read_word(out, src + done);
             out[pos + done..pos + done + 8].copy_from_slice(&word);
             done += 8;
         }
-    } else if back == 1 {
-        let b = out[src];
-        out[pos..pos + len].fill(b);
         return;
     }
-    while done < len {
-        out[pos + done] = out[src + done];
-        done += 1;
+    // A period shorter than a word: one word of the pattern, written at multiples of the
+    // period (`STEP[back]` is the largest one that fits in 8 bytes).
+    const STEP: [usize; 8] = [0, 8, 8, 6, 8, 5, 6, 7];
+    let mut pattern = [0u8; 8];
+    for k in 0..8 {
+        pattern[k] = if k < back {
+            out[src + k]
+        } else {
+            pattern[k - back]
+        };
     }
+    let step = STEP[back];
+    while done < len {
+        out[pos + done..pos + done + 8].copy_from_slice(&pattern);
+        done += step;
+    }
+}
+
+#[inline(always)]
+fn read_word(buf: &[u8], at: usize) -> [u8; 8] {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&buf[at..at + 8]);
+    word
 }
 
 /// The range decoder over one LZMA2 chunk's compressed bytes. Reading past them yields
@@ -565,17 +602,17 @@ impl<'a> Rc<'a> {
     #[inline(always)]
     fn bit(&mut self, prob: &mut u16) -> u32 {
         self.normalize();
-        let bound = (self.range >> 11) * u32::from(*prob);
-        if self.code < bound {
-            self.range = bound;
-            *prob += ((1 << 11) - *prob) >> 5;
-            0
-        } else {
-            self.range -= bound;
-            self.code -= bound;
-            *prob -= *prob >> 5;
-            1
-        }
+        // Branch-free: under emulation a data-dependent branch splits the translated block.
+        let p = u32::from(*prob);
+        let bound = (self.range >> 11) * p;
+        let bit = u32::from(self.code >= bound);
+        let mask = 0u32.wrapping_sub(bit);
+        self.range = (bound & !mask) | (self.range.wrapping_sub(bound) & mask);
+        self.code -= bound & mask;
+        let up = ((1 << 11) - p) >> 5;
+        let down = p >> 5;
+        *prob = (p + (up & !mask) - (down & mask)) as u16;
+        bit
     }
 
     #[inline(always)]
@@ -634,16 +671,19 @@ impl<'a> Rc<'a> {
 
 // ---- x86 BCJ -----------------------------------------------------------------------------
 
-/// Whether any of 8 bytes is E8 or E9 (one word operation instead of 8 byte compares).
+/// The index (0 to 7) of the first of 8 bytes that is E8 or E9, or 8 if none is (one word
+/// operation instead of 8 byte compares).
 #[inline(always)]
-fn has_e8_or_e9(bytes: &[u8]) -> bool {
+fn first_e8_or_e9(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut word = [0u8; 8];
     word.copy_from_slice(bytes);
-    // A zero byte in `x` marks a byte equal to E8 once its low bit is cleared.
+    // A zero byte in `x` marks a byte equal to E8 once its low bit is cleared; the lowest
+    // marked byte is exact (a borrow only marks bytes above a zero one).
     let x = (u64::from_le_bytes(word) & !ONES) ^ (0xe8 * ONES);
-    x.wrapping_sub(ONES) & !x & HIGHS != 0
+    let marks = x.wrapping_sub(ONES) & !x & HIGHS;
+    (marks.trailing_zeros() / 8) as usize
 }
 
 /// Undoes the x86 BCJ filter over a whole block (start offset 0): the absolute targets of
@@ -662,10 +702,14 @@ pub fn x86_decode(buf: &mut [u8]) {
     while i < limit {
         if buf[i] & 0xfe != 0xe8 {
             i += 1;
-            // Skip 8 bytes at a time while none is E8/E9: bytes without an opcode change
+            // Straight to the next E8/E9, 8 bytes at a time: bytes without an opcode change
             // nothing, so skipping them is exact.
-            while i + 8 <= limit && !has_e8_or_e9(&buf[i..i + 8]) {
-                i += 8;
+            while i + 8 <= limit {
+                let first = first_e8_or_e9(&buf[i..i + 8]);
+                i += first;
+                if first < 8 {
+                    break;
+                }
             }
             continue;
         }

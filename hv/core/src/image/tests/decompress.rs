@@ -45,6 +45,16 @@ fn run(tool: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// A xorshift32 sequence from `seed` (not 0): reproducible noise for test data.
+fn noise(mut seed: u32) -> impl FnMut() -> u32 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    }
+}
+
 /// Linux's payload: the compressed stream followed by the uncompressed size (le32).
 fn with_size(mut stream: Vec<u8>, size: usize) -> Vec<u8> {
     stream.extend_from_slice(&(size as u32).to_le_bytes());
@@ -134,14 +144,15 @@ fn single_call_and_streaming_decoders_agree() {
     use crate::image::xz_single;
     let mut elf = kernel_elf();
     // Incompressible bytes force LZMA2 uncompressed chunks.
-    let mut x = 0x1234_5678u32;
-    for _ in 0..200_000 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        elf.push(x as u8);
-    }
+    let mut next = noise(0x1234_5678);
+    elf.extend((0..200_000).map(|_| next() as u8));
     elf.extend(core::iter::repeat_n(0u8, 300_000));
+    // Runs with short periods (matches at distances 2..7, copied as a repeated pattern).
+    for period in 2..8u8 {
+        for i in 0..5_000u32 {
+            elf.push((i % u32::from(period)) as u8 ^ period);
+        }
+    }
     // Several MiB of code-like bytes: many LZMA2 chunks, so chunk ends fall on every state
     // of the range decoder (one that needs a last normalization included).
     let text = kernel_elf();
@@ -167,6 +178,35 @@ fn single_call_and_streaming_decoders_agree() {
             "{args:?}"
         );
         assert!(out == elf, "{args:?}: bytes differ");
+    }
+}
+
+/// `copy_match` (whole words, with an overrun past the match) gives exactly the bytes of a
+/// byte-by-byte copy, for every short period and length, with and without room for the
+/// overrun at the end of the buffer, and never touches a byte below the match.
+#[test]
+fn match_copy_equals_a_byte_by_byte_copy() {
+    use crate::image::xz_single::copy_match;
+    let mut next = noise(0x9e37_79b9);
+    for back in 1..=20usize {
+        for len in 2..=273usize {
+            for slack in [0usize, 1, 7, 8, 9, 300] {
+                let pos = 40;
+                let size = pos + len + slack;
+                let start: Vec<u8> = (0..size).map(|_| next() as u8).collect();
+                let mut want = start.clone();
+                for i in 0..len {
+                    want[pos + i] = want[pos - back + i];
+                }
+                let mut got = start.clone();
+                copy_match(&mut got, pos, back, len);
+                assert_eq!(
+                    got[..pos + len],
+                    want[..pos + len],
+                    "back {back} len {len} slack {slack}"
+                );
+            }
+        }
     }
 }
 
@@ -216,7 +256,20 @@ fn single_call_decoder_never_panics_on_damaged_streams() {
 /// x86 BCJ: converted call targets come back, and bytes that are no call are untouched.
 #[test]
 fn x86_bcj_undoes_what_xz_did() {
-    let elf = kernel_elf();
+    let mut elf = kernel_elf();
+    // Dense E8/E9 opcodes next to 00/FF bytes, at every spacing: the filter's look-back
+    // over recent opcodes and its skipping to the next opcode both get exercised.
+    let mut next = noise(0x2545_f491);
+    for _ in 0..100_000 {
+        let x = next();
+        elf.push(match x % 6 {
+            0 => 0xe8,
+            1 => 0xe9,
+            2 => 0x00,
+            3 => 0xff,
+            _ => (x >> 8) as u8,
+        });
+    }
     // Raw streams: encode with BCJ + LZMA2, decode the LZMA2 only: the BCJ-encoded bytes.
     let encoded = run(
         "xz",
