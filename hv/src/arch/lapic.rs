@@ -51,23 +51,46 @@ fn enable() {
     write(REG_LVT_TIMER, LVT_MASKED | u32::from(vector::TIMER));
 }
 
-/// A calibration under way: the PIT window was started at these TSC and APIC-timer readings.
-pub struct Calibrating {
-    tsc: u64,
-    apic: u64,
+/// A calibration under way: the PIT window was started at these TSC and APIC-timer readings,
+/// or there is no PIT and the TSC frequency comes from CPUID.
+pub enum Calibrating {
+    /// A free-running PIT window (channel 0) started at these readings.
+    Pit {
+        /// TSC at the start.
+        tsc: u64,
+        /// APIC timer count at the start.
+        apic: u64,
+    },
+    /// No PIT: the TSC frequency CPUID states (the APIC timer is measured against it).
+    Cpuid(u64),
+    /// No PIT and no frequency from CPUID: nothing to calibrate against.
+    NoReference,
 }
 
 /// PIT ticks a calibration measures at least (10 ms).
 const CALIBRATION_TICKS: u32 = 11_932;
 
+/// The TSC frequency CPUID states, if it does (`hv_core::time::tsc_freq`).
+fn cpuid_tsc_hz() -> Option<u64> {
+    hv_core::time::tsc_freq::tsc_hz_from_cpuid(
+        cpu::cpuid(0, 0)[0],
+        cpu::cpuid(0x15, 0),
+        cpu::cpuid(0x16, 0),
+    )
+}
+
 /// Enables the local APIC and starts calibrating the TSC and the APIC timer against a free-
 /// running PIT window; the boot goes on with other work and [`finish_calibration`] reads the
-/// window when the frequencies are needed (waiting only if less than 10 ms passed).
+/// window when the frequencies are needed (waiting only if less than 10 ms passed). A machine
+/// without a PIT falls back to the TSC frequency CPUID states.
 pub fn begin_calibration() -> Calibrating {
     enable();
+    if !pit::present() {
+        return cpuid_tsc_hz().map_or(Calibrating::NoReference, Calibrating::Cpuid);
+    }
     write(REG_TIMER_INITIAL, u32::MAX);
     pit::start_window();
-    Calibrating {
+    Calibrating::Pit {
         tsc: cpu::rdtsc(),
         apic: u64::from(read(REG_TIMER_CURRENT)),
     }
@@ -76,23 +99,43 @@ pub fn begin_calibration() -> Calibrating {
 /// Ends the calibration begun by [`begin_calibration`]: reads how many PIT ticks have passed
 /// (at least 10 ms, waiting if needed) and the TSC and APIC timer with them. If the window
 /// ran out (more than 55 ms of other work, or the APIC counter ran down), measures 10 ms
-/// afresh.
-pub fn finish_calibration(start: Calibrating) -> Calibration {
+/// afresh. `None`: the machine has neither a PIT nor a TSC frequency in CPUID.
+pub fn finish_calibration(start: Calibrating) -> Option<Calibration> {
+    let (start_tsc, start_apic) = match start {
+        Calibrating::Pit { tsc, apic } => (tsc, apic),
+        Calibrating::Cpuid(tsc_hz) => return Some(against_tsc(tsc_hz)),
+        Calibrating::NoReference => return None,
+    };
     let (ticks, tsc, apic) = loop {
         let elapsed = pit::window_elapsed();
         let (tsc, apic) = (cpu::rdtsc(), u64::from(read(REG_TIMER_CURRENT)));
         match elapsed {
             Some(t) if t >= CALIBRATION_TICKS && apic > 0 => break (t, tsc, apic),
             Some(_) if apic > 0 => core::hint::spin_loop(),
-            _ => return init(),
+            _ => return Some(init()),
         }
     };
     let ns = u64::from(ticks) * 1_000_000_000 / pit::PIT_HZ;
-    finish(
-        tsc.saturating_sub(start.tsc),
-        start.apic.saturating_sub(apic),
+    Some(finish(
+        tsc.saturating_sub(start_tsc),
+        start_apic.saturating_sub(apic),
         ns,
-    )
+    ))
+}
+
+/// The APIC timer measured over 10 ms of a TSC whose frequency is known.
+fn against_tsc(tsc_hz: u64) -> Calibration {
+    write(REG_TIMER_INITIAL, u32::MAX);
+    let (t0, a0) = (cpu::rdtsc(), u64::from(read(REG_TIMER_CURRENT)));
+    let cycles = tsc_hz / 100;
+    while cpu::rdtsc().wrapping_sub(t0) < cycles {
+        core::hint::spin_loop();
+    }
+    let (t1, a1) = (cpu::rdtsc(), u64::from(read(REG_TIMER_CURRENT)));
+    let ns = (t1 - t0) as u128 * 1_000_000_000 / u128::from(tsc_hz);
+    let mut cal = finish(t1 - t0, a0.saturating_sub(a1), ns as u64);
+    cal.tsc_hz = tsc_hz;
+    cal
 }
 
 /// Enables the local APIC and calibrates the TSC and the APIC timer against the PIT (10 ms).
