@@ -49,17 +49,23 @@ fn verdict_lines() -> Vec<String> {
         .collect()
 }
 
+/// Every verdict and the total line.
+fn all_passed_lines() -> Vec<String> {
+    let mut want = verdict_lines();
+    want.push(format!(
+        "(d1) unikernel: {n}/{n} passed",
+        n = FEATURES.len()
+    ));
+    want
+}
+
 #[test]
 fn unikernel_passes_every_feature() {
     // With the per-domain profile on, so the teardown table can be checked too.
     let mut cfg = config("unikernel");
     cfg.hv_args.push("profile".into());
     let r = run(&cfg);
-    let mut want = verdict_lines();
-    want.push(format!(
-        "(d1) unikernel: {n}/{n} passed",
-        n = FEATURES.len()
-    ));
+    let mut want = all_passed_lines();
     // Printed only into the console ring: the hypervisor must drain it.
     want.push("(d1) unikernel: console-ring: this line went through the console ring".into());
     assert_saw_all(&r, &want);
@@ -96,11 +102,7 @@ fn unikernel_passes_every_feature_on_microvm_with_the_same_clocks() {
     let mut cfg = config("unikernel");
     cfg.machine = Machine::Microvm;
     let r = run(&cfg);
-    let mut want = verdict_lines();
-    want.push(format!(
-        "(d1) unikernel: {n}/{n} passed",
-        n = FEATURES.len()
-    ));
+    let mut want = all_passed_lines();
     want.push("(HV) INFO  ACPI tables: FACP APIC".into());
     assert_saw_all(&r, &want);
     assert!(!r.saw(": FAIL ("), "a feature failed");
