@@ -78,6 +78,15 @@ impl HvOpts {
         })
     }
 
+    /// The loader and the machine (default `pc`); a usage error for a GRUB ISO on `microvm`.
+    fn shape(&self) -> (BootMethod, Machine) {
+        let machine = self.machine().unwrap_or_default();
+        if machine == Machine::Microvm && self.iso {
+            usage("--iso boots the GRUB ISO from a CD-ROM, which only the pc machine has".into())
+        }
+        (self.method(), machine)
+    }
+
     fn method(&self) -> BootMethod {
         if self.iso {
             BootMethod::Iso
@@ -229,8 +238,7 @@ fn config(
     if !o.cmdline.is_empty() {
         cfg.guest_cmdline = Some(o.cmdline.join(" "));
     }
-    cfg.method = o.hv.method();
-    cfg.machine = o.hv.machine().unwrap_or_default();
+    (cfg.method, cfg.machine) = o.hv.shape();
     cfg.machine_mib = o.memory + 256;
     cfg.console = console;
     cfg.timeout = match o.timeout {
@@ -621,8 +629,7 @@ fn run(cli: Cli) -> Result<i32> {
             cfg.modules = tools::up::modules(&set);
             cfg.hv_args = hv.args();
             cfg.machine_mib = u32::try_from(machine_memory)?;
-            cfg.method = hv.method();
-            cfg.machine = hv.machine().unwrap_or_default();
+            (cfg.method, cfg.machine) = hv.shape();
             match timeout {
                 Some(s) => {
                     cfg.console = Console::Capture { echo: true };
