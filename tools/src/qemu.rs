@@ -559,6 +559,28 @@ mod tests {
         assert_eq!(cpu_time_from_stat("no parenthesis", 100), None);
     }
 
+    fn args_of(cfg: &RunConfig) -> Vec<String> {
+        command(cfg)
+            .expect("a command")
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_machine_shape_picks_its_machine_and_firmware() {
+        let mut cfg = RunConfig::new("/nonexistent/hv".into(), "/nonexistent/guest".into());
+        let pc = args_of(&cfg);
+        assert_eq!(pc[..2], ["-M", "pc"]);
+        assert!(!pc.iter().any(|a| a == "qboot.rom"));
+        cfg.machine = Machine::Microvm;
+        let microvm = args_of(&cfg);
+        assert_eq!(microvm[..4], ["-M", "microvm", "-bios", "qboot.rom"]);
+        assert!(microvm.iter().any(|a| a == "-kernel"));
+        cfg.method = BootMethod::Iso;
+        assert!(command(&cfg).is_err(), "microvm has no CD-ROM for the ISO");
+    }
+
     #[test]
     fn this_process_has_a_cpu_time() {
         assert!(process_cpu_time(std::process::id()).is_some());
