@@ -97,24 +97,38 @@ pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Window<T> {
     }
 }
 
-/// The full count of a free-running window ([`start_window`]): 65535 ticks, 54.9 ms.
+/// The full count of a free-running window ([`arm_window`]): 65535 ticks, 54.9 ms.
 pub const WINDOW_TICKS: u32 = 0xFFFF;
 
-/// Starts channel 0 counting down a [`WINDOW_TICKS`] window, to be read with
-/// [`window_elapsed`] while the CPU does other work.
-pub fn start_window() {
-    start(WINDOW_TICKS as u16);
+/// Programs channel 0 for a [`WINDOW_TICKS`] window up to its last step: the count starts
+/// with [`start_armed_window`] (a single port write, for callers that time it closely).
+pub fn arm_window() {
+    cpu::outb(COMMAND, MODE0);
+    cpu::outb(CHANNEL0, (WINDOW_TICKS & 0xFF) as u8);
 }
 
-/// PIT ticks since [`start_window`], from the latched count; `None` once the window has
-/// ended (OUT high: the count wrapped and is no longer meaningful).
-pub fn window_elapsed() -> Option<u32> {
-    let (status, count) = read_back();
+/// Starts the window [`arm_window`] prepared: writing the count's high byte loads it.
+pub fn start_armed_window() {
+    cpu::outb(CHANNEL0, (WINDOW_TICKS >> 8) as u8);
+}
+
+/// Latches channel 0's count and status now (a single port write), for
+/// [`read_latched_window`] to read later.
+pub fn latch_window() {
+    cpu::outb(COMMAND, READ_BACK0);
+}
+
+/// PIT ticks from the window's start to the [`latch_window`] before; `None` if the window
+/// had ended by then.
+pub fn read_latched_window() -> Option<u32> {
+    let status = cpu::inb(CHANNEL0);
+    let lo = u32::from(cpu::inb(CHANNEL0));
+    let hi = u32::from(cpu::inb(CHANNEL0));
     if status & STATUS_NULL_COUNT != 0 {
         return Some(0);
     }
     if status & STATUS_OUT != 0 {
         return None;
     }
-    Some(WINDOW_TICKS - u32::from(count))
+    Some(WINDOW_TICKS - (hi << 8 | lo))
 }
