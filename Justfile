@@ -61,7 +61,7 @@ check:
     cargo clippy --target {{target}} -p hv -p guests -- -D warnings
     just test-host
 
-# Boot time of a unikernel: QEMU start to its first application line (median), last line RESULT boot_ms=N.
+# Boot time of a unikernel: QEMU start to its first application line (median) on microvm and pc; last line RESULT boot_ms=N pc_boot_ms=N.
 bench-boot *ARGS:
     {{hvtool}} bench-boot "$@"
 

@@ -150,7 +150,12 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let mut memory = memory::Memory::new(machine);
     let t_memory = cpu::rdtsc();
     timeline.mark("frame tables", t_memory);
-    let cal = arch::lapic::finish_calibration(calibrating);
+    let Some(cal) = arch::lapic::finish_calibration(calibrating)
+        .filter(|c| c.tsc_hz >= hv_core::time::tsc_freq::MIN_TSC_HZ && c.apic_timer_hz > 0)
+    else {
+        log::error!("no clock to calibrate the TSC against: no PIT counts and CPUID states no TSC frequency");
+        exit(ExitCode::HypervisorFailure)
+    };
     let t_calibrated = cpu::rdtsc();
     timeline.mark("calibration wait", t_calibrated);
     log::info!(

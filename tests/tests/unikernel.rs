@@ -6,7 +6,7 @@ mod common;
 
 use common::{boot, config, run};
 
-use tools::qemu::{BootMethod, Outcome, RunResult};
+use tools::qemu::{BootMethod, Machine, Outcome, RunResult};
 
 /// Every feature the `unikernel` guest reports on, in order.
 const FEATURES: [&str; 24] = [
@@ -49,17 +49,23 @@ fn verdict_lines() -> Vec<String> {
         .collect()
 }
 
+/// Every verdict and the total line.
+fn all_passed_lines() -> Vec<String> {
+    let mut want = verdict_lines();
+    want.push(format!(
+        "(d1) unikernel: {n}/{n} passed",
+        n = FEATURES.len()
+    ));
+    want
+}
+
 #[test]
 fn unikernel_passes_every_feature() {
     // With the per-domain profile on, so the teardown table can be checked too.
     let mut cfg = config("unikernel");
     cfg.hv_args.push("profile".into());
     let r = run(&cfg);
-    let mut want = verdict_lines();
-    want.push(format!(
-        "(d1) unikernel: {n}/{n} passed",
-        n = FEATURES.len()
-    ));
+    let mut want = all_passed_lines();
     // Printed only into the console ring: the hypervisor must drain it.
     want.push("(d1) unikernel: console-ring: this line went through the console ring".into());
     assert_saw_all(&r, &want);
@@ -67,6 +73,47 @@ fn unikernel_passes_every_feature() {
     assert!(r.saw("domain 1 shut down: poweroff"));
     assert_eq!(r.outcome, Outcome::Poweroff);
     assert_profile_table(&r);
+}
+
+/// The TSC frequency the hypervisor calibrated (`TSC N MHz, APIC timer M MHz`).
+fn calibrated_mhz(r: &RunResult) -> (u64, u64) {
+    let line = r
+        .lines
+        .iter()
+        .find_map(|l| {
+            l.text
+                .split_once("INFO  TSC ")
+                .map(|(_, rest)| rest.to_string())
+        })
+        .expect("no calibration line");
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+/// The `microvm` machine (qboot firmware, no PC speaker port, no PCI) that `bench-boot`
+/// measures: every feature passes there too (timers included: the PIT calibration reads
+/// channel 0 back, which both machines have), and the TSC and APIC timer frequencies agree
+/// with the `pc` machine's (under TCG both are the host's clocks).
+#[test]
+fn unikernel_passes_every_feature_on_microvm_with_the_same_clocks() {
+    let mut cfg = config("unikernel");
+    cfg.machine = Machine::Microvm;
+    let r = run(&cfg);
+    let mut want = all_passed_lines();
+    want.push("(HV) INFO  ACPI tables: FACP APIC".into());
+    assert_saw_all(&r, &want);
+    assert!(!r.saw(": FAIL ("), "a feature failed");
+    assert_eq!(r.outcome, Outcome::Poweroff);
+    let pc = boot("hello", BootMethod::Kernel, None);
+    let ((tsc_m, apic_m), (tsc_p, apic_p)) = (calibrated_mhz(&r), calibrated_mhz(&pc));
+    let close = |a: u64, b: u64| a.abs_diff(b) * 100 <= b * 5 && b > 0;
+    assert!(
+        close(tsc_m, tsc_p) && close(apic_m, apic_p),
+        "microvm TSC {tsc_m} / APIC {apic_m} MHz vs pc {tsc_p} / {apic_p} MHz"
+    );
 }
 
 #[test]

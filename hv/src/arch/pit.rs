@@ -1,10 +1,27 @@
 //! The legacy 8254 PIT, used once at boot as a known-frequency reference to calibrate the TSC
-//! and the local APIC timer (channel 2, gated through port 0x61, polled — no interrupts).
+//! and the local APIC timer (channel 0, polled through the read-back command — no interrupts:
+//! the PIC is masked and IF is clear while it counts).
+//!
+//! Channel 0 rather than Linux's channel 2: channel 2's gate and output sit behind port 0x61
+//! (the PC speaker), which QEMU's `microvm` machine does not have, while channel 0's gate is
+//! wired high on every PC and its output bit can be read back from the 8254 itself. On a
+//! machine without any PIT the reads float high and [`present`] says so.
 
 use super::cpu;
 
 /// PIT input clock, Hz.
 pub const PIT_HZ: u64 = 1_193_182;
+
+const CHANNEL0: u16 = 0x40;
+const COMMAND: u16 = 0x43;
+/// Channel 0, lobyte/hibyte, mode 0 (interrupt on terminal count), binary.
+const MODE0: u8 = 0b0011_0000;
+/// Read-back: latch channel 0's count and status.
+const READ_BACK0: u8 = 0b1100_0010;
+/// Status byte: the OUT pin.
+const STATUS_OUT: u8 = 1 << 7;
+/// Status byte: the count written has not been loaded yet.
+const STATUS_NULL_COUNT: u8 = 1 << 6;
 
 /// One measured PIT window: what `sample` returned at its start and end, and how many TSC
 /// cycles each of the two could be off by (`slack`: the time between the PIT event and the
@@ -18,28 +35,51 @@ pub struct Window<T> {
     pub slack: u64,
 }
 
-/// Lets PIT channel 2 count down `ticks` (≤ 65535) and samples with `sample` at the start
-/// and at the end.
+/// Starts channel 0 counting down `ticks` in mode 0; OUT goes low now and high at terminal
+/// count, then stays high (the counter wraps and runs on, its value meaningless).
+fn start(ticks: u16) {
+    cpu::outb(COMMAND, MODE0);
+    cpu::outb(CHANNEL0, (ticks & 0xFF) as u8);
+    cpu::outb(CHANNEL0, (ticks >> 8) as u8);
+}
+
+/// Channel 0's status byte and current count, latched together.
+fn read_back() -> (u8, u16) {
+    cpu::outb(COMMAND, READ_BACK0);
+    let status = cpu::inb(CHANNEL0);
+    let lo = u16::from(cpu::inb(CHANNEL0));
+    let hi = u16::from(cpu::inb(CHANNEL0));
+    (status, hi << 8 | lo)
+}
+
+/// Whether channel 0 counts: after a fresh mode-0 count its OUT reads low and the count
+/// loaded. Without a PIT the port floats to all ones (OUT high).
+pub fn present() -> bool {
+    start(0xFFFF);
+    let mut tries = 0;
+    loop {
+        let (status, _) = read_back();
+        if status & STATUS_NULL_COUNT == 0 || tries > 1000 {
+            return status & (STATUS_OUT | STATUS_NULL_COUNT) == 0;
+        }
+        tries += 1;
+    }
+}
+
+/// Lets PIT channel 0 count down `ticks` and samples with `sample` at the start and at the
+/// end.
 pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Window<T> {
-    // Gate low, speaker off.
-    let gate = cpu::inb(0x61) & !0x03;
-    cpu::outb(0x61, gate);
-    // Channel 2, lobyte/hibyte, mode 0 (interrupt on terminal count), binary.
-    cpu::outb(0x43, 0b1011_0000);
-    cpu::outb(0x42, (ticks & 0xFF) as u8);
-    cpu::outb(0x42, (ticks >> 8) as u8);
-    // Gate high starts the count; OUT2 (bit 5 of 0x61) rises at terminal count and stays.
     let before_start = cpu::rdtsc();
-    cpu::outb(0x61, gate | 0x01);
+    start(ticks);
     let start = sample();
     let start_slack = cpu::rdtsc().wrapping_sub(before_start);
-    // `last_low`: the TSC just before the last read that still saw OUT2 low; the count
-    // ended after it.
+    // `last_low`: the TSC just before the last read that still saw OUT low; the count ended
+    // after it.
     let mut last_low = cpu::rdtsc();
     let mut spins: u64 = 0;
     loop {
         let t = cpu::rdtsc();
-        if cpu::inb(0x61) & 0x20 != 0 {
+        if read_back().0 & STATUS_OUT != 0 {
             break;
         }
         last_low = t;
@@ -50,7 +90,6 @@ pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Window<T> {
     }
     let end = sample();
     let end_slack = cpu::rdtsc().wrapping_sub(last_low);
-    cpu::outb(0x61, gate);
     Window {
         start,
         end,
@@ -58,28 +97,37 @@ pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Window<T> {
     }
 }
 
-/// The full count of a free-running window ([`start_window`]): 65535 ticks, 54.9 ms.
+/// The full count of a free-running window ([`arm_window`]): 65535 ticks, 54.9 ms.
 pub const WINDOW_TICKS: u32 = 0xFFFF;
 
-/// Starts channel 2 counting down a [`WINDOW_TICKS`] window (mode 0, gate high), to be read
-/// with [`window_elapsed`] while the CPU does other work.
-pub fn start_window() {
-    let gate = cpu::inb(0x61) & !0x03;
-    cpu::outb(0x61, gate);
-    cpu::outb(0x43, 0b1011_0000);
-    cpu::outb(0x42, 0xFF);
-    cpu::outb(0x42, 0xFF);
-    cpu::outb(0x61, gate | 0x01);
+/// Programs channel 0 for a [`WINDOW_TICKS`] window up to its last step: the count starts
+/// with [`start_armed_window`] (a single port write, for callers that time it closely).
+pub fn arm_window() {
+    cpu::outb(COMMAND, MODE0);
+    cpu::outb(CHANNEL0, (WINDOW_TICKS & 0xFF) as u8);
 }
 
-/// PIT ticks since [`start_window`], read from the latched count; `None` once the window
-/// has ended (OUT2 high: the count wrapped and is no longer meaningful).
-pub fn window_elapsed() -> Option<u32> {
-    // Latch channel 2's count, then read it low byte first.
-    cpu::outb(0x43, 0b1000_0000);
-    let lo = u32::from(cpu::inb(0x42));
-    let hi = u32::from(cpu::inb(0x42));
-    if cpu::inb(0x61) & 0x20 != 0 {
+/// Starts the window [`arm_window`] prepared: writing the count's high byte loads it.
+pub fn start_armed_window() {
+    cpu::outb(CHANNEL0, (WINDOW_TICKS >> 8) as u8);
+}
+
+/// Latches channel 0's count and status now (a single port write), for
+/// [`read_latched_window`] to read later.
+pub fn latch_window() {
+    cpu::outb(COMMAND, READ_BACK0);
+}
+
+/// PIT ticks from the window's start to the [`latch_window`] before; `None` if the window
+/// had ended by then.
+pub fn read_latched_window() -> Option<u32> {
+    let status = cpu::inb(CHANNEL0);
+    let lo = u32::from(cpu::inb(CHANNEL0));
+    let hi = u32::from(cpu::inb(CHANNEL0));
+    if status & STATUS_NULL_COUNT != 0 {
+        return Some(0);
+    }
+    if status & STATUS_OUT != 0 {
         return None;
     }
     Some(WINDOW_TICKS - (hi << 8 | lo))

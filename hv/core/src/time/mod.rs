@@ -6,6 +6,7 @@
 //! | `scale`  | `TimeScale`: Xen's (`tsc_to_system_mul`, `tsc_shift`), both ways     |
 //! | `clock`  | `SystemClock`, `VcpuTimeFields`, `WallClock`, version counters       |
 //! | `timer`  | `TimerQueue`: single-shot and periodic deadlines per vCPU            |
+//! | `tsc_freq` | the TSC frequency CPUID states (leaves 0x15/0x16), without a PIT   |
 //!
 //! The platform measures the TSC frequency once, builds a [`SystemClock`], publishes
 //! [`SystemClock::vcpu_time`] into each `vcpu_info.time` (between
@@ -16,6 +17,7 @@
 mod clock;
 mod scale;
 mod timer;
+pub mod tsc_freq;
 
 #[cfg(test)]
 mod timer_tests;
