@@ -13,9 +13,20 @@ use hv_core::profile::Kind;
 
 use super::{Call, Ret};
 
+/// The TLB flushes the calls owe are collected and done once at the end (or at a
+/// continuation): Linux's pin and unpin multicalls change the type of every page-table page
+/// they name (`hv_core::mm::tlb`).
 pub fn multicall(call: &mut Call) -> Ret {
+    super::mmu::flush_batch(call, run)
+}
+
+fn run(call: &mut Call) -> Ret {
     let batch = MulticallBatch::from_args(call.args);
     let list = batch.list;
+    // Batch size in the profile's items (a continued batch counts its rest again).
+    let dom = call.dom();
+    call.hv
+        .prof_items(dom, Kind::hypercall(nr::MULTICALL), u64::from(batch.count));
     for i in 0..u64::from(batch.count) {
         if i > 0 && call.preempt_due() {
             return Ret::Continue(batch.continuation(i as u32));
