@@ -116,6 +116,9 @@ fn flush_if_needed(call: &mut Call) {
 /// Runs `body` as a batch whose TLB flushes are collected and done once at its end (the
 /// guest resumes only after it, or at a continuation, which ends it too).
 pub(super) fn flush_batch(call: &mut Call, body: impl FnOnce(&mut Call) -> Ret) -> Ret {
+    if !call.hv.flush_batch_on {
+        return body(call);
+    }
     let outer = call.hv.memory.mm.begin_flush_batch();
     let ret = body(call);
     if call.hv.memory.mm.end_flush_batch(outer) {
@@ -257,7 +260,7 @@ fn switch_root(call: &mut Call, kind: BaseKind, mfn: u64) {
     let root = v.current_root();
     v.arch.cr3 = root * 4096;
     // A load that drops every translation settles any flush owed so far.
-    if context::load_cr3(root * 4096) && cpu::cr3_load_flushes_all() {
+    if context::load_cr3(root * 4096) && cpu::cr3_load_flushes_all() && call.hv.flush_batch_on {
         call.hv.memory.mm.cr3_loaded();
     }
 }
