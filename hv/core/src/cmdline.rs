@@ -157,31 +157,12 @@ pub fn parse(cmdline: &str) -> Options {
             "max_mem" => parse_size(value)
                 .map(|m| opts.domain_max_memory = Some(m))
                 .is_some(),
-            "superpages" => match value {
-                "" | "1" | "on" | "yes" => Some(true),
-                "0" | "off" | "no" => Some(false),
-                _ => None,
-            }
-            .map(|b| opts.superpages = b)
-            .is_some(),
-            "profile" => match value {
-                "" | "1" | "on" | "yes" => Some(true),
-                "0" | "off" | "no" => Some(false),
-                _ => None,
-            }
-            .map(|b| opts.profile = b)
-            .is_some(),
-            "flushbatch" => match value {
-                "" | "1" | "on" | "yes" => Some(true),
-                "0" | "off" | "no" => Some(false),
-                _ => None,
-            }
-            .map(|b| opts.flush_batch = b)
-            .is_some(),
+            "superpages" => on_off(value).map(|b| opts.superpages = b).is_some(),
+            "profile" => on_off(value).map(|b| opts.profile = b).is_some(),
+            "flushbatch" => on_off(value).map(|b| opts.flush_batch = b).is_some(),
             "bootscrub" => match value {
-                "" | "1" | "on" | "yes" => Some(true),
-                "0" | "off" | "no" | "idle" => Some(false),
-                _ => None,
+                "idle" => Some(false),
+                _ => on_off(value),
             }
             .map(|b| opts.bootscrub = b)
             .is_some(),
@@ -202,6 +183,15 @@ pub fn parse(cmdline: &str) -> Options {
         }
     }
     opts
+}
+
+/// A switch's value: empty, `1`, `on`, `yes` turn it on; `0`, `off`, `no` turn it off.
+fn on_off(value: &str) -> Option<bool> {
+    match value {
+        "" | "1" | "on" | "yes" => Some(true),
+        "0" | "off" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
