@@ -62,6 +62,8 @@ pub struct Hypervisor {
     /// Attributes hypervisor time to (domain, kind of work): see `crate::profile`.
     /// Whether per-domain profiles are kept (`profile` on the command line).
     pub prof_on: bool,
+    /// Whether MMU batches collect their TLB flushes (`flushbatch`, default on).
+    pub flush_batch_on: bool,
     pub prof: hv_core::profile::Clock<DomainId>,
 }
 
@@ -96,6 +98,7 @@ impl Hypervisor {
             cpus: core::array::from_fn(|_| PerCpu::default()),
             prof: Default::default(),
             prof_on: false,
+            flush_batch_on: true,
             outcome: ExitCode::Poweroff,
             any_crashed: false,
             serial_irq: false,

@@ -176,6 +176,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let mut hv = hypervisor::Hypervisor::new(memory, cal.tsc_hz);
     hv.serial_irq = serial_irq;
     hv.prof_on = opts.profile;
+    hv.flush_batch_on = opts.flush_batch;
     if boot.dropped_modules > 0 {
         log::error!(
             "{} boot modules beyond the {} this hypervisor keeps; many domains of one kernel need only the kernel and a `domains` table module",

@@ -13,7 +13,7 @@ use crate::domain::{Domain, DomainId};
 use crate::hypervisor::Hypervisor;
 
 /// Kinds shown in a table.
-const ROWS: usize = 14;
+const ROWS: usize = 32;
 
 impl Hypervisor {
     /// A guest exit of `dom` begins: its time is charged to `dom` from now.
@@ -94,4 +94,8 @@ pub fn log_profile(d: &Domain) {
         d.cpu_ns / 1_000_000
     );
     d.profile.report(ROWS, |line| log::info!("{line}"));
+    let (cr3, flushes, invlpg) = cpu::tlb_counts();
+    log::info!(
+        "TLB since boot (all domains): cr3_loads={cr3} of_which_flushes={flushes} invlpg={invlpg}"
+    );
 }

@@ -17,7 +17,7 @@
 
 use hv_core::emulate::ptwr::{decode_memory_write, extract, merge};
 use hv_core::emulate::MAX_INSTRUCTION_LEN;
-use hv_core::mm::{DomId, Mfn, PageLevel};
+use hv_core::mm::{DomId, Mfn, Mm, PageLevel};
 use hv_core::profile::Kind;
 use pv_abi::xen::VMASST_TYPE_WRITABLE_PAGETABLES;
 
@@ -60,14 +60,9 @@ pub fn page_fault(
     let dom = DomId(v.0);
     let start = cpu::rdtsc();
     // Only faults on a page table get the decoder.
-    if hv
-        .memory
-        .mm
-        .ptwr_target(dom, root, cr2, &DirectMapMemory)
-        .is_err()
-    {
+    let Ok(page) = hv.memory.mm.ptwr_target(dom, root, cr2, &DirectMapMemory) else {
         return Emulated::No;
-    }
+    };
     let mut bytes = [0u8; MAX_INSTRUCTION_LEN];
     let n = fetch(hv, v, frame.rip, &mut bytes);
     let regs = guest_regs(frame);
@@ -79,10 +74,9 @@ pub fn page_fault(
     if (write.address ^ cr2) & !0xFFF != 0 {
         return Emulated::No;
     }
+    // Same page, same table: nothing ran in between that could change the mapping.
+    let target = Mm::ptwr_retarget(page, write.address);
     let mm = &mut hv.memory.mm;
-    let Ok(target) = mm.ptwr_target(dom, root, write.address, &DirectMapMemory) else {
-        return Emulated::No;
-    };
     let entry = mm.ptwr_read(target, &DirectMapMemory);
     let offset = write.offset_in_entry();
     let result = write.execute(extract(entry, offset, write.size), &regs);

@@ -17,6 +17,8 @@
 //!   all scrubbed before the domains are built (so they take clean memory untouched); by
 //!   default (`idle`) the idle loop scrubs it and a domain built before that scrubs what it
 //!   takes.
+//! * `flushbatch=0` — flush the TLB at once for every MMU change that needs it, instead of
+//!   once per multicall / `mmuext_op` batch (for measuring what the batching saves).
 //! * everything after `--` is the guest's command line (start_info.cmd_line).
 //!
 //! Unknown words are collected so the caller can warn about them; nothing here fails.
@@ -59,6 +61,9 @@ pub struct Options {
     /// Keep per-domain profiles (exits and cycles per kind; off by default: two TSC reads
     /// per exit cost ~20% on the cheapest paths under TCG).
     pub profile: bool,
+    /// Collect TLB flushes over an MMU batch (`flushbatch`, on by default; see
+    /// `mm::tlb`). Off only to measure what it saves.
+    pub flush_batch: bool,
     /// Scrub all free memory before building the domains (`bootscrub=1`), not in the idle loop.
     pub bootscrub: bool,
     /// Words that were not understood.
@@ -86,6 +91,7 @@ impl Default for Options {
             selftest: None,
             shutdown_after_ns: None,
             profile: false,
+            flush_batch: true,
             bootscrub: false,
             unknown: Vec::new(),
         }
@@ -151,24 +157,12 @@ pub fn parse(cmdline: &str) -> Options {
             "max_mem" => parse_size(value)
                 .map(|m| opts.domain_max_memory = Some(m))
                 .is_some(),
-            "superpages" => match value {
-                "" | "1" | "on" | "yes" => Some(true),
-                "0" | "off" | "no" => Some(false),
-                _ => None,
-            }
-            .map(|b| opts.superpages = b)
-            .is_some(),
-            "profile" => match value {
-                "" | "1" | "on" | "yes" => Some(true),
-                "0" | "off" | "no" => Some(false),
-                _ => None,
-            }
-            .map(|b| opts.profile = b)
-            .is_some(),
+            "superpages" => on_off(value).map(|b| opts.superpages = b).is_some(),
+            "profile" => on_off(value).map(|b| opts.profile = b).is_some(),
+            "flushbatch" => on_off(value).map(|b| opts.flush_batch = b).is_some(),
             "bootscrub" => match value {
-                "" | "1" | "on" | "yes" => Some(true),
-                "0" | "off" | "no" | "idle" => Some(false),
-                _ => None,
+                "idle" => Some(false),
+                _ => on_off(value),
             }
             .map(|b| opts.bootscrub = b)
             .is_some(),
@@ -191,6 +185,15 @@ pub fn parse(cmdline: &str) -> Options {
     opts
 }
 
+/// A switch's value: empty, `1`, `on`, `yes` turn it on; `0`, `off`, `no` turn it off.
+fn on_off(value: &str) -> Option<bool> {
+    match value {
+        "" | "1" | "on" | "yes" => Some(true),
+        "0" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +209,8 @@ mod tests {
         assert!(!parse("log=info").profile);
         assert!(parse("profile").profile);
         assert!(parse("profile=on").profile);
+        assert!(parse("log=info").flush_batch);
+        assert!(!parse("flushbatch=0").flush_batch);
         assert!(!parse("profile=0").profile);
         assert_eq!(parse("profile=maybe").unknown, ["profile=maybe"]);
     }

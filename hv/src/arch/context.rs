@@ -148,13 +148,16 @@ pub fn swapgs() {
 /// Loads a guest address space.
 ///
 /// The caller passes the machine address of an L4 that the page-type system has validated
-/// for a domain (so its hypervisor slots are the hypervisor's).
-pub fn load_cr3(l4_ma: u64) {
+/// for a domain (so its hypervisor slots are the hypervisor's). Returns whether CR3 was
+/// written (it held another root), which drops the TLB's translations.
+pub fn load_cr3(l4_ma: u64) -> bool {
     if cpu::read_cr3() != l4_ma {
         // SAFETY: validated guest L4s carry the hypervisor's slots 256–271 (installed on
         // validation and unwritable by guests), so the hypervisor stays mapped.
         unsafe { cpu::write_cr3(l4_ma) };
+        return true;
     }
+    false
 }
 
 /// Loads the guest-user GS selector (`SEGBASE_GS_USER_SEL`), as Xen does: a non-null

@@ -6,6 +6,7 @@
 //! (CR3 loads) stay `unsafe` with a documented contract.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Writes a byte to an I/O port.
 pub fn outb(port: u16, value: u8) {
@@ -68,8 +69,31 @@ pub fn read_cr3() -> u64 {
 /// `value` must point at a valid L4 that maps the hypervisor (slots 256–271) exactly like the
 /// current one, so that the code, stack and data in use stay mapped.
 pub unsafe fn write_cr3(value: u64) {
+    bump(&CR3_LOADS);
     // SAFETY: the caller guarantees the new tables map the hypervisor identically.
     unsafe { asm!("mov cr3, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// CR3 loads since boot (each drops every non-global translation; under TCG, QEMU's whole
+/// soft TLB, which the code that runs next refills page by page).
+static CR3_LOADS: AtomicU64 = AtomicU64::new(0);
+/// Of those, explicit flushes ([`flush_tlb`]).
+static FLUSHES: AtomicU64 = AtomicU64::new(0);
+/// INVLPGs since boot.
+static INVLPGS: AtomicU64 = AtomicU64::new(0);
+
+/// One CPU: a plain load and store (no locked instruction on the paths it counts).
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// TLB work since boot, for the profile: (CR3 loads, of which explicit flushes, INVLPGs).
+pub fn tlb_counts() -> (u64, u64, u64) {
+    (
+        CR3_LOADS.load(Ordering::Relaxed),
+        FLUSHES.load(Ordering::Relaxed),
+        INVLPGS.load(Ordering::Relaxed),
+    )
 }
 
 /// Reads CR0.
@@ -102,12 +126,20 @@ pub fn write_cr4(value: u64) {
 
 /// Flushes the whole (non-global) TLB by reloading CR3.
 pub fn flush_tlb() {
+    bump(&FLUSHES);
     // SAFETY: reloading the current CR3 keeps the same mappings.
     unsafe { write_cr3(read_cr3()) }
 }
 
+/// Whether a CR3 load drops every translation: CR4.PGE is clear, so no entry is global (the
+/// hypervisor never sets it; guest user entries carry the GLOBAL bit Xen gives them).
+pub fn cr3_load_flushes_all() -> bool {
+    read_cr4() & (1 << 7) == 0
+}
+
 /// Invalidates the TLB entry for one virtual address.
 pub fn invlpg(va: u64) {
+    bump(&INVLPGS);
     // SAFETY: INVLPG only drops a cached translation.
     unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) };
 }

@@ -8,7 +8,7 @@
 
 use hv_core::continuation::MmuBatch;
 use hv_core::mm::pte::is_canonical;
-use hv_core::mm::{BaseKind, DomId, Mfn, MmError, PageLevel};
+use hv_core::mm::{BaseKind, DomId, GuestFlush, Mfn, MmError, PageLevel, TlbAction};
 use hv_core::profile::Kind;
 use pv_abi::errno;
 use pv_abi::xen::*;
@@ -94,11 +94,37 @@ enum Stop {
     Failed(i64),
 }
 
-/// Flushes the TLB if the page-type state machine asks for it.
+/// Does what the TLB needs after an operation and the guest's request `guest` (see
+/// `hv_core::mm::tlb`: a full flush waits for the end of a collecting batch).
+pub(super) fn tlb_after(call: &mut Call, guest: GuestFlush, va: u64) {
+    match call.hv.memory.mm.tlb_after(guest) {
+        TlbAction::Nothing => {}
+        TlbAction::Invlpg => {
+            if is_canonical(va) {
+                cpu::invlpg(va);
+            }
+        }
+        TlbAction::Full => cpu::flush_tlb(),
+    }
+}
+
+/// Flushes the TLB if the page-type state machine asks for it (or leaves it to the batch).
 fn flush_if_needed(call: &mut Call) {
-    if call.hv.memory.mm.take_flush_needed() {
+    tlb_after(call, GuestFlush::None, 0);
+}
+
+/// Runs `body` as a batch whose TLB flushes are collected and done once at its end (the
+/// guest resumes only after it, or at a continuation, which ends it too).
+pub(super) fn flush_batch(call: &mut Call, body: impl FnOnce(&mut Call) -> Ret) -> Ret {
+    if !call.hv.flush_batch_on {
+        return body(call);
+    }
+    let outer = call.hv.memory.mm.begin_flush_batch();
+    let ret = body(call);
+    if call.hv.memory.mm.end_flush_batch(outer) {
         cpu::flush_tlb();
     }
+    ret
 }
 
 /// Writes `done` to the guest's `done` pointer (if any) and returns `rc`.
@@ -233,7 +259,10 @@ fn switch_root(call: &mut Call, kind: BaseKind, mfn: u64) {
     }
     let root = v.current_root();
     v.arch.cr3 = root * 4096;
-    context::load_cr3(root * 4096);
+    // A load that drops every translation settles any flush owed so far.
+    if context::load_cr3(root * 4096) && cpu::cr3_load_flushes_all() && call.hv.flush_batch_on {
+        call.hv.memory.mm.cr3_loaded();
+    }
 }
 
 fn mmuext_one(call: &mut Call, op: &MmuextOp) -> Result<(), i64> {
@@ -266,13 +295,11 @@ fn mmuext_one(call: &mut Call, op: &MmuextOp) -> Result<(), i64> {
             Ok(())
         }
         MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
-            cpu::flush_tlb();
+            tlb_after(call, GuestFlush::Full, 0);
             Ok(())
         }
         MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => {
-            if is_canonical(op.arg1) {
-                cpu::invlpg(op.arg1);
-            }
+            tlb_after(call, GuestFlush::Invlpg, op.arg1);
             Ok(())
         }
         MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => Err(errno::neg(errno::EACCES)),
@@ -299,7 +326,14 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
     if !foreign_ok(call, b.foreigndom) {
         return Ret::Value(errno::neg(errno::EPERM));
     }
-    let mut done = done_before(call, &b);
+    // The batch's flushes are collected (a Linux pin or unpin changes the type of every
+    // page-table page it names) and done once; a CR3 load on the way settles them.
+    flush_batch(call, |call| mmuext_batch(call, &b))
+}
+
+/// The items of an `mmuext_op` batch.
+fn mmuext_batch(call: &mut Call, b: &MmuBatch) -> Ret {
+    let mut done = done_before(call, b);
     let mut done_here = 0;
     let count = u64::from(b.count);
     // One op at a time: NEW_BASEPTR switches the address space the rest is read through.
@@ -311,7 +345,7 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
         let (dom, kind) = (call.dom(), Kind::Mmuext(op.cmd.min(255) as u8));
         call.hv.prof_switch(dom, kind, true);
         let result = mmuext_one(call, &op);
-        // Kept per item: an op such as NEW_BASEPTR switches address spaces mid-batch.
+        // Owed flushes wait for the batch's end (copies meanwhile walk in software).
         flush_if_needed(call);
         call.hv
             .prof_switch(dom, Kind::hypercall(hypercall::MMUEXT_OP), false);
@@ -329,7 +363,7 @@ pub fn mmuext_op(call: &mut Call) -> Ret {
             done_here += 1;
         })
     });
-    end_batch(call, &b, 24, done, done_here, stop)
+    end_batch(call, b, 24, done, done_here, stop)
 }
 
 /// `update_va_mapping(va, val, flags)`: change the L1 entry mapping `va` in the current
@@ -348,11 +382,8 @@ pub fn update_va_mapping(call: &mut Call) -> Ret {
         .memory
         .mm
         .update_va_mapping(dom, Mfn(root), va, val, &mut DirectMapMemory);
-    let flushed = call.hv.memory.mm.take_flush_needed();
     if let Err(e) = r {
-        if flushed {
-            cpu::flush_tlb();
-        }
+        flush_if_needed(call);
         log::debug!(
             "d{}: update_va_mapping {va:#x} -> {val:#x}: {e} (target frame: {:?})",
             dom.0,
@@ -363,12 +394,12 @@ pub fn update_va_mapping(call: &mut Call) -> Ret {
         );
         return Ret::Value(mm_err(e));
     }
-    match flags & UVMF_FLUSHTYPE_MASK {
-        UVMF_TLB_FLUSH => cpu::flush_tlb(),
-        UVMF_INVLPG if !flushed => cpu::invlpg(va),
-        _ if flushed => cpu::flush_tlb(),
-        _ => {}
-    }
+    let guest = match flags & UVMF_FLUSHTYPE_MASK {
+        UVMF_TLB_FLUSH => GuestFlush::Full,
+        UVMF_INVLPG => GuestFlush::Invlpg,
+        _ => GuestFlush::None,
+    };
+    tlb_after(call, guest, va);
     Ret::Value(0)
 }
 

@@ -13,9 +13,25 @@ use hv_core::profile::Kind;
 
 use super::{Call, Ret};
 
+/// Bytes per entry.
+const ENTRY_SIZE: u64 = core::mem::size_of::<MulticallEntry>() as u64;
+/// Where an entry's `result` lies in it.
+const RESULT_OFFSET: u64 = core::mem::offset_of!(MulticallEntry, result) as u64;
+
+/// The TLB flushes the calls owe are collected and done once at the end (or at a
+/// continuation): Linux's pin and unpin multicalls change the type of every page-table page
+/// they name (`hv_core::mm::tlb`).
 pub fn multicall(call: &mut Call) -> Ret {
+    super::mmu::flush_batch(call, run)
+}
+
+fn run(call: &mut Call) -> Ret {
     let batch = MulticallBatch::from_args(call.args);
     let list = batch.list;
+    // Batch size in the profile's items (a continued batch counts its rest again).
+    let dom = call.dom();
+    call.hv
+        .prof_items(dom, Kind::hypercall(nr::MULTICALL), u64::from(batch.count));
     for i in 0..u64::from(batch.count) {
         if i > 0 && call.preempt_due() {
             return Ret::Continue(batch.continuation(i as u32));
@@ -44,8 +60,12 @@ pub fn multicall(call: &mut Call) -> Ret {
         };
         match ret {
             Ret::Value(v) => {
-                e.result = v as u64;
-                if call.guest().write_elem(list, i, &e).is_err() {
+                // Only the result field goes back (Xen's way): 8 bytes, not the whole entry.
+                let at = (i * ENTRY_SIZE)
+                    .checked_add(RESULT_OFFSET)
+                    .and_then(|off| list.checked_add(off));
+                let written = at.is_some_and(|at| call.guest().write_obj(at, &(v as u64)).is_ok());
+                if !written {
                     return Ret::Value(errno::neg(errno::EFAULT));
                 }
             }

@@ -50,6 +50,7 @@ mod stats;
 mod teardown;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+mod tlb;
 mod types;
 mod upper;
 mod validate;
@@ -71,6 +72,7 @@ pub use reclaim::TakenExtent;
 pub use spage::{SpageInfo, SpageType};
 pub use stats::{CheckLine, MmCheck, MmStats, StatLine};
 pub use teardown::Teardown;
+pub use tlb::{GuestFlush, TlbAction};
 pub use types::{
     BaseKind, DomId, DomainConfig, Mfn, MmConfig, PageLevel, DOMID_FIRST_RESERVED,
     ENTRIES_PER_TABLE, FRAMES_PER_SUPERPAGE, MAX_ASSIGN_ORDER, PAGE_SHIFT, SUPERPAGE_ORDER,
@@ -85,6 +87,8 @@ pub struct Mm<'a> {
     spages: &'a mut [SpageInfo],
     domains: BTreeMap<DomId, Domain>,
     flush_needed: bool,
+    /// A batch collects flushes (see `tlb`): the flag stays set until its end.
+    flush_batch: bool,
     /// Sticky: an L4 linear entry (a self-map included) was accepted at some time. Such an
     /// entry lets a guest address reach the hypervisor's own L4 entries, so from then on
     /// ring-0 copies never go through the hardware MMU ([`Mm::copy_through_mmu_ok`]).
@@ -120,6 +124,7 @@ impl<'a> Mm<'a> {
             spages,
             domains: BTreeMap::new(),
             flush_needed: false,
+            flush_batch: false,
             linear_l4_made: false,
             next_epoch: 0,
             orphans_freed: alloc::vec::Vec::new(),

@@ -44,8 +44,8 @@ impl Mm<'_> {
         mem: &M,
     ) -> Result<PtwrTarget, MmError> {
         self.domain(dom)?;
-        let maddr = self.translate(root, va, false, mem)?;
-        if self.translate(root, va, true, mem).is_ok() {
+        let (maddr, writable) = self.translate_rw(root, va, mem)?;
+        if writable {
             return Err(MmError::Invalid);
         }
         let table = Mfn(maddr >> PAGE_SHIFT);
@@ -63,6 +63,17 @@ impl Mm<'_> {
             // 9-bit index: always < 512.
             slot: ((maddr & 0xFFF) >> 3) as usize,
         })
+    }
+
+    /// The same target for another address `va` in the page of the one it was found for
+    /// (the decoded access, once the faulting page is known to be a table): only the slot
+    /// differs, so no second walk is needed.
+    pub fn ptwr_retarget(target: PtwrTarget, va: u64) -> PtwrTarget {
+        PtwrTarget {
+            // 9-bit index: always < 512.
+            slot: ((va & 0xFFF) >> 3) as usize,
+            ..target
+        }
     }
 
     /// The current value of the target entry.

@@ -112,14 +112,30 @@ impl Mm<'_> {
         write: bool,
         mem: &M,
     ) -> Result<u64, MmError> {
+        match self.translate_rw(root_l4, va, mem)? {
+            (_, false) if write => Err(MmError::NotMapped),
+            (maddr, _) => Ok(maddr),
+        }
+    }
+
+    /// One walk for both questions: `translate(root_l4, va, false, mem)`'s machine address
+    /// and whether `translate(root_l4, va, true, mem)` would succeed (RW at every level).
+    pub fn translate_rw<M: FrameMemory>(
+        &self,
+        root_l4: Mfn,
+        va: u64,
+        mem: &M,
+    ) -> Result<(u64, bool), MmError> {
         check_guest_va(va)?;
         self.check_root(root_l4, None)?;
         let mut table = root_l4;
+        let mut writable = true;
         for level in [PageLevel::L4, PageLevel::L3, PageLevel::L2, PageLevel::L1] {
             let entry = mem.read_entry(table, va_slot(va, level));
-            if !is_present(entry) || entry & USER == 0 || (write && entry & RW == 0) {
+            if !is_present(entry) || entry & USER == 0 {
                 return Err(MmError::NotMapped);
             }
+            writable &= entry & RW != 0;
             let leaf = match level {
                 PageLevel::L1 => Some((entry & ADDR_MASK) | (va & PAGE_OFFSET)),
                 PageLevel::L2 if entry & PSE != 0 => {
@@ -134,7 +150,7 @@ impl Mm<'_> {
                 if maddr >> 12 >= self.config.max_mfn {
                     return Err(MmError::NotMapped);
                 }
-                return Ok(maddr);
+                return Ok((maddr, writable));
             }
             table = entry_mfn(entry);
             self.frame(table).map_err(|_| MmError::NotMapped)?;

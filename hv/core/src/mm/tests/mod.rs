@@ -20,4 +20,5 @@ mod ptwr;
 mod safety;
 mod segdesc;
 mod superpage;
+mod tlb;
 mod walk;

@@ -151,3 +151,41 @@ fn l2_pse_from_a_domain_without_superpages_is_refused() {
     );
     w.check();
 }
+
+#[test]
+fn retargeting_within_the_faulting_page_equals_a_fresh_lookup() {
+    let w = tree();
+    for (page, offsets) in [
+        (L1_VA, [0u64, 8, 0x7f8, 0xff8]),
+        (L2_VA, [0, 16, 0x800, 0xff8]),
+    ] {
+        let found = w.mm.ptwr_target(D1, Mfn(16), page + 0x10, &w.mem).unwrap();
+        for off in offsets {
+            let fresh = w.mm.ptwr_target(D1, Mfn(16), page + off, &w.mem).unwrap();
+            assert_eq!(Mm::ptwr_retarget(found, page + off), fresh);
+        }
+    }
+}
+
+#[test]
+fn one_walk_answers_both_translations() {
+    let w = tree();
+    // (va, machine address and writable at every level, or not mapped)
+    let cases = [
+        (DATA_VA + 0x123, Some(((20 << 12) + 0x123, true))),
+        (L1_VA + 8, Some(((19 << 12) + 8, false))),
+        (L4_VA, Some((16 << 12, false))),
+        (L2_VA + 0xff8, Some(((18 << 12) + 0xff8, false))),
+        (VA + 0x4000, None),
+        (0x1000, None),
+        (0xFFFF_8000_0000_1000, None),
+    ];
+    for (va, want) in cases {
+        let both = w.mm.translate_rw(Mfn(16), va, &w.mem).ok();
+        assert_eq!(both, want, "{va:#x}");
+        let read = w.mm.translate(Mfn(16), va, false, &w.mem).ok();
+        let write = w.mm.translate(Mfn(16), va, true, &w.mem).ok();
+        assert_eq!(read, want.map(|(m, _)| m), "{va:#x}");
+        assert_eq!(write, want.filter(|&(_, rw)| rw).map(|(m, _)| m), "{va:#x}");
+    }
+}
