@@ -78,6 +78,12 @@ impl EventBits for SharedInfoBits<'_> {
         self.vcpu_info(vcpu)
             .is_none_or(|v| v.test_and_set_upcall_pending())
     }
+
+    // One `vcpu_info` lookup for both words (the send path's common case).
+    fn test_and_set_sel_then_upcall(&mut self, vcpu: VcpuId, word: u32) -> bool {
+        self.vcpu_info(vcpu)
+            .is_none_or(|v| v.test_and_set_pending_sel(word) || v.test_and_set_upcall_pending())
+    }
 }
 
 /// The shared_info pages of all live domains.

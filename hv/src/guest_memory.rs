@@ -76,12 +76,19 @@ impl<'a> GuestMemory<'a> {
     }
 
     /// Copies `buf.len()` bytes from guest address `va`.
+    #[inline]
     pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
         let len = buf.len();
         if len <= MAX_COPY && self.through_mmu(va, len) && guest_copy::read(va, buf).is_ok() {
             return Ok(());
         }
-        self.each_page(va, len, false, |ma, off, n| {
+        self.read_walked(va, buf)
+    }
+
+    /// [`Self::read`] by software walk (out of line: the hardware copy is the hot path).
+    #[inline(never)]
+    fn read_walked(&self, va: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
+        self.each_page(va, buf.len(), false, |ma, off, n| {
             phys::read_bytes(ma, &mut buf[off..off + n])
         })
     }
@@ -93,11 +100,19 @@ impl<'a> GuestMemory<'a> {
     /// runs on, which holds the frame Writable, and nothing changes those tables during the
     /// copy (one CPU, interrupts masked).
     #[allow(clippy::disallowed_methods)]
+    #[inline]
     pub fn write(&self, va: u64, data: &[u8]) -> Result<(), GuestFault> {
         let len = data.len();
         if len <= MAX_COPY && self.through_mmu(va, len) && guest_copy::write(va, data).is_ok() {
             return Ok(());
         }
+        self.write_walked(va, data)
+    }
+
+    /// [`Self::write`] by software walk (out of line: the hardware copy is the hot path).
+    #[allow(clippy::disallowed_methods)]
+    #[inline(never)]
+    fn write_walked(&self, va: u64, data: &[u8]) -> Result<(), GuestFault> {
         self.each_page(va, data.len(), true, |ma, off, n| {
             phys::write_bytes(ma, &data[off..off + n])
         })

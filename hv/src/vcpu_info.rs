@@ -71,6 +71,7 @@ impl<'a> VcpuInfo<'a> {
     }
 
     /// Sets `evtchn_upcall_mask` to `masked`; returns the old mask byte.
+    #[inline]
     pub fn set_upcall_mask(&self, masked: bool) -> u8 {
         let old = match masked {
             true => self.page.fetch_or_u64(self.base, 0x100),

@@ -64,11 +64,37 @@ guest_copy_fixup:
     options(att_syntax)
 );
 
-extern "sysv64" {
-    fn guest_copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> u64;
+extern "C" {
     static guest_copy_begin: u8;
     static guest_copy_end: u8;
     static guest_copy_fixup: u8;
+}
+
+/// Calls `guest_copy_bytes` (dst in rdi, src in rsi, length in rdx) by a direct `call` from
+/// inline asm: declared as an external function it would be called through the GOT (the code
+/// is position independent), an indirect branch on every guest copy. Returns 0, or 1 after a
+/// fault.
+///
+/// # Safety
+/// As for the copy itself: `dst`/`src` are a hypervisor buffer of `len` bytes and a guest
+/// range the caller has established may be reached through the loaded tables.
+#[inline(always)]
+unsafe fn copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> u64 {
+    let r: u64;
+    // SAFETY: the callee follows the asm above: it reads rdi, rsi, rdx, clobbers rcx, rdi,
+    // rsi and flags, returns in rax, touches memory only at dst/src (the caller's contract)
+    // and the stack only by its own return address (the target has no red zone).
+    unsafe {
+        core::arch::asm!(
+            "call guest_copy_bytes",
+            inout("rdi") dst => _,
+            inout("rsi") src => _,
+            in("rdx") len,
+            out("rcx") _,
+            out("rax") r,
+        );
+    }
+    r
 }
 
 /// A fault inside the copy: the guest address was not accessible after all.
@@ -94,7 +120,7 @@ pub fn read(va: u64, buf: &mut [u8]) -> Result<(), CopyFault> {
     // guest L4 slots of the loaded tables, which reach only guest memory (caller's check),
     // so the reads touch no hypervisor memory; a fault is caught by `fixup`. No Rust
     // reference to guest memory is formed.
-    let r = unsafe { guest_copy_bytes(buf.as_mut_ptr(), va as *const u8, buf.len()) };
+    let r = unsafe { copy_bytes(buf.as_mut_ptr(), va as *const u8, buf.len()) };
     if r == 0 {
         Ok(())
     } else {
@@ -112,7 +138,7 @@ pub fn write(va: u64, data: &[u8]) -> Result<(), CopyFault> {
     // SAFETY: as in `read`, with the guest range as destination: only guest frames mapped
     // writable at every level of the loaded tables can be written (CR0.WP is set at boot and
     // kept), a fault is caught by `fixup`.
-    let r = unsafe { guest_copy_bytes(va as *mut u8, data.as_ptr(), data.len()) };
+    let r = unsafe { copy_bytes(va as *mut u8, data.as_ptr(), data.len()) };
     if r == 0 {
         Ok(())
     } else {

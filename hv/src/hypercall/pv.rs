@@ -163,9 +163,10 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     // One lookup for all of it: the address space to read the frame from, whether a user
     // one exists, the upcall mask and the switch to user mode (disjoint fields of the state).
     let hv = &mut *call.hv;
-    let Some(vcpu) = hv.domains.get_mut(&who.0).map(|d| &mut d.vcpus[who.1]) else {
+    let Some(d) = hv.domains.get_mut(&who.0) else {
         return Ret::NoReturn;
     };
+    let vcpu = &mut d.vcpus[who.1];
     let guest = GuestMemory::new(&hv.memory.mm, Mfn(vcpu.current_root()));
     let Ok(ctx) = guest.read_obj::<IretContext>(frame.rsp) else {
         call.hv.crash_domain(
@@ -189,7 +190,7 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     frame.rflags = ctx.rflags;
     frame.rsp = ctx.rsp;
     frame.ss = ctx.ss | 3;
-    if let Some(info) = hv.domains.get(&who.0).and_then(|d| d.vcpu_info(who.1)) {
+    if let Some(info) = d.vcpu_info(who.1) {
         info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
     }
     Ret::NoReturn

@@ -39,6 +39,12 @@ pub trait EventBits {
     fn test_and_set_pending_sel(&mut self, vcpu: VcpuId, word: u32) -> bool;
     /// Sets `vcpu`'s `evtchn_upcall_pending`; returns the old value.
     fn test_and_set_upcall_pending(&mut self, vcpu: VcpuId) -> bool;
+    /// Sets bit `word` of `vcpu`'s `evtchn_pending_sel` and, if it was clear, `vcpu`'s
+    /// `evtchn_upcall_pending`; returns whether either was already set (no upcall to kick).
+    /// An implementation may override this to find the vCPU's words once.
+    fn test_and_set_sel_then_upcall(&mut self, vcpu: VcpuId, word: u32) -> bool {
+        self.test_and_set_pending_sel(vcpu, word) || self.test_and_set_upcall_pending(vcpu)
+    }
 }
 
 impl<T: EventBits + ?Sized> EventBits for &mut T {
@@ -62,6 +68,9 @@ impl<T: EventBits + ?Sized> EventBits for &mut T {
     }
     fn test_and_set_upcall_pending(&mut self, vcpu: VcpuId) -> bool {
         (**self).test_and_set_upcall_pending(vcpu)
+    }
+    fn test_and_set_sel_then_upcall(&mut self, vcpu: VcpuId, word: u32) -> bool {
+        (**self).test_and_set_sel_then_upcall(vcpu, word)
     }
 }
 
@@ -118,7 +127,7 @@ pub fn unmask(bits: &mut impl EventBits, port: Port, vcpu: VcpuId) -> bool {
 }
 
 fn mark_selector(bits: &mut impl EventBits, port: Port, vcpu: VcpuId) -> Delivery {
-    if bits.test_and_set_pending_sel(vcpu, port.word()) || bits.test_and_set_upcall_pending(vcpu) {
+    if bits.test_and_set_sel_then_upcall(vcpu, port.word()) {
         Delivery::Pending
     } else {
         Delivery::Kick

@@ -128,23 +128,32 @@ impl EventChannels {
         port: Port,
         pages: &mut impl SharedInfoPages,
     ) -> Result<SendOutcome, EvtchnError> {
-        match self.channel(caller, port)?.state {
+        // Each channel is read once: the raise goes to the notify vCPU read here.
+        let channel = self.channel(caller, port)?;
+        match channel.state {
             PortState::Interdomain {
                 remote_dom,
                 remote_port,
             } => {
                 // The invariant guarantees the peer; check rather than trust it.
-                match self.channel(remote_dom, remote_port)?.state {
+                let peer = self.channel(remote_dom, remote_port)?;
+                match peer.state {
                     PortState::Interdomain { .. } => {}
                     _ => return Err(EvtchnError::WrongState),
                 }
-                Ok(SendOutcome::Raised(self.raise(
+                Ok(SendOutcome::Raised(Self::raise_to(
                     remote_dom,
                     remote_port,
+                    peer.notify_vcpu,
                     pages,
                 )))
             }
-            PortState::Ipi => Ok(SendOutcome::Raised(self.raise(caller, port, pages))),
+            PortState::Ipi => Ok(SendOutcome::Raised(Self::raise_to(
+                caller,
+                port,
+                channel.notify_vcpu,
+                pages,
+            ))),
             PortState::Backend { service } => Ok(SendOutcome::Backend {
                 dom: caller,
                 port,

@@ -165,6 +165,17 @@ impl EventChannels {
         pages: &mut impl SharedInfoPages,
     ) -> Notified {
         let vcpu = self.channel(dom, port).map_or(VcpuId(0), |c| c.notify_vcpu);
+        Self::raise_to(dom, port, vcpu, pages)
+    }
+
+    /// [`Self::raise`] for a caller that has just read the channel: `vcpu` is its
+    /// `notify_vcpu` (the send path, which would otherwise look the port up twice).
+    pub(super) fn raise_to(
+        dom: DomId,
+        port: Port,
+        vcpu: VcpuId,
+        pages: &mut impl SharedInfoPages,
+    ) -> Notified {
         let delivery = match pages.event_bits(dom) {
             Some(mut bits) => set_pending(&mut bits, port, vcpu),
             None => Delivery::NoSharedInfo,

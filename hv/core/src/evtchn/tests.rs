@@ -80,6 +80,24 @@ fn interdomain_connect_send_and_close() {
 }
 
 #[test]
+fn interdomain_send_goes_to_the_peer_ports_notify_vcpu() {
+    let (mut ev, mut pages) = setup();
+    let p1 = ev.alloc_unbound(D1, DomId::SELF, D2).unwrap();
+    let (p2, _) = ev.bind_interdomain(D2, D1, p1, &mut pages).unwrap();
+    // D1's end notifies its vCPU 1; D2's end stays on vCPU 0.
+    ev.bind_vcpu(D1, p1, VcpuId(1)).unwrap();
+    let SendOutcome::Raised(n) = ev.send(D2, p2, &mut pages).unwrap() else {
+        panic!("interdomain send not raised")
+    };
+    assert_eq!(
+        (n.dom, n.port, n.vcpu, n.delivery),
+        (D1, p1, VcpuId(1), Delivery::Kick)
+    );
+    assert!(pages.get(1).upcall[1]);
+    assert!(!pages.get(1).upcall[0]);
+}
+
+#[test]
 fn bind_interdomain_checks_remote_port() {
     let (mut ev, mut pages) = setup();
     let for_d1 = ev.alloc_unbound(D2, D2, D1).unwrap();

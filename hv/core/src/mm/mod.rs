@@ -169,6 +169,7 @@ impl<'a> Mm<'a> {
     }
 
     /// `mfn` as a frame-table index, if it is below `max_mfn` (XSA-167: checked first).
+    #[inline]
     fn index(&self, mfn: Mfn) -> Result<usize, MmError> {
         if mfn.0 >= self.config.max_mfn {
             return Err(MmError::BadFrame);
@@ -176,6 +177,7 @@ impl<'a> Mm<'a> {
         usize::try_from(mfn.0).map_err(|_| MmError::BadFrame)
     }
 
+    #[inline]
     fn frame(&self, mfn: Mfn) -> Result<&FrameInfo, MmError> {
         let i = self.index(mfn)?;
         self.frames.get(i).ok_or(MmError::BadFrame)

@@ -176,6 +176,9 @@ impl Mm<'_> {
     ///
     /// `translate`'s other refusals (PSE L3 entries, frames beyond `max_mfn`) cannot occur in
     /// validated guest tables.
+    // Inlined into the hypervisor's guest copies (every hypercall argument, bounce frame and
+    // `iret` frame): a cross-crate call is an indirect call through the GOT.
+    #[inline]
     pub fn copy_through_mmu_ok(&self, root_l4: Mfn, va: u64, len: u64) -> bool {
         let Some(end) = va.checked_add(len) else {
             return false;
