@@ -198,7 +198,7 @@ impl Hypervisor {
         self.cpu().current = None;
         while let Some(next) = self.pick_next() {
             *frame = self.switch_in(next);
-            if self.prepare_return(next, frame) {
+            if self.prepare_return_switched(next, frame) {
                 self.program_timer();
                 return Next::Resume;
             }
@@ -210,6 +210,7 @@ impl Hypervisor {
 
     /// Whether vCPU `v` can run and, if so, the event callback to bounce into when an upcall
     /// is due (0: none due, or no callback). One lookup: this runs on every return.
+    #[inline(always)]
     fn return_state(&self, v: VcpuRef) -> Option<u64> {
         let d = self.domains.get(&v.0).filter(|d| d.is_running())?;
         let vcpu = d.vcpus.get(v.1)?;
@@ -221,10 +222,18 @@ impl Hypervisor {
         Some(if due { handler } else { 0 })
     }
 
+    /// [`Self::prepare_return`] after a switch, out of line: the resume of the same vCPU is
+    /// the only copy inlined into the exit path.
+    #[inline(never)]
+    fn prepare_return_switched(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
+        self.prepare_return(v, frame)
+    }
+
     /// Last steps before returning to vCPU `v` through `frame`: check it can run, deliver a
     /// pending event upcall, and check the frame is one the CPU can return to (one it cannot
     /// goes to [`Self::return_to_failsafe`]). Returns whether the vCPU is still alive.
-    #[inline]
+    /// Runs on every exit: inlined into the resume path (no call, no register shuffling).
+    #[inline(always)]
     fn prepare_return(&mut self, v: VcpuRef, frame: &mut TrapFrame) -> bool {
         let Some(upcall) = self.return_state(v) else {
             return false;
