@@ -76,7 +76,6 @@ impl GuestPage {
     }
 
     /// Reads the aligned u64 at `offset` (0 if misaligned or outside).
-    #[inline]
     pub fn read_u64(&self, offset: usize) -> u64 {
         self.word(offset).map_or(0, phys::read_u64)
     }
