@@ -38,14 +38,35 @@ pub struct Window<T> {
 /// Starts channel 0 counting down `ticks` in mode 0; OUT goes low now and high at terminal
 /// count, then stays high (the counter wraps and runs on, its value meaningless).
 fn start(ticks: u16) {
+    program(ticks);
+    load(ticks);
+}
+
+/// Programs channel 0 for a mode-0 count of `ticks` up to its last step (the low byte).
+fn program(ticks: u16) {
     cpu::outb(COMMAND, MODE0);
     cpu::outb(CHANNEL0, (ticks & 0xFF) as u8);
+}
+
+/// Writes the count's high byte, which loads the count [`program`] prepared: a single port
+/// write.
+fn load(ticks: u16) {
     cpu::outb(CHANNEL0, (ticks >> 8) as u8);
 }
 
 /// Channel 0's status byte and current count, latched together.
 fn read_back() -> (u8, u16) {
+    latch();
+    read_latched()
+}
+
+/// Latches channel 0's count and status (a single port write).
+fn latch() {
     cpu::outb(COMMAND, READ_BACK0);
+}
+
+/// The status byte and count the last [`latch`] took.
+fn read_latched() -> (u8, u16) {
     let status = cpu::inb(CHANNEL0);
     let lo = u16::from(cpu::inb(CHANNEL0));
     let hi = u16::from(cpu::inb(CHANNEL0));
@@ -98,37 +119,34 @@ pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Window<T> {
 }
 
 /// The full count of a free-running window ([`arm_window`]): 65535 ticks, 54.9 ms.
-pub const WINDOW_TICKS: u32 = 0xFFFF;
+pub const WINDOW_TICKS: u16 = 0xFFFF;
 
 /// Programs channel 0 for a [`WINDOW_TICKS`] window up to its last step: the count starts
 /// with [`start_armed_window`] (a single port write, for callers that time it closely).
 pub fn arm_window() {
-    cpu::outb(COMMAND, MODE0);
-    cpu::outb(CHANNEL0, (WINDOW_TICKS & 0xFF) as u8);
+    program(WINDOW_TICKS);
 }
 
 /// Starts the window [`arm_window`] prepared: writing the count's high byte loads it.
 pub fn start_armed_window() {
-    cpu::outb(CHANNEL0, (WINDOW_TICKS >> 8) as u8);
+    load(WINDOW_TICKS);
 }
 
 /// Latches channel 0's count and status now (a single port write), for
 /// [`read_latched_window`] to read later.
 pub fn latch_window() {
-    cpu::outb(COMMAND, READ_BACK0);
+    latch();
 }
 
 /// PIT ticks from the window's start to the [`latch_window`] before; `None` if the window
 /// had ended by then.
 pub fn read_latched_window() -> Option<u32> {
-    let status = cpu::inb(CHANNEL0);
-    let lo = u32::from(cpu::inb(CHANNEL0));
-    let hi = u32::from(cpu::inb(CHANNEL0));
+    let (status, count) = read_latched();
     if status & STATUS_NULL_COUNT != 0 {
         return Some(0);
     }
     if status & STATUS_OUT != 0 {
         return None;
     }
-    Some(WINDOW_TICKS - (hi << 8 | lo))
+    Some(u32::from(WINDOW_TICKS - count))
 }
