@@ -123,9 +123,8 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     entry::init();
     timeline.mark("cpu tables", cpu::rdtsc());
     let machine = mem::init(&boot);
-    let t_mapped = cpu::rdtsc();
     timeline.mark("heap+allocator", machine.allocator_ready_tsc);
-    timeline.mark("page tables", t_mapped);
+    timeline.mark("page tables", cpu::rdtsc());
     // The TSC and APIC timer are calibrated against a PIT window that runs while the boot
     // reads ACPI and sets up the frame tables (10 ms at least, no busy wait for it alone).
     let calibrating = arch::lapic::begin_calibration();
@@ -148,16 +147,14 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     let serial_irq = route_serial_interrupt(boot.acpi_root);
     timeline.mark("ACPI", cpu::rdtsc());
     let mut memory = memory::Memory::new(machine);
-    let t_memory = cpu::rdtsc();
-    timeline.mark("frame tables", t_memory);
+    timeline.mark("frame tables", cpu::rdtsc());
     let Some(cal) = arch::lapic::finish_calibration(calibrating)
         .filter(|c| c.tsc_hz >= hv_core::time::tsc_freq::MIN_TSC_HZ && c.apic_timer_hz > 0)
     else {
         log::error!("no clock to calibrate the TSC against: no PIT counts and CPUID states no TSC frequency");
         exit(ExitCode::HypervisorFailure)
     };
-    let t_calibrated = cpu::rdtsc();
-    timeline.mark("calibration wait", t_calibrated);
+    timeline.mark("calibration wait", cpu::rdtsc());
     log::info!(
         "TSC {} MHz, APIC timer {} MHz",
         cal.tsc_hz / 1_000_000,
@@ -205,8 +202,7 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         hv.records.insert(id, record);
     }
     hv.next_domain_id = plans.len() as domain::DomainId + 1;
-    let t_domain = cpu::rdtsc();
-    timeline.mark("domains", t_domain);
+    timeline.mark("domains", cpu::rdtsc());
     let guest_frames: u64 = hv.domains.values().map(|d| d.nr_pages).sum();
     let frames_used = free_before.saturating_sub(hv.memory.frames.free_frames());
     log::info!(
@@ -229,15 +225,6 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         let at = hv.time.now() + after;
         hv.request_shutdown_at(at);
     }
-    let ms = |t: u64| (t - t_entry) / (cal.tsc_hz / 1000).max(1);
-    log::info!(
-        "boot: +{} ms page tables, +{} ms frame tables, +{} ms calibrated, +{} ms {} domain(s) built (since hypervisor entry)",
-        ms(t_mapped),
-        ms(t_memory),
-        ms(t_calibrated),
-        ms(t_domain),
-        plans.len()
-    );
     log::info!("boot: {}", timeline.line(cal.tsc_hz));
     hypervisor::install(hv);
     sched::start()
