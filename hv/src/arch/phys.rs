@@ -384,6 +384,11 @@ pub fn zero(ma: u64, len: usize) {
 /// (QEMU) the first *write* to a page of guest RAM costs the host a page allocation, so not
 /// writing frames that are already zero keeps building a large domain fast; reading them
 /// maps the host's shared zero page, which is cheap.
+///
+/// The check ORs 64 8-byte loads (512 bytes) between two looks at the result: under TCG each
+/// look ends a translation block, and 64 per look took 17 % fewer cycles per clean frame than
+/// 8 per look (1649 against 1989, same boot). 16-byte SSE2 loads (10958 against 4974 on a
+/// loaded machine) and `repe scasq` (6974) were slower than 8-byte loads.
 pub fn scrub(ma: u64, len: usize) {
     assert!(
         ma.is_multiple_of(4096) && len.is_multiple_of(4096),
@@ -395,8 +400,8 @@ pub fn scrub(ma: u64, len: usize) {
         let dirty = unsafe {
             let f = p.add(frame * 512);
             let mut any = 0u64;
-            for i in (0..512).step_by(8) {
-                for k in 0..8 {
+            for i in (0..512).step_by(64) {
+                for k in 0..64 {
                     any |= ptr::read_volatile(f.add(i + k));
                 }
                 if any != 0 {
