@@ -54,7 +54,7 @@ pub struct PerCpu {
     /// Set when `current` should give up the CPU at the next exit.
     pub preempt: bool,
     /// The exit being handled changed no timer deadline (a hypercall of
-    /// [`crate::hypercall::timer_neutral`]): resuming the same vCPU may keep the LAPIC timer
+    /// [`hv_core::time::timer_neutral`]): resuming the same vCPU may keep the LAPIC timer
     /// as armed (deadlines only moved later, so at worst it ticks early).
     pub timers_untouched: bool,
 }

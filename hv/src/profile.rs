@@ -96,6 +96,8 @@ pub fn log_profile(d: &Domain) {
     d.profile.report(ROWS, |line| log::info!("{line}"));
     let (cr3, flushes, invlpg) = cpu::tlb_counts();
     log::info!(
-        "TLB since boot (all domains): cr3_loads={cr3} of_which_flushes={flushes} invlpg={invlpg}"
+        "TLB since boot (all domains): cr3_loads={cr3} of_which_flushes={flushes} invlpg={invlpg}; \
+         LAPIC timer writes {}",
+        crate::arch::lapic::timer_writes()
     );
 }

@@ -17,6 +17,14 @@ const LVT_MASKED: u32 = 1 << 16;
 
 static APIC_VA: AtomicU64 = AtomicU64::new(0);
 static TIMER_HZ: AtomicU64 = AtomicU64::new(0);
+/// Timer (re)programmings since boot, for the profile: under emulation each is an exit to
+/// the device model, which also wakes its timer thread.
+static TIMER_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// LAPIC timer programmings since boot (arms and disarms).
+pub fn timer_writes() -> u64 {
+    TIMER_WRITES.load(Ordering::Relaxed)
+}
 
 fn write(reg: u64, value: u32) {
     let p = (APIC_VA.load(Ordering::Relaxed) + reg) as *mut u32;
@@ -279,6 +287,8 @@ fn settle(tsc_hz: u64, apic_timer_hz: u64) -> Calibration {
 
 /// Arms the one-shot timer to fire after `ns` nanoseconds (0 disarms it).
 pub fn arm_timer_ns(ns: u64) {
+    // One CPU: a plain load and store.
+    TIMER_WRITES.store(TIMER_WRITES.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     if ns == 0 {
         write(REG_TIMER_INITIAL, 0);
         return;

@@ -115,7 +115,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     let mut call = Call { hv, who, args };
     if number == nr::IRET {
         let _ = pv::iret(&mut call, frame);
-        call.hv.cpu().timers_untouched = timer_neutral(number);
+        call.hv.cpu().timers_untouched = hv_core::time::timer_neutral(number, 0);
         return;
     }
     match call_one(&mut call, number) {
@@ -134,7 +134,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     if call.hv.memory.mm.has_freed_orphans() {
         call.hv.memory.reap_orphans();
     }
-    call.hv.cpu().timers_untouched = timer_neutral(number);
+    call.hv.cpu().timers_untouched = hv_core::time::timer_neutral(number, call.args[0]);
 }
 
 /// A system call from guest user mode (`what`: "syscall" or "syscall32"): bounced to the
@@ -181,26 +181,6 @@ pub fn syscall32(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
         h => (h, cb.syscall32_masks),
     };
     user_syscall(hv, who, frame, callback, "syscall32");
-}
-
-/// Whether hypercall `number` can never make a timer deadline earlier (no guest timer,
-/// poll timeout or toolstack action is set by it; waking a vCPU only removes deadlines).
-/// The scheduler then skips recomputing the LAPIC timer on the way back.
-pub fn timer_neutral(number: u64) -> bool {
-    matches!(
-        number,
-        nr::XEN_VERSION
-            | nr::IRET
-            | nr::MMU_UPDATE
-            | nr::MMUEXT_OP
-            | nr::UPDATE_VA_MAPPING
-            | nr::CONSOLE_IO
-            | nr::EVENT_CHANNEL_OP
-            | nr::GRANT_TABLE_OP
-            | nr::FPU_TASKSWITCH
-            | nr::SET_SEGMENT_BASE
-            | nr::STACK_SWITCH
-    )
 }
 
 /// Runs hypercall `number` for `call`.

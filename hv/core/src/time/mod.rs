@@ -7,6 +7,7 @@
 //! | `clock`  | `SystemClock`, `VcpuTimeFields`, `WallClock`, version counters       |
 //! | `timer`  | `TimerQueue`: single-shot and periodic deadlines per vCPU            |
 //! | `tsc_freq` | the TSC frequency CPUID states (leaves 0x15/0x16), without a PIT   |
+//! | `timer_neutral` | hypercalls after which the LAPIC timer need not be recomputed |
 //!
 //! The platform measures the TSC frequency once, builds a [`SystemClock`], publishes
 //! [`SystemClock::vcpu_time`] into each `vcpu_info.time` (between
@@ -17,6 +18,7 @@
 mod clock;
 mod scale;
 mod timer;
+mod timer_neutral;
 pub mod tsc_freq;
 
 #[cfg(test)]
@@ -28,6 +30,7 @@ pub use clock::{
 };
 pub use scale::{TimeScale, MAX_SHIFT, MIN_SHIFT};
 pub use timer::{TimerKind, TimerQueue, DEFAULT_PV_PERIOD_NS, MAX_PERIOD_NS, MIN_PERIOD_NS};
+pub use timer_neutral::timer_neutral;
 
 /// Errors of the time layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
