@@ -55,6 +55,7 @@ impl Hypervisor {
         // With no domain to take it, input stays in the UART (and QEMU's backlog) until one
         // exists: nothing typed is lost.
         if !self.domains.values().any(|d| d.is_running()) {
+            self.input.uart_may_hold = true;
             return;
         }
         let mut typed = [0u8; 64];
@@ -68,6 +69,7 @@ impl Hypervisor {
                 None => break,
             }
         }
+        self.input.uart_may_hold = n == typed.len();
         if n == 0 {
             return;
         }
@@ -229,6 +231,12 @@ pub enum Focus {
 pub struct InputState {
     /// Who gets input.
     pub focus: Focus,
+    /// The UART may hold input that no interrupt will announce: set at boot and when a read
+    /// stopped before the UART was empty (no running domain to take it, or a full buffer,
+    /// which leaves the interrupt line raised: no new edge). The timer tick polls the UART
+    /// only while this is set or input has no interrupt (`Hypervisor::serial_irq`): under
+    /// emulation each poll is an exit to the device model.
+    pub uart_may_hold: bool,
     switcher: Switcher,
     keys: DebugKeys,
 }
@@ -238,6 +246,7 @@ impl Default for InputState {
         Self {
             // The first domain (ids start at 1).
             focus: Focus::Domain(1),
+            uart_may_hold: true,
             switcher: Switcher::default(),
             keys: DebugKeys::default(),
         }

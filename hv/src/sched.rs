@@ -425,7 +425,9 @@ impl Hypervisor {
             self.console_backend(id);
         }
         self.show_due_partial_lines();
-        self.console_input();
+        if !self.serial_irq || self.input.uart_may_hold {
+            self.console_input();
+        }
         self.toolstack_tick();
     }
 
