@@ -98,18 +98,7 @@ pub fn bounce(
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 
     // Lowest address first: rcx, r11, [segments], [error code], rip, cs, rflags, rsp, ss.
-    let mut words = [0u64; 12];
-    words[0] = frame.rcx;
-    words[1] = frame.r11;
-    let mut n = 2;
-    if let Some(segments) = b.segments {
-        words[2..6].copy_from_slice(&segments);
-        n = 6;
-    }
-    if let Some(e) = b.error_code {
-        words[n] = e;
-        n += 1;
-    }
+    let (rcx, r11) = (frame.rcx, frame.r11);
     let tail = [
         frame.rip,
         saved_cs | (saved_mask << 32),
@@ -117,14 +106,15 @@ pub fn bounce(
         frame.rsp,
         frame.ss,
     ];
-    words[n..n + tail.len()].copy_from_slice(&tail);
-    n += tail.len();
-    // The frame's bytes straight from the stack array (little-endian words): no heap
-    // allocation on the exception and event paths.
-    let bytes = words[..n].as_bytes();
-    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
-
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(kernel_root)).write(new_rsp, bytes)?;
+    let [t0, t1, t2, t3, t4] = tail;
+    let guest = GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(kernel_root));
+    // The frame's bytes straight from a stack array of its exact size (little-endian words):
+    // no heap allocation, no zeroing, on the exception and event paths.
+    let new_rsp = match (b.segments, b.error_code) {
+        (None, None) => push_words(&guest, rsp, [rcx, r11, t0, t1, t2, t3, t4])?,
+        (None, Some(e)) => push_words(&guest, rsp, [rcx, r11, e, t0, t1, t2, t3, t4])?,
+        (Some(s), e) => push_failsafe_frame(&guest, rsp, [rcx, r11], s, e, tail)?,
+    };
 
     frame.rip = b.handler;
     frame.cs = u64::from(FLAT_KERNEL_CS);
@@ -138,6 +128,46 @@ pub fn bounce(
     frame.rcx = frame.rip;
     frame.r11 = frame.rflags;
     Ok(())
+}
+
+/// Writes `words` just below `rsp` on the guest kernel stack; returns the new stack pointer.
+#[inline(always)]
+fn push_words<const N: usize>(
+    guest: &GuestMemory,
+    rsp: u64,
+    words: [u64; N],
+) -> Result<u64, GuestFault> {
+    let bytes = words.as_bytes();
+    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
+    guest.write(new_rsp, bytes)?;
+    Ok(new_rsp)
+}
+
+/// The failsafe callback's frame (the data selectors after rcx and r11), out of line.
+#[cold]
+#[inline(never)]
+fn push_failsafe_frame(
+    guest: &GuestMemory,
+    rsp: u64,
+    head: [u64; 2],
+    segments: [u64; 4],
+    error_code: Option<u64>,
+    tail: [u64; 5],
+) -> Result<u64, GuestFault> {
+    let mut words = [0u64; 12];
+    words[..2].copy_from_slice(&head);
+    words[2..6].copy_from_slice(&segments);
+    let mut n = 6;
+    if let Some(e) = error_code {
+        words[n] = e;
+        n += 1;
+    }
+    words[n..n + tail.len()].copy_from_slice(&tail);
+    n += tail.len();
+    let bytes = words[..n].as_bytes();
+    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
+    guest.write(new_rsp, bytes)?;
+    Ok(new_rsp)
 }
 
 /// Checks that `frame` is a return the CPU can perform into a PV guest: canonical rip, a

@@ -114,6 +114,19 @@ pub fn deliver(
 pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
     let vector = frame.vector;
     let error_code = has_error_code(vector).then_some(u64::from(frame.error_code));
+    // Most vectors (#BP, #DE, #OF, …) are bounced as they are: one bit test instead of the
+    // match's jump table below (an indirect branch).
+    const SPECIAL: u32 = (1 << PAGE_FAULT)
+        | (1 << GENERAL_PROTECTION)
+        | (1 << INVALID_OPCODE)
+        | (1 << DEVICE_NOT_AVAILABLE)
+        | (1 << DEBUG)
+        | (1 << 2)
+        | (1 << 18);
+    if vector < 32 && SPECIAL & (1 << vector) == 0 {
+        deliver(hv, cur, frame, vector, error_code, 0);
+        return;
+    }
     match vector {
         PAGE_FAULT => {
             let cr2 = cpu::read_cr2();
