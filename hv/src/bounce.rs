@@ -39,11 +39,8 @@ pub struct Bounce {
     pub segments: Option<[u64; 4]>,
 }
 
-/// Switches vCPU `v` (the running one) to guest kernel mode: kernel root, GS swap.
-pub fn enter_kernel_mode(hv: &mut Hypervisor, v: VcpuRef) {
-    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else {
-        return;
-    };
+/// Switches the running vCPU to guest kernel mode: kernel root, GS swap.
+pub fn enter_kernel_mode(vcpu: &mut crate::domain::Vcpu) {
     if vcpu.kernel_mode {
         return;
     }
@@ -72,13 +69,27 @@ pub fn bounce(
     frame: &mut TrapFrame,
     b: Bounce,
 ) -> Result<(), GuestFault> {
-    let Some(d) = hv.domains.get(&v.0) else {
+    let Some(d) = hv.domains.get_mut(&v.0) else {
         return Ok(());
     };
-    let from_user = !d.vcpus[v.1].kernel_mode;
-    let (kernel_sp, kernel_root) = (d.vcpus[v.1].kernel_sp, d.vcpus[v.1].kernel_root);
+    bounce_in(&hv.memory.mm, d, v.1, frame, b)
+}
+
+/// [`bounce`] for vCPU `v` of `d`, the running vCPU's domain the caller already looked up
+/// (the exception path: one lookup for the trap table and the frame). Inlined into its two
+/// callers, the exception path and [`bounce`].
+#[inline(always)]
+pub fn bounce_in(
+    mm: &hv_core::mm::Mm<'static>,
+    d: &mut crate::domain::Domain,
+    v: usize,
+    frame: &mut TrapFrame,
+    b: Bounce,
+) -> Result<(), GuestFault> {
+    let from_user = !d.vcpus[v].kernel_mode;
+    let (kernel_sp, kernel_root) = (d.vcpus[v].kernel_sp, d.vcpus[v].kernel_root);
     // The mask as it was, then the bounce's own masking (one write when it masks).
-    let saved_mask = d.vcpu_info(v.1).map_or(0, |info| {
+    let saved_mask = d.vcpu_info(v).map_or(0, |info| {
         if b.mask_events {
             u64::from(info.set_upcall_mask(true) != 0)
         } else {
@@ -87,7 +98,7 @@ pub fn bounce(
     });
     let mut saved_cs = frame.cs;
     let rsp = if from_user {
-        enter_kernel_mode(hv, v);
+        enter_kernel_mode(&mut d.vcpus[v]);
         kernel_sp
     } else {
         saved_cs &= !3;
@@ -107,7 +118,7 @@ pub fn bounce(
         frame.ss,
     ];
     let [t0, t1, t2, t3, t4] = tail;
-    let guest = GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(kernel_root));
+    let guest = GuestMemory::new(mm, hv_core::mm::Mfn(kernel_root));
     // The frame's bytes straight from a stack array of its exact size (little-endian words):
     // no heap allocation, no zeroing, on the exception and event paths.
     let new_rsp = match (b.segments, b.error_code) {
