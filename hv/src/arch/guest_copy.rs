@@ -128,6 +128,24 @@ pub fn read(va: u64, buf: &mut [u8]) -> Result<(), CopyFault> {
     }
 }
 
+/// Reads a `T` from guest address `va` of the loaded tables, under the same contract as
+/// [`read`]; the value is built in place (no zeroed buffer first: the `iret` frame is read on
+/// every return from a bounce).
+#[inline]
+pub fn read_obj<T: zerocopy::FromBytes>(va: u64) -> Result<T, CopyFault> {
+    let mut t = core::mem::MaybeUninit::<T>::uninit();
+    let len = core::mem::size_of::<T>();
+    // SAFETY: as in `read`, with `t`'s storage (`len` writable bytes) as the destination.
+    let r = unsafe { copy_bytes(t.as_mut_ptr().cast::<u8>(), va as *const u8, len) };
+    if r == 0 {
+        // SAFETY: a successful copy wrote all `len` bytes, and every byte pattern is a valid
+        // `T` (`FromBytes`).
+        Ok(unsafe { t.assume_init() })
+    } else {
+        Err(CopyFault)
+    }
+}
+
 /// Copies `data` to guest address `va` of the loaded tables.
 ///
 /// The caller has established that `[va, va + data.len())` may be reached through the
