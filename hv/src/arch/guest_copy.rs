@@ -106,9 +106,9 @@ pub fn init() {
     GUEST_COPY_STAC.store(cpu::read_cr4() & (1 << 21) != 0, Ordering::Relaxed);
 }
 
-/// The frame number of the L4 loaded in CR3.
+/// The frame number of the L4 loaded in CR3 (as `cpu::write_cr3` last loaded it).
 pub fn loaded_root() -> u64 {
-    (cpu::read_cr3() & 0x000F_FFFF_FFFF_F000) >> 12
+    (cpu::loaded_cr3() & 0x000F_FFFF_FFFF_F000) >> 12
 }
 
 /// Copies `buf.len()` bytes from guest address `va` of the loaded tables.
