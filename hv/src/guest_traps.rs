@@ -61,7 +61,7 @@ pub fn deliver(
     error_code: Option<u64>,
     cr2: u64,
 ) {
-    hv.prof_classify(match u8::try_from(vector) {
+    hv.prof_classify_with(|| match u8::try_from(vector) {
         Ok(v) if v < 32 => Kind::Bounce(v),
         _ => Kind::SoftInt,
     });

@@ -55,6 +55,15 @@ impl Hypervisor {
         }
     }
 
+    /// [`Self::prof_classify`] with the kind computed only when profiling is on (a kind
+    /// worked out from a guest number costs a few tests on the exit path otherwise).
+    #[inline(always)]
+    pub fn prof_classify_with(&mut self, kind: impl FnOnce() -> Kind) {
+        if self.prof_on {
+            self.prof_classify_on(kind());
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn prof_classify_on(&mut self, kind: Kind) {

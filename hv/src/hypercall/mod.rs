@@ -114,7 +114,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     if number == nr::IRET {
         // The way back from every bounce: served with the lookup just made.
         let done = pv::iret(&hv.memory.mm, d, who.1, frame);
-        hv.prof_classify(Kind::hypercall(number));
+        hv.prof_classify_with(|| Kind::hypercall(number));
         if let Err(why) = done {
             hv.crash_domain(who.0, why);
         }
@@ -122,7 +122,7 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
         return;
     }
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
-    hv.prof_classify(Kind::hypercall(number));
+    hv.prof_classify_with(|| Kind::hypercall(number));
     let mut call = Call { hv, who, args };
     match call_one(&mut call, number) {
         Ret::Value(v) => frame.rax = v as u64,

@@ -26,6 +26,9 @@ fn vcpu<'a>(call: &'a mut Call) -> Option<&'a mut Vcpu> {
 }
 
 /// `set_trap_table(traps)`: entries up to one whose address is 0; `traps == 0` clears.
+/// Out of line: its 4 KiB table is built on the stack first, which inlined would make the
+/// frame of the dispatch every hypercall goes through that large (with a stack probe).
+#[inline(never)]
 pub fn set_trap_table(call: &mut Call) -> Ret {
     let [list, ..] = call.args;
     let mut table = alloc::boxed::Box::new([TrapInfo::new(0, 0, 0, 0); 256]);
