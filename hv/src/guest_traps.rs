@@ -53,22 +53,7 @@ fn has_error_code(vector: u32) -> bool {
 
 /// Bounces exception `vector` to the guest's trap-table handler, or crashes the domain.
 /// One domain lookup serves the trap table, `cr2` and the frame.
-#[inline(never)]
 pub fn deliver(
-    hv: &mut Hypervisor,
-    cur: VcpuRef,
-    frame: &mut TrapFrame,
-    vector: u32,
-    error_code: Option<u64>,
-    cr2: u64,
-) {
-    deliver_inline(hv, cur, frame, vector, error_code, cr2);
-}
-
-/// [`deliver`], inlined into the exit path for the exceptions bounced as they are (#BP and
-/// the like: no call, no second prologue).
-#[inline(always)]
-fn deliver_inline(
     hv: &mut Hypervisor,
     cur: VcpuRef,
     frame: &mut TrapFrame,
@@ -154,7 +139,7 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
         | (1 << 2)
         | (1 << 18);
     if vector < 32 && SPECIAL & (1 << vector) == 0 {
-        deliver_inline(hv, cur, frame, vector, error_code, 0);
+        deliver(hv, cur, frame, vector, error_code, 0);
         return;
     }
     match vector {
