@@ -39,11 +39,8 @@ pub struct Bounce {
     pub segments: Option<[u64; 4]>,
 }
 
-/// Switches vCPU `v` (the running one) to guest kernel mode: kernel root, GS swap.
-pub fn enter_kernel_mode(hv: &mut Hypervisor, v: VcpuRef) {
-    let Some(vcpu) = hv.domains.get_mut(&v.0).map(|d| &mut d.vcpus[v.1]) else {
-        return;
-    };
+/// Switches the running vCPU to guest kernel mode: kernel root, GS swap.
+pub fn enter_kernel_mode(vcpu: &mut crate::domain::Vcpu) {
     if vcpu.kernel_mode {
         return;
     }
@@ -72,13 +69,27 @@ pub fn bounce(
     frame: &mut TrapFrame,
     b: Bounce,
 ) -> Result<(), GuestFault> {
-    let Some(d) = hv.domains.get(&v.0) else {
+    let Some(d) = hv.domains.get_mut(&v.0) else {
         return Ok(());
     };
-    let from_user = !d.vcpus[v.1].kernel_mode;
-    let (kernel_sp, kernel_root) = (d.vcpus[v.1].kernel_sp, d.vcpus[v.1].kernel_root);
+    bounce_in(&hv.memory.mm, d, v.1, frame, b)
+}
+
+/// [`bounce`] for vCPU `v` of `d`, the running vCPU's domain the caller already looked up
+/// (the exception path: one lookup for the trap table and the frame). Inlined into its two
+/// callers, the exception path and [`bounce`].
+#[inline(always)]
+pub fn bounce_in(
+    mm: &hv_core::mm::Mm<'static>,
+    d: &mut crate::domain::Domain,
+    v: usize,
+    frame: &mut TrapFrame,
+    b: Bounce,
+) -> Result<(), GuestFault> {
+    let from_user = !d.vcpus[v].kernel_mode;
+    let (kernel_sp, kernel_root) = (d.vcpus[v].kernel_sp, d.vcpus[v].kernel_root);
     // The mask as it was, then the bounce's own masking (one write when it masks).
-    let saved_mask = d.vcpu_info(v.1).map_or(0, |info| {
+    let saved_mask = d.vcpu_info(v).map_or(0, |info| {
         if b.mask_events {
             u64::from(info.set_upcall_mask(true) != 0)
         } else {
@@ -87,7 +98,7 @@ pub fn bounce(
     });
     let mut saved_cs = frame.cs;
     let rsp = if from_user {
-        enter_kernel_mode(hv, v);
+        enter_kernel_mode(&mut d.vcpus[v]);
         kernel_sp
     } else {
         saved_cs &= !3;
@@ -98,18 +109,7 @@ pub fn bounce(
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
 
     // Lowest address first: rcx, r11, [segments], [error code], rip, cs, rflags, rsp, ss.
-    let mut words = [0u64; 12];
-    words[0] = frame.rcx;
-    words[1] = frame.r11;
-    let mut n = 2;
-    if let Some(segments) = b.segments {
-        words[2..6].copy_from_slice(&segments);
-        n = 6;
-    }
-    if let Some(e) = b.error_code {
-        words[n] = e;
-        n += 1;
-    }
+    let (rcx, r11) = (frame.rcx, frame.r11);
     let tail = [
         frame.rip,
         saved_cs | (saved_mask << 32),
@@ -117,14 +117,15 @@ pub fn bounce(
         frame.rsp,
         frame.ss,
     ];
-    words[n..n + tail.len()].copy_from_slice(&tail);
-    n += tail.len();
-    // The frame's bytes straight from the stack array (little-endian words): no heap
-    // allocation on the exception and event paths.
-    let bytes = words[..n].as_bytes();
-    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
-
-    GuestMemory::new(&hv.memory.mm, hv_core::mm::Mfn(kernel_root)).write(new_rsp, bytes)?;
+    let [t0, t1, t2, t3, t4] = tail;
+    let guest = GuestMemory::new(mm, hv_core::mm::Mfn(kernel_root));
+    // The frame's bytes straight from a stack array of its exact size (little-endian words):
+    // no heap allocation, no zeroing, on the exception and event paths.
+    let new_rsp = match (b.segments, b.error_code) {
+        (None, None) => push_words(&guest, rsp, [rcx, r11, t0, t1, t2, t3, t4])?,
+        (None, Some(e)) => push_words(&guest, rsp, [rcx, r11, e, t0, t1, t2, t3, t4])?,
+        (Some(s), e) => push_failsafe_frame(&guest, rsp, [rcx, r11], s, e, tail)?,
+    };
 
     frame.rip = b.handler;
     frame.cs = u64::from(FLAT_KERNEL_CS);
@@ -138,6 +139,46 @@ pub fn bounce(
     frame.rcx = frame.rip;
     frame.r11 = frame.rflags;
     Ok(())
+}
+
+/// Writes `words` just below `rsp` on the guest kernel stack; returns the new stack pointer.
+#[inline(always)]
+fn push_words<const N: usize>(
+    guest: &GuestMemory,
+    rsp: u64,
+    words: [u64; N],
+) -> Result<u64, GuestFault> {
+    let bytes = words.as_bytes();
+    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
+    guest.write(new_rsp, bytes)?;
+    Ok(new_rsp)
+}
+
+/// The failsafe callback's frame (the data selectors after rcx and r11), out of line.
+#[cold]
+#[inline(never)]
+fn push_failsafe_frame(
+    guest: &GuestMemory,
+    rsp: u64,
+    head: [u64; 2],
+    segments: [u64; 4],
+    error_code: Option<u64>,
+    tail: [u64; 5],
+) -> Result<u64, GuestFault> {
+    let mut words = [0u64; 12];
+    words[..2].copy_from_slice(&head);
+    words[2..6].copy_from_slice(&segments);
+    let mut n = 6;
+    if let Some(e) = error_code {
+        words[n] = e;
+        n += 1;
+    }
+    words[n..n + tail.len()].copy_from_slice(&tail);
+    n += tail.len();
+    let bytes = words[..n].as_bytes();
+    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
+    guest.write(new_rsp, bytes)?;
+    Ok(new_rsp)
 }
 
 /// Checks that `frame` is a return the CPU can perform into a PV guest: canonical rip, a

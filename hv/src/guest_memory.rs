@@ -120,8 +120,14 @@ impl<'a> GuestMemory<'a> {
 
     /// Reads one ABI structure.
     pub fn read_obj<T: FromBytes + IntoBytes>(&self, va: u64) -> Result<T, GuestFault> {
+        let len = core::mem::size_of::<T>();
+        if len <= MAX_COPY && self.through_mmu(va, len) {
+            if let Ok(t) = guest_copy::read_obj::<T>(va) {
+                return Ok(t);
+            }
+        }
         let mut t = T::new_zeroed();
-        self.read(va, t.as_mut_bytes())?;
+        self.read_walked(va, t.as_mut_bytes())?;
         Ok(t)
     }
 

@@ -1,7 +1,7 @@
 //! [`GuestPage`]: the only way the hypervisor writes a guest frame by machine address.
 //!
 //! ```text
-//!   Memory::hold_page(dom, mfn) ──▶ GuestPage { HeldFrame, ma } ──Memory::release_page──▶
+//!   Memory::hold_page(dom, mfn) ──▶ GuestPage { HeldFrame, ma, words } ──Memory::release_page──▶
 //!        Mm::hold_frame: general ref,         │ bounded, volatile/atomic accessors
 //!        Writable type, extent Nosuper        │ (views: PageRing, SharedInfoBits, VcpuInfo)
 //! ```
@@ -28,6 +28,9 @@ use crate::memory::{DirectMapMemory, Memory, MemoryError};
 pub struct GuestPage {
     frame: HeldFrame,
     ma: u64,
+    /// The frame checked once for the word accessors (`vcpu_info`, event bits: every return
+    /// to a guest reads one), valid while the frame is held.
+    words: phys::MappedPage,
 }
 
 impl GuestPage {
@@ -45,18 +48,7 @@ impl GuestPage {
     #[inline]
     fn at(&self, offset: usize, len: usize) -> Option<u64> {
         let end = offset.checked_add(len)?;
-        // `ma` is page-aligned by construction; masking says so to the compiler, which then
-        // drops `phys`'s alignment assertion on the word accessors (every `vcpu_info` read,
-        // one per return to a guest).
-        let page = self.ma & !(PAGE_SIZE - 1);
-        (end <= PAGE_SIZE as usize).then_some(page + offset as u64)
-    }
-
-    /// Machine address of the aligned u64 at `offset`, if inside the page.
-    #[inline]
-    fn word(&self, offset: usize) -> Option<u64> {
-        offset.is_multiple_of(8).then_some(())?;
-        self.at(offset, 8)
+        (end <= PAGE_SIZE as usize).then_some(self.ma + offset as u64)
     }
 
     /// Copies bytes at `offset` into `buf` (zeros if the range leaves the page).
@@ -76,38 +68,38 @@ impl GuestPage {
     }
 
     /// Reads the aligned u64 at `offset` (0 if misaligned or outside).
+    #[inline]
     pub fn read_u64(&self, offset: usize) -> u64 {
-        self.word(offset).map_or(0, phys::read_u64)
+        self.words.read_u64(offset)
     }
 
     /// Writes the aligned u64 at `offset` (dropped if misaligned or outside).
+    #[inline]
     #[allow(clippy::disallowed_methods)] // The held-page writer itself.
     pub fn write_u64(&self, offset: usize, value: u64) {
-        if let Some(ma) = self.word(offset) {
-            phys::write_u64(ma, value);
-        }
+        self.words.write_u64(offset, value)
     }
 
     /// Atomically ORs `bits` into the u64 at `offset`; the old value (0 if outside).
+    #[inline]
     #[allow(clippy::disallowed_methods)] // The held-page writer itself.
     pub fn fetch_or_u64(&self, offset: usize, bits: u64) -> u64 {
-        self.word(offset)
-            .map_or(0, |ma| phys::fetch_or_u64(ma, bits))
+        self.words.fetch_or_u64(offset, bits)
     }
 
     /// Atomically ANDs `bits` into the u64 at `offset`; the old value (0 if outside).
+    #[inline]
     #[allow(clippy::disallowed_methods)] // The held-page writer itself.
     pub fn fetch_and_u64(&self, offset: usize, bits: u64) -> u64 {
-        self.word(offset)
-            .map_or(0, |ma| phys::fetch_and_u64(ma, bits))
+        self.words.fetch_and_u64(offset, bits)
     }
 
     /// Atomic compare-and-exchange of the u64 at `offset`: `Ok(old)` or `Err(found)`
     /// (`Err(0)` if outside).
+    #[inline]
     #[allow(clippy::disallowed_methods)] // The held-page writer itself.
     pub fn cmpxchg_u64(&self, offset: usize, old: u64, new: u64) -> Result<u64, u64> {
-        self.word(offset)
-            .map_or(Err(0), |ma| phys::cmpxchg_u64(ma, old, new))
+        self.words.cmpxchg_u64(offset, old, new)
     }
 }
 
@@ -120,9 +112,11 @@ impl Memory {
         if self.mm.take_flush_needed() {
             crate::arch::cpu::flush_tlb();
         }
+        let ma = mfn * PAGE_SIZE;
         Ok(GuestPage {
             frame,
-            ma: mfn * PAGE_SIZE,
+            ma,
+            words: phys::MappedPage::new(ma),
         })
     }
 

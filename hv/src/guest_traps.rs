@@ -52,6 +52,7 @@ fn has_error_code(vector: u32) -> bool {
 }
 
 /// Bounces exception `vector` to the guest's trap-table handler, or crashes the domain.
+/// One domain lookup serves the trap table, `cr2` and the frame.
 pub fn deliver(
     hv: &mut Hypervisor,
     cur: VcpuRef,
@@ -60,28 +61,18 @@ pub fn deliver(
     error_code: Option<u64>,
     cr2: u64,
 ) {
-    hv.prof_classify(match u8::try_from(vector) {
+    hv.prof_classify_with(|| match u8::try_from(vector) {
         Ok(v) if v < 32 => Kind::Bounce(v),
         _ => Kind::SoftInt,
     });
-    let trap = hv
-        .domains
-        .get(&cur.0)
-        .map(|d| d.vcpus[cur.1].traps[vector as usize & 0xFF]);
-    let Some(trap) = trap.filter(|t| t.address != 0) else {
-        let mut why = alloc::format!(
-            "{} (error code {:#x}) at rip {:#x}",
-            exception_name(vector),
-            error_code.unwrap_or(0),
-            frame.rip
-        );
-        if vector == PAGE_FAULT {
-            why.push_str(&alloc::format!(" cr2 {cr2:#x}"));
-        }
-        why.push_str(" with no handler registered");
-        hv.crash_domain(cur.0, &why);
+    let Some(d) = hv.domains.get_mut(&cur.0) else {
         return;
     };
+    let trap = d.vcpus[cur.1].traps[vector as usize & 0xFF];
+    if trap.address == 0 {
+        no_handler(hv, cur, frame, vector, error_code, cr2);
+        return;
+    }
     log::trace!(
         "d{}: bounce {} (error code {:#x}) at rip {:#x} cr2 {cr2:#x}",
         cur.0,
@@ -90,7 +81,7 @@ pub fn deliver(
         frame.rip
     );
     if vector == PAGE_FAULT {
-        if let Some(info) = hv.vcpu_info(cur) {
+        if let Some(info) = d.vcpu_info(cur.1) {
             info.set_cr2(cr2);
         }
     }
@@ -100,7 +91,7 @@ pub fn deliver(
         mask_events: trap.masks_events(),
         segments: None,
     };
-    if let Err(f) = bounce::bounce(hv, cur, frame, b) {
+    if let Err(f) = bounce::bounce_in(&hv.memory.mm, d, cur.1, frame, b) {
         let why = alloc::format!(
             "cannot write the {} frame to the guest stack at {:#x}",
             exception_name(vector),
@@ -110,10 +101,47 @@ pub fn deliver(
     }
 }
 
+/// An exception the guest registered no handler for: its domain is crashed.
+#[cold]
+#[inline(never)]
+fn no_handler(
+    hv: &mut Hypervisor,
+    cur: VcpuRef,
+    frame: &TrapFrame,
+    vector: u32,
+    error_code: Option<u64>,
+    cr2: u64,
+) {
+    let mut why = alloc::format!(
+        "{} (error code {:#x}) at rip {:#x}",
+        exception_name(vector),
+        error_code.unwrap_or(0),
+        frame.rip
+    );
+    if vector == PAGE_FAULT {
+        why.push_str(&alloc::format!(" cr2 {cr2:#x}"));
+    }
+    why.push_str(" with no handler registered");
+    hv.crash_domain(cur.0, &why);
+}
+
 /// Handles exception `frame.vector` raised by vCPU `cur`.
 pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
     let vector = frame.vector;
     let error_code = has_error_code(vector).then_some(u64::from(frame.error_code));
+    // Most vectors (#BP, #DE, #OF, …) are bounced as they are: one bit test instead of the
+    // match's jump table below (an indirect branch).
+    const SPECIAL: u32 = (1 << PAGE_FAULT)
+        | (1 << GENERAL_PROTECTION)
+        | (1 << INVALID_OPCODE)
+        | (1 << DEVICE_NOT_AVAILABLE)
+        | (1 << DEBUG)
+        | (1 << 2)
+        | (1 << 18);
+    if vector < 32 && SPECIAL & (1 << vector) == 0 {
+        deliver(hv, cur, frame, vector, error_code, 0);
+        return;
+    }
     match vector {
         PAGE_FAULT => {
             let cr2 = cpu::read_cr2();

@@ -17,6 +17,7 @@ const ROWS: usize = 32;
 
 impl Hypervisor {
     /// A guest exit of `dom` begins: its time is charged to `dom` from now.
+    #[inline(always)]
     pub fn prof_exit(&mut self, dom: DomainId) {
         if !self.prof_on {
             return;
@@ -26,10 +27,16 @@ impl Hypervisor {
     }
 
     /// The exit ends (the guest is resumed or the CPU idles): charges it, counts one exit.
+    #[inline(always)]
     pub fn prof_end_exit(&mut self) {
-        if !self.prof_on {
-            return;
+        if self.prof_on {
+            self.prof_end_exit_on();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn prof_end_exit_on(&mut self) {
         let Some(s) = self.prof.stop(cpu::rdtsc()) else {
             return;
         };
@@ -39,20 +46,42 @@ impl Hypervisor {
         }
     }
 
-    /// Names what the open segment is (free: no time reading).
+    /// Names what the open segment is (free: no time reading). With profiling off (the
+    /// usual case) this is one test on the exit path; the work is out of line.
+    #[inline(always)]
     pub fn prof_classify(&mut self, kind: Kind) {
-        if !self.prof_on {
-            return;
+        if self.prof_on {
+            self.prof_classify_on(kind);
         }
+    }
+
+    /// [`Self::prof_classify`] with the kind computed only when profiling is on (a kind
+    /// worked out from a guest number costs a few tests on the exit path otherwise).
+    #[inline(always)]
+    pub fn prof_classify_with(&mut self, kind: impl FnOnce() -> Kind) {
+        if self.prof_on {
+            self.prof_classify_on(kind());
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn prof_classify_on(&mut self, kind: Kind) {
         self.prof.classify(kind);
     }
 
     /// Charges the time so far and goes on charging `dom`'s `kind` (`counted`: a new
     /// occurrence, not the resumption of an outer one).
+    #[inline(always)]
     pub fn prof_switch(&mut self, dom: DomainId, kind: Kind, counted: bool) {
-        if !self.prof_on {
-            return;
+        if self.prof_on {
+            self.prof_switch_on(dom, kind, counted);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn prof_switch_on(&mut self, dom: DomainId, kind: Kind, counted: bool) {
         let seg = self.prof.switch(dom, kind, counted, cpu::rdtsc());
         self.prof_charge(seg);
     }

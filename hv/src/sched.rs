@@ -302,14 +302,19 @@ impl Hypervisor {
             Some((dom, kind)) => self.prof_switch(dom, kind, false),
             None => self.prof_stop(),
         }
-        if let Err(f) = bounced {
-            let why = alloc::format!(
-                "cannot write the event frame to the guest stack at {:#x}",
-                f.va
-            );
-            self.crash_domain(v.0, &why);
+        match bounced {
+            // `return_state` found `v` runnable just before, and a bounce changes no run
+            // state: no second lookup.
+            Ok(()) => true,
+            Err(f) => {
+                let why = alloc::format!(
+                    "cannot write the event frame to the guest stack at {:#x}",
+                    f.va
+                );
+                self.crash_domain(v.0, &why);
+                self.can_run(v)
+            }
         }
-        self.can_run(v)
     }
 
     /// Saves the running vCPU's state (if it still exists) and queues it if runnable.

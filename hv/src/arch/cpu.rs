@@ -72,6 +72,19 @@ pub unsafe fn write_cr3(value: u64) {
     bump(&CR3_LOADS);
     // SAFETY: the caller guarantees the new tables map the hypervisor identically.
     unsafe { asm!("mov cr3, {}", in(reg) value, options(nostack, preserves_flags)) };
+    LOADED_CR3.store(value, Ordering::Relaxed);
+}
+
+/// What [`write_cr3`] last loaded (0 before the first load after boot's own): every CR3 load
+/// after boot goes through it, on one CPU. Read on each guest copy instead of CR3 itself
+/// (under TCG reading a control register is a helper call).
+static LOADED_CR3: AtomicU64 = AtomicU64::new(0);
+
+/// CR3 as [`write_cr3`] last loaded it (0 until the first load after boot's page tables,
+/// which no guest copy precedes: a 0 only sends a copy to the software walk).
+#[inline(always)]
+pub fn loaded_cr3() -> u64 {
+    LOADED_CR3.load(Ordering::Relaxed)
 }
 
 /// CR3 loads since boot (each drops every non-global translation; under TCG, QEMU's whole

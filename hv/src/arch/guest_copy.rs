@@ -106,9 +106,9 @@ pub fn init() {
     GUEST_COPY_STAC.store(cpu::read_cr4() & (1 << 21) != 0, Ordering::Relaxed);
 }
 
-/// The frame number of the L4 loaded in CR3.
+/// The frame number of the L4 loaded in CR3 (as `cpu::write_cr3` last loaded it).
 pub fn loaded_root() -> u64 {
-    (cpu::read_cr3() & 0x000F_FFFF_FFFF_F000) >> 12
+    (cpu::loaded_cr3() & 0x000F_FFFF_FFFF_F000) >> 12
 }
 
 /// Copies `buf.len()` bytes from guest address `va` of the loaded tables.
@@ -123,6 +123,24 @@ pub fn read(va: u64, buf: &mut [u8]) -> Result<(), CopyFault> {
     let r = unsafe { copy_bytes(buf.as_mut_ptr(), va as *const u8, buf.len()) };
     if r == 0 {
         Ok(())
+    } else {
+        Err(CopyFault)
+    }
+}
+
+/// Reads a `T` from guest address `va` of the loaded tables, under the same contract as
+/// [`read`]; the value is built in place (no zeroed buffer first: the `iret` frame is read on
+/// every return from a bounce).
+#[inline]
+pub fn read_obj<T: zerocopy::FromBytes>(va: u64) -> Result<T, CopyFault> {
+    let mut t = core::mem::MaybeUninit::<T>::uninit();
+    let len = core::mem::size_of::<T>();
+    // SAFETY: as in `read`, with `t`'s storage (`len` writable bytes) as the destination.
+    let r = unsafe { copy_bytes(t.as_mut_ptr().cast::<u8>(), va as *const u8, len) };
+    if r == 0 {
+        // SAFETY: a successful copy wrote all `len` bytes, and every byte pattern is a valid
+        // `T` (`FromBytes`).
+        Ok(unsafe { t.assume_init() })
     } else {
         Err(CopyFault)
     }

@@ -284,28 +284,77 @@ pub fn write_u64(ma: u64, value: u64) {
     unsafe { ptr::write_volatile(p, value) }
 }
 
-/// Atomically compares-and-exchanges the u64 at `ma` (for entries the CPU may update).
-pub fn cmpxchg_u64(ma: u64, old: u64, new: u64) -> Result<u64, u64> {
-    assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked_word(ma) as *const AtomicU64;
-    // SAFETY: aligned, direct-mapped, not Rust-owned; AtomicU64 has u64's layout.
-    unsafe { &*p }.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+/// One 4 KiB machine frame checked once (direct-mapped, clear of every protected range) for
+/// word accesses that then skip the per-access check: the `vcpu_info` and shared_info words
+/// read or written on every return to a guest.
+///
+/// Sound as long as the frame never becomes hypervisor-private while the view lives: the
+/// ranges [`protect`] registers are the hypervisor's own (its image, heap, boot modules,
+/// scratch frames taken from the allocator), and the only holder of a view is a
+/// `GuestPage`, whose frame is a domain's and held (general reference) until it is released
+/// together with the view, so it can be none of them.
+#[derive(Debug)]
+pub struct MappedPage {
+    va: u64,
 }
 
-/// Atomically ORs `bits` into the u64 at `ma`, returning the previous value.
-pub fn fetch_or_u64(ma: u64, bits: u64) -> u64 {
-    assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked_word(ma) as *const AtomicU64;
-    // SAFETY: as for `cmpxchg_u64`.
-    unsafe { &*p }.fetch_or(bits, Ordering::SeqCst)
-}
+impl MappedPage {
+    /// Checks the page at machine address `ma` (page-aligned) once.
+    pub fn new(ma: u64) -> Self {
+        assert_eq!(ma % 4096, 0, "unaligned page");
+        Self {
+            va: checked(ma, 4096) as u64,
+        }
+    }
 
-/// Atomically ANDs `bits` into the u64 at `ma`, returning the previous value.
-pub fn fetch_and_u64(ma: u64, bits: u64) -> u64 {
-    assert_eq!(ma % 8, 0, "unaligned u64 access");
-    let p = checked_word(ma) as *const AtomicU64;
-    // SAFETY: as for `cmpxchg_u64`.
-    unsafe { &*p }.fetch_and(bits, Ordering::SeqCst)
+    /// The word at `offset` if it is aligned and inside the page.
+    #[inline(always)]
+    fn word(&self, offset: usize) -> Option<*const AtomicU64> {
+        (offset.is_multiple_of(8) && offset <= 4096 - 8)
+            .then_some((self.va + offset as u64) as *const AtomicU64)
+    }
+
+    /// Reads the u64 at `offset` (0 if misaligned or outside).
+    #[inline(always)]
+    pub fn read_u64(&self, offset: usize) -> u64 {
+        // SAFETY: inside the checked page, aligned (volatile: the guest shares the page).
+        self.word(offset)
+            .map_or(0, |p| unsafe { ptr::read_volatile(p as *const u64) })
+    }
+
+    /// Writes the u64 at `offset` (dropped if misaligned or outside).
+    #[inline(always)]
+    pub fn write_u64(&self, offset: usize, value: u64) {
+        if let Some(p) = self.word(offset) {
+            // SAFETY: as for `read_u64`.
+            unsafe { ptr::write_volatile(p as *mut u64, value) };
+        }
+    }
+
+    /// Atomically ORs `bits` into the u64 at `offset`; the old value (0 if outside).
+    #[inline(always)]
+    pub fn fetch_or_u64(&self, offset: usize, bits: u64) -> u64 {
+        // SAFETY: inside the checked page, aligned; AtomicU64 has u64's layout.
+        self.word(offset)
+            .map_or(0, |p| unsafe { &*p }.fetch_or(bits, Ordering::SeqCst))
+    }
+
+    /// Atomically ANDs `bits` into the u64 at `offset`; the old value (0 if outside).
+    #[inline(always)]
+    pub fn fetch_and_u64(&self, offset: usize, bits: u64) -> u64 {
+        // SAFETY: as for `read_u64`.
+        self.word(offset)
+            .map_or(0, |p| unsafe { &*p }.fetch_and(bits, Ordering::SeqCst))
+    }
+
+    /// Atomic compare-and-exchange of the u64 at `offset` (`Err(0)` if outside).
+    #[inline(always)]
+    pub fn cmpxchg_u64(&self, offset: usize, old: u64, new: u64) -> Result<u64, u64> {
+        self.word(offset).map_or(Err(0), |p| {
+            // SAFETY: as for `read_u64`.
+            unsafe { &*p }.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+        })
+    }
 }
 
 /// `rep movsb` from `src` to `dst`: one instruction, never elided or split by the compiler

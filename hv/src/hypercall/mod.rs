@@ -100,24 +100,30 @@ impl Call<'_> {
 
 /// A SYSCALL from the current vCPU.
 pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
-    let Some(vcpu) = hv.domains.get(&who.0).map(|d| &d.vcpus[who.1]) else {
+    let number = frame.rax;
+    let Some(d) = hv.domains.get_mut(&who.0) else {
         return;
     };
+    let vcpu = &d.vcpus[who.1];
     if !vcpu.kernel_mode {
         // The guest's own system call, from its user mode: bounce to its syscall callback.
         let callback = (vcpu.callbacks.syscall, vcpu.callbacks.syscall_masks);
         user_syscall(hv, who, frame, callback, "syscall");
         return;
     }
-    let number = frame.rax;
-    let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
-    hv.prof_classify(Kind::hypercall(number));
-    let mut call = Call { hv, who, args };
     if number == nr::IRET {
-        let _ = pv::iret(&mut call, frame);
-        call.hv.cpu().timers_untouched = hv_core::time::timer_neutral(number, 0);
+        // The way back from every bounce: served with the lookup just made.
+        let done = pv::iret(&hv.memory.mm, d, who.1, frame);
+        hv.prof_classify_with(|| Kind::hypercall(number));
+        if let Err(why) = done {
+            hv.crash_domain(who.0, why);
+        }
+        hv.cpu().timers_untouched = hv_core::time::timer_neutral(number, 0);
         return;
     }
+    let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
+    hv.prof_classify_with(|| Kind::hypercall(number));
+    let mut call = Call { hv, who, args };
     match call_one(&mut call, number) {
         Ret::Value(v) => frame.rax = v as u64,
         Ret::Continue(args) => {

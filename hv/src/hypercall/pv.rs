@@ -26,6 +26,9 @@ fn vcpu<'a>(call: &'a mut Call) -> Option<&'a mut Vcpu> {
 }
 
 /// `set_trap_table(traps)`: entries up to one whose address is 0; `traps == 0` clears.
+/// Out of line: its 4 KiB table is built on the stack first, which inlined would make the
+/// frame of the dispatch every hypercall goes through that large (with a stack probe).
+#[inline(never)]
 pub fn set_trap_table(call: &mut Call) -> Ret {
     let [list, ..] = call.args;
     let mut table = alloc::boxed::Box::new([TrapInfo::new(0, 0, 0, 0); 256]);
@@ -157,23 +160,21 @@ pub fn set_segment_base(call: &mut Call) -> Ret {
 
 /// `iret()`: return from a bounce frame on the guest stack (A.4): restores rax, rip, cs,
 /// rflags, rsp, ss (and r11, rcx unless `VGCF_in_syscall`), the upcall mask from RFLAGS.IF,
-/// and switches to user mode when the frame's CS has RPL 3.
-pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
-    let who = call.who;
-    // One lookup for all of it: the address space to read the frame from, whether a user
-    // one exists, the upcall mask and the switch to user mode (disjoint fields of the state).
-    let hv = &mut *call.hv;
-    let Some(d) = hv.domains.get_mut(&who.0) else {
-        return Ret::NoReturn;
-    };
-    let vcpu = &mut d.vcpus[who.1];
-    let guest = GuestMemory::new(&hv.memory.mm, Mfn(vcpu.current_root()));
+/// and switches to user mode when the frame's CS has RPL 3. `d` is the calling domain and
+/// `v` the calling vCPU's index, already looked up by the SYSCALL entry (one lookup for all
+/// of it: the address space to read the frame from, whether a user one exists, the upcall
+/// mask and the switch to user mode). `Err` with the reason the domain must be crashed.
+#[inline(always)]
+pub fn iret(
+    mm: &hv_core::mm::Mm<'static>,
+    d: &mut crate::domain::Domain,
+    v: usize,
+    frame: &mut TrapFrame,
+) -> Result<(), &'static str> {
+    let vcpu = &mut d.vcpus[v];
+    let guest = GuestMemory::new(mm, Mfn(vcpu.current_root()));
     let Ok(ctx) = guest.read_obj::<IretContext>(frame.rsp) else {
-        call.hv.crash_domain(
-            call.dom(),
-            "iret with an unreadable frame on the guest stack",
-        );
-        return Ret::NoReturn;
+        return Err("iret with an unreadable frame on the guest stack");
     };
     // Returning to kernel code with RPL 3 (as direct iretq does) without a user address
     // space: stay in kernel mode.
@@ -190,10 +191,10 @@ pub fn iret(call: &mut Call, frame: &mut TrapFrame) -> Ret {
     frame.rflags = ctx.rflags;
     frame.rsp = ctx.rsp;
     frame.ss = ctx.ss | 3;
-    if let Some(info) = d.vcpu_info(who.1) {
+    if let Some(info) = d.vcpu_info(v) {
         info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
     }
-    Ret::NoReturn
+    Ok(())
 }
 
 /// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`), recorded, and put

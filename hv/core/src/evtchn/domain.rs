@@ -41,6 +41,7 @@ impl DomainChannels {
     /// The channel at `port`; ports never allocated read as free.
     ///
     /// Errors: `InvalidPort` for port 0 and ports ≥ `NR_PORTS`.
+    #[inline]
     pub fn get(&self, port: Port) -> Result<Channel, EvtchnError> {
         if !port.is_bindable() {
             return Err(EvtchnError::InvalidPort);

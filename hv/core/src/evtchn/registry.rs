@@ -85,6 +85,9 @@ impl EventChannels {
     /// The channel at `port` of `dom` (free ports read as `Free`).
     ///
     /// Errors: `NoSuchDomain`, `InvalidPort`.
+    // Inlinable across crates: every event send reads its channel here, and a cross-crate
+    // call is an indirect call through the GOT.
+    #[inline]
     pub fn channel(&self, dom: DomId, port: Port) -> Result<Channel, EvtchnError> {
         self.domain(dom)?.get(port)
     }
@@ -204,6 +207,7 @@ impl EventChannels {
         }
     }
 
+    #[inline]
     pub(super) fn domain(&self, dom: DomId) -> Result<&DomainChannels, EvtchnError> {
         self.domains.get(&dom).ok_or(EvtchnError::NoSuchDomain)
     }
