@@ -5,7 +5,7 @@
 //!  256      0xFFFF800000000000 ..                  read-only M2P, visible to guests (U, !RW)
 //!  257-260  ..                                     (reserved: per-domain areas later)
 //!  261      0xFFFF82D040000000 ..                  hypervisor image (4 KiB pages, W^X)
-//!  262-271  0xFFFF830000000000 .. +5 TiB           direct map of machine memory (2 MiB pages)
+//!  262-271  0xFFFF830000000000 .. +5 TiB           direct map of machine memory (2 MiB / 1 GiB pages)
 //! ```
 //!
 //! Slots 256–271 are Xen's reserved hypervisor range. Every slot gets its L3 table at boot and
@@ -61,7 +61,8 @@ fn index(va: u64, level: u32) -> u64 {
 
 impl HvPageTables {
     /// Builds the tables: image, direct map of `[0, direct_map_end)` (rounded up to 1 GiB,
-    /// at least 4 GiB; 2 MiB pages, uncached where `is_ram` says a 2 MiB page holds no RAM),
+    /// at least 4 GiB; 2 MiB pages, uncached where `is_ram` says a 2 MiB page holds no RAM, and
+    /// 1 GiB pages for gigabytes whose 2 MiB pages would all be alike),
     /// and an L3 for every reserved slot. `alloc` returns zeroed-or-not 4 KiB frames.
     pub fn build(
         direct_map_end: u64,
@@ -102,18 +103,31 @@ impl HvPageTables {
             );
             va += 4096;
         }
-        // Direct map, 2 MiB pages.
+        // Direct map, 2 MiB pages; a GiB whose 2 MiB pages would all get the same flags is one
+        // 1 GiB page where the CPU has them (the MMIO gigabytes below 4 GiB: 1536 fewer
+        // entries written at boot on a small machine).
         let end = direct_map_end.max(4 << 30).next_multiple_of(1 << 30);
-        let mut ma = 0;
-        while ma < end {
+        let flags_2m = |ma: u64| {
             let uc = if is_ram(ma, ma + (2 << 20)) {
                 0
             } else {
                 pte::PCD | pte::PWT
             };
-            let flags =
-                pte::PRESENT | pte::RW | pte::NX | pte::PSE | pte::ACCESSED | pte::DIRTY | uc;
-            t.map_2m(phys::DIRECTMAP_BASE + ma, ma, flags, alloc);
+            pte::PRESENT | pte::RW | pte::NX | pte::PSE | pte::ACCESSED | pte::DIRTY | uc
+        };
+        let gib_pages = cpu::cpuid(0x8000_0000, 0)[0] >= 0x8000_0001
+            && cpu::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0;
+        let mut ma = 0;
+        while ma < end {
+            if gib_pages && ma.is_multiple_of(1 << 30) {
+                let flags = flags_2m(ma);
+                if (1..512).all(|i| flags_2m(ma + (i << 21)) == flags) {
+                    t.map_1g(phys::DIRECTMAP_BASE + ma, ma, flags, alloc);
+                    ma += 1 << 30;
+                    continue;
+                }
+            }
+            t.map_2m(phys::DIRECTMAP_BASE + ma, ma, flags_2m(ma), alloc);
             ma += 2 << 20;
         }
         phys::set_mapped_limit(end);
@@ -161,6 +175,12 @@ impl HvPageTables {
     pub fn map_2m(&mut self, va: u64, ma: u64, flags: u64, alloc: &mut dyn FnMut() -> u64) {
         let l2 = self.walk_to(va, 2, alloc);
         phys::write_u64(l2 + 8 * index(va, 2), ma | flags);
+    }
+
+    /// Maps one 1 GiB page (`flags` must include PSE; the CPU must support 1 GiB pages).
+    pub fn map_1g(&mut self, va: u64, ma: u64, flags: u64, alloc: &mut dyn FnMut() -> u64) {
+        let l3 = self.walk_to(va, 3, alloc);
+        phys::write_u64(l3 + 8 * index(va, 3), ma | flags);
     }
 
     /// Switches the CPU to these tables.

@@ -24,6 +24,7 @@ use hv_core::image::{
     LayoutError, LoadSegment, P2mPlacement, PlatformStartInfo, RamdiskPlacement, StartOfDayLayout,
 };
 use hv_core::mm::{BaseKind, DomId, DomainConfig, Mfn, MmError, PageLevel};
+use zerocopy::IntoBytes;
 
 use super::kernel_file::{self, KernelElf, KernelFileError};
 use super::{ConsoleState, Domain, DomainId, DomainState, Vcpu};
@@ -368,8 +369,8 @@ fn fill(
         P2mPlacement::Mapped { frames } => frames.pfn,
         P2mPlacement::InitP2m { list, .. } => list.pfn,
     };
-    let list: Vec<u8> = p2m.iter().flat_map(|m| m.to_le_bytes()).collect();
-    write_pseudo_phys(&p2m, list_pfn * PAGE_SIZE, &list);
+    // The list's bytes as they are in memory (x86 is little-endian, as the guest reads it).
+    write_pseudo_phys(&p2m, list_pfn * PAGE_SIZE, p2m.as_bytes());
 
     phases.mark("p2m");
     // Bootstrap page tables, written as validation leaves them (so the pin below checks

@@ -61,6 +61,8 @@ mod tests;
 
 use alloc::collections::BTreeMap;
 
+use pv_abi::zerocopy::IntoBytes;
+
 pub use error::MmError;
 pub use frame::{FrameInfo, PageType, COUNT_MAX};
 pub use grant::{GrantMapping, GrantSite};
@@ -99,6 +101,22 @@ pub struct Mm<'a> {
     orphans_freed: alloc::vec::Vec<Mfn>,
 }
 
+/// Whether every byte of `bytes` is zero, eight 8-byte words per test (a frame table is
+/// megabytes, and under emulation a branch per word would double the work).
+fn all_zero(bytes: &[u8]) -> bool {
+    let (words, tail) = bytes.as_chunks::<8>();
+    let mut blocks = words.chunks_exact(8);
+    let blocks_zero = blocks
+        .by_ref()
+        .all(|b| b.iter().fold(0u64, |acc, w| acc | u64::from_ne_bytes(*w)) == 0);
+    blocks_zero
+        && blocks
+            .remainder()
+            .iter()
+            .all(|w| u64::from_ne_bytes(*w) == 0)
+        && tail.iter().all(|&b| b == 0)
+}
+
 impl<'a> Mm<'a> {
     /// Takes over platform storage: `frames` must cover `0..max_mfn` and `spages` every
     /// 2 MiB extent of it (`config.spage_entries()`), both all-zero (free). `Err(Invalid)`
@@ -113,8 +131,9 @@ impl<'a> Mm<'a> {
         if !frames_ok || !spages_ok {
             return Err(MmError::Invalid);
         }
-        let all_free = frames.iter().all(|f| *f == FrameInfo::FREE)
-            && spages.iter().all(|s| *s == SpageInfo::FREE);
+        // Both free states are all-zero bytes (asserted below), checked a word at a time:
+        // the frame table of a machine is megabytes.
+        let all_free = all_zero(frames.as_bytes()) && all_zero(spages.as_bytes());
         if !all_free {
             return Err(MmError::Invalid);
         }
@@ -223,5 +242,29 @@ impl<'a> Mm<'a> {
     #[cfg(test)]
     pub(crate) fn spage_for_test(&mut self, extent: u64) -> &mut SpageInfo {
         self.spage_mut(extent).expect("test extent in range")
+    }
+}
+
+#[cfg(test)]
+mod all_zero_tests {
+    use super::*;
+
+    #[test]
+    fn the_free_states_are_all_zero_bytes() {
+        assert!(all_zero(FrameInfo::FREE.as_bytes()));
+        assert!(all_zero(SpageInfo::FREE.as_bytes()));
+    }
+
+    #[test]
+    fn any_nonzero_byte_anywhere_is_seen() {
+        for len in [0usize, 1, 7, 8, 63, 64, 65, 200, 4096 + 24] {
+            let mut bytes = alloc::vec![0u8; len];
+            assert!(all_zero(&bytes), "len {len}");
+            for at in 0..len {
+                bytes[at] = 0x10;
+                assert!(!all_zero(&bytes), "len {len}, byte {at}");
+                bytes[at] = 0;
+            }
+        }
     }
 }
