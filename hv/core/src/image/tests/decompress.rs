@@ -210,6 +210,16 @@ fn match_copy_equals_a_byte_by_byte_copy() {
     }
 }
 
+/// The branch-free probability update is LZMA's, for every probability a coder can hold.
+#[test]
+fn probability_update_is_lzmas() {
+    use crate::image::xz_single::adapt;
+    for p in 31..=2017u32 {
+        assert_eq!(u32::from(adapt(p, true)), p + ((2048 - p) >> 5), "0 at {p}");
+        assert_eq!(u32::from(adapt(p, false)), p - (p >> 5), "1 at {p}");
+    }
+}
+
 /// The single-call decoder on damaged Linux-style streams: an error or a value, never a
 /// panic, and never a write past the buffer it was given.
 #[test]
