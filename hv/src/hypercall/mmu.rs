@@ -8,7 +8,7 @@
 
 use hv_core::continuation::MmuBatch;
 use hv_core::mm::pte::is_canonical;
-use hv_core::mm::{BaseKind, DomId, GuestFlush, Mfn, MmError, PageLevel, TlbAction};
+use hv_core::mm::{BaseKind, DomId, DomRef, GuestFlush, Mfn, MmError, PageLevel, TlbAction};
 use hv_core::profile::Kind;
 use pv_abi::errno;
 use pv_abi::xen::*;
@@ -177,7 +177,12 @@ fn stop_errno(call: &Call, stop: Result<(), Stop>) -> i64 {
 }
 
 /// One `mmu_update` request.
-fn mmu_update_one(call: &mut Call, dom: DomId, req: &MmuUpdate) -> Result<(), i64> {
+fn mmu_update_one(
+    call: &mut Call,
+    dom: DomId,
+    dref: Result<DomRef, MmError>,
+    req: &MmuUpdate,
+) -> Result<(), i64> {
     // The command is in the low three bits (Xen rejects 4..=7 as unknown commands).
     let cmd = req.ptr & 7;
     match cmd {
@@ -186,8 +191,8 @@ fn mmu_update_one(call: &mut Call, dom: DomId, req: &MmuUpdate) -> Result<(), i6
             call.hv
                 .memory
                 .mm
-                .mmu_update(
-                    dom,
+                .mmu_update_as(
+                    dref.map_err(mm_err)?,
                     req.ptr & !MMU_CMD_MASK,
                     req.val,
                     preserve_ad,
@@ -218,6 +223,8 @@ pub fn mmu_update(call: &mut Call) -> Ret {
         return Ret::Value(errno::neg(errno::EPERM));
     }
     let dom = DomId(call.dom());
+    // The caller's policy, looked up once for the batch (it cannot change meanwhile).
+    let dref = call.hv.memory.mm.dom_ref(dom);
     let mut done = done_before(call, &b);
     let mut done_here = 0;
     let count = u64::from(b.count);
@@ -225,7 +232,7 @@ pub fn mmu_update(call: &mut Call) -> Ret {
         if i > 0 && call.preempt_due() {
             return Err(PREEMPTED);
         }
-        let result = mmu_update_one(call, dom, &req);
+        let result = mmu_update_one(call, dom, dref, &req);
         if let Err(e) = result {
             log::debug!(
                 "d{}: mmu_update #{i} ptr {:#x} val {:#x}: {e}",
@@ -255,6 +262,13 @@ fn switch_root(call: &mut Call, kind: BaseKind, mfn: u64) {
     let v = &mut d.vcpus[call.who.1];
     match kind {
         BaseKind::Kernel => v.kernel_root = mfn,
+        // Hypercalls come from guest kernel mode, which runs on the kernel root: the user
+        // root is loaded at the next switch to user mode (Xen's NEW_USER_BASEPTR does not
+        // touch CR3 either). Nothing to load, so no CR3 read.
+        BaseKind::User if v.kernel_mode => {
+            v.user_root = mfn;
+            return;
+        }
         BaseKind::User => v.user_root = mfn,
     }
     let root = v.current_root();

@@ -101,6 +101,16 @@ pub struct Mm<'a> {
     orphans_freed: alloc::vec::Vec<Mfn>,
 }
 
+/// A domain that existed when [`Mm::dom_ref`] made this, with its policy (fixed at
+/// creation). Only `Mm` makes one, so a batch cannot name a policy that is not its domain's.
+/// Valid while the domain lives: the hypercall layer holds one for the caller's own batch
+/// (the caller cannot be destroyed while it runs).
+#[derive(Clone, Copy, Debug)]
+pub struct DomRef {
+    id: DomId,
+    config: DomainConfig,
+}
+
 /// Whether every byte of `bytes` is zero, eight 8-byte words per test (a frame table is
 /// megabytes, and under emulation a branch per word would double the work).
 fn all_zero(bytes: &[u8]) -> bool {
@@ -222,6 +232,12 @@ impl<'a> Mm<'a> {
             return Err(MmError::NotOwner);
         }
         Ok(f)
+    }
+
+    /// `dom`, looked up once for a batch of operations on its behalf (`Err(NoDomain)`).
+    pub fn dom_ref(&self, dom: DomId) -> Result<DomRef, MmError> {
+        let config = self.domain(dom)?.config;
+        Ok(DomRef { id: dom, config })
     }
 
     fn domain(&self, dom: DomId) -> Result<&Domain, MmError> {

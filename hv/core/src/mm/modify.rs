@@ -12,7 +12,7 @@
 use super::error::MmError;
 use super::memory::FrameMemory;
 use super::pte::{adjust, disallow_mask, is_present, needs_revalidation, ACCESSED, DIRTY};
-use super::types::{DomId, Mfn, PageLevel};
+use super::types::{DomId, DomainConfig, Mfn, PageLevel};
 use super::validate::is_guest_slot;
 use super::Mm;
 
@@ -28,6 +28,25 @@ impl Mm<'_> {
         &mut self,
         level: PageLevel,
         dom: DomId,
+        table: Mfn,
+        slot: usize,
+        new: u64,
+        preserve_ad: bool,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        self.mod_entry_as(level, dom, None, table, slot, new, preserve_ad, mem)
+    }
+
+    /// [`Mm::mod_entry`] with `dom`'s policy already looked up (`Some`, from a [`DomRef`]
+    /// of `dom`) or to be looked up when a present entry needs it (`None`).
+    ///
+    /// [`DomRef`]: super::DomRef
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn mod_entry_as<M: FrameMemory>(
+        &mut self,
+        level: PageLevel,
+        dom: DomId,
+        config: Option<DomainConfig>,
         table: Mfn,
         slot: usize,
         new: u64,
@@ -50,7 +69,10 @@ impl Mm<'_> {
             self.put_page_from_entry(level, table, old, mem);
             return Ok(());
         }
-        let config = self.domain(dom)?.config;
+        let config = match config {
+            Some(c) => c,
+            None => self.domain(dom)?.config,
+        };
         if new & disallow_mask(level, config.allow_superpages, config.privileged) != 0 {
             return Err(MmError::BadFlags);
         }

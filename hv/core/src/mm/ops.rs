@@ -5,7 +5,7 @@ use super::error::MmError;
 use super::frame::PageType;
 use super::memory::FrameMemory;
 use super::types::{BaseKind, DomId, Mfn, PageLevel, PAGE_SHIFT, SUPERPAGE_ORDER};
-use super::Mm;
+use super::{DomRef, Mm};
 
 impl Mm<'_> {
     /// `MMU_NORMAL_PT_UPDATE` / `MMU_PT_UPDATE_PRESERVE_AD`: write `val` at machine address
@@ -27,7 +27,24 @@ impl Mm<'_> {
         if pte_maddr & 7 != 0 {
             return Err(MmError::BadFrame);
         }
-        self.domain(dom)?;
+        let d = self.dom_ref(dom)?;
+        self.mmu_update_as(d, pte_maddr, val, preserve_ad, mem)
+    }
+
+    /// [`Mm::mmu_update`] for a domain looked up once for a whole batch ([`Mm::dom_ref`]):
+    /// the same checks and results, without a domain lookup per request.
+    pub fn mmu_update_as<M: FrameMemory>(
+        &mut self,
+        d: DomRef,
+        pte_maddr: u64,
+        val: u64,
+        preserve_ad: bool,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        if pte_maddr & 7 != 0 {
+            return Err(MmError::BadFrame);
+        }
+        let dom = d.id;
         let mfn = Mfn(pte_maddr >> PAGE_SHIFT);
         // 9-bit index: always < 512.
         let slot = ((pte_maddr & 0xFFF) >> 3) as usize;
@@ -42,7 +59,16 @@ impl Mm<'_> {
                     Ok(())
                 }
                 ty => match ty.level() {
-                    Some(level) => self.mod_entry(level, dom, mfn, slot, val, preserve_ad, mem),
+                    Some(level) => self.mod_entry_as(
+                        level,
+                        dom,
+                        Some(d.config),
+                        mfn,
+                        slot,
+                        val,
+                        preserve_ad,
+                        mem,
+                    ),
                     None => Err(MmError::TypeConflict),
                 },
             };
