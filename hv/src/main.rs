@@ -68,6 +68,8 @@ fn init_cpu_features() {
     cpu::write_cr4(cr4);
     let cr0 = (cpu::read_cr0() | (1 << 1) | (1 << 5)) & !((1 << 2) | (1 << 3));
     cpu::write_cr0(cr0);
+    let folded_crc = arch::crc_fold::init();
+    log::debug!("kernel CRC-32 folded with PCLMULQDQ: {folded_crc}");
 }
 
 /// Reads the ACPI tables and routes the serial port's interrupt through the I/O APIC, so

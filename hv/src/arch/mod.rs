@@ -14,6 +14,7 @@ pub mod boot;
 pub mod bootinfo;
 pub mod context;
 pub mod cpu;
+pub mod crc_fold;
 pub mod entry;
 pub mod exit;
 pub mod gdt;

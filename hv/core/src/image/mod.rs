@@ -30,6 +30,7 @@
 
 pub mod boot_vcpu;
 pub mod bzimage;
+pub mod crc32;
 pub mod decompress;
 pub mod elf;
 pub mod elf_note;

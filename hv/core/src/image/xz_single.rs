@@ -136,7 +136,7 @@ pub fn decode(stream: &[u8], out: &mut [u8]) -> R<usize> {
     }
     if check == CHECK_CRC32 {
         let stored = stream.get(at..at + 4).ok_or(END)?;
-        if crc32fast::hash(&out[..written]) != le32(stored) {
+        if super::crc32::hash(&out[..written]) != le32(stored) {
             return Err(corrupt("XZ content CRC32 mismatch"));
         }
     }
