@@ -148,7 +148,12 @@ fn push_words<const N: usize>(
     rsp: u64,
     words: [u64; N],
 ) -> Result<u64, GuestFault> {
-    let bytes = words.as_bytes();
+    push_bytes(guest, rsp, words.as_bytes())
+}
+
+/// Writes `bytes` just below `rsp` on the guest kernel stack; returns the new stack pointer.
+#[inline(always)]
+fn push_bytes(guest: &GuestMemory, rsp: u64, bytes: &[u8]) -> Result<u64, GuestFault> {
     let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
     guest.write(new_rsp, bytes)?;
     Ok(new_rsp)
@@ -175,10 +180,7 @@ fn push_failsafe_frame(
     }
     words[n..n + tail.len()].copy_from_slice(&tail);
     n += tail.len();
-    let bytes = words[..n].as_bytes();
-    let new_rsp = rsp.wrapping_sub(bytes.len() as u64);
-    guest.write(new_rsp, bytes)?;
-    Ok(new_rsp)
+    push_bytes(guest, rsp, words[..n].as_bytes())
 }
 
 /// Checks that `frame` is a return the CPU can perform into a PV guest: canonical rip, a

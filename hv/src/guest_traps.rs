@@ -20,6 +20,8 @@ const GENERAL_PROTECTION: u32 = 13;
 const INVALID_OPCODE: u32 = 6;
 const DEVICE_NOT_AVAILABLE: u32 = 7;
 const DEBUG: u32 = 1;
+const NMI: u32 = 2;
+const MACHINE_CHECK: u32 = 18;
 
 /// Exception names for log lines.
 pub fn exception_name(vector: u32) -> &'static str {
@@ -130,14 +132,15 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
     let vector = frame.vector;
     let error_code = has_error_code(vector).then_some(u64::from(frame.error_code));
     // Most vectors (#BP, #DE, #OF, …) are bounced as they are: one bit test instead of the
-    // match's jump table below (an indirect branch).
+    // match's jump table below (an indirect branch). SPECIAL names exactly the vectors the
+    // match handles otherwise than its last arm: an arm added there needs its bit here.
     const SPECIAL: u32 = (1 << PAGE_FAULT)
         | (1 << GENERAL_PROTECTION)
         | (1 << INVALID_OPCODE)
         | (1 << DEVICE_NOT_AVAILABLE)
         | (1 << DEBUG)
-        | (1 << 2)
-        | (1 << 18);
+        | (1 << NMI)
+        | (1 << MACHINE_CHECK);
     if vector < 32 && SPECIAL & (1 << vector) == 0 {
         deliver(hv, cur, frame, vector, error_code, 0);
         return;
@@ -200,7 +203,7 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
             hv.take_debug_status();
             deliver(hv, cur, frame, vector, None, 0);
         }
-        2 | 18 => log::warn!(
+        NMI | MACHINE_CHECK => log::warn!(
             "d{}: {} in guest at rip {:#x}",
             cur.0,
             exception_name(vector),

@@ -50,9 +50,7 @@ impl Hypervisor {
     /// usual case) this is one test on the exit path; the work is out of line.
     #[inline(always)]
     pub fn prof_classify(&mut self, kind: Kind) {
-        if self.prof_on {
-            self.prof_classify_on(kind);
-        }
+        self.prof_classify_with(|| kind);
     }
 
     /// [`Self::prof_classify`] with the kind computed only when profiling is on (a kind
