@@ -69,6 +69,11 @@ pub struct Hypervisor {
 
 static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
 
+/// Where the hypervisor's state lives (every exit locks it).
+pub fn state_address() -> u64 {
+    &raw const HV as u64
+}
+
 /// Installs the state (once, at the end of boot).
 pub fn install(hv: Hypervisor) {
     *HV.lock() = Some(hv);

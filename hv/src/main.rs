@@ -214,6 +214,8 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
         frames_used.saturating_sub(guest_frames) * 4,
         guest_frames >> 8
     );
+    // The first domains' state is allocated: the heap pages skipped for it may serve others.
+    arch::heap::claim_skipped();
     // Modules of domains that restart stay for their rebuilds; the rest is free memory.
     for (i, m) in boot.modules().iter().enumerate() {
         let kept = plans

@@ -55,6 +55,7 @@ pub mod profile;
 pub mod pse_stage;
 pub mod runqueue;
 pub mod time;
+pub mod tlb_color;
 pub mod types;
 
 pub use types::{DomId, Mfn};

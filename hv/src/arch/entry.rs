@@ -83,6 +83,8 @@ struct CpuStack {
     stack: [u8; CPU_STACK_SIZE],
 }
 
+/// In its own section: the linker script puts its top at a fixed software-TLB colour.
+#[link_section = ".bss.cpu_stack"]
 static mut CPU_STACK: CpuStack = CpuStack {
     guard: [0; 4096],
     stack: [0; CPU_STACK_SIZE],
@@ -119,7 +121,7 @@ global_asm!(
     pop %rdi
     .endm
 
-    .section .text
+    .section .text.entry,"ax"
     .balign 16
     .global idt_stubs
 idt_stubs:
@@ -241,6 +243,11 @@ extern "C" fn trap_entry(frame: &mut TrapFrame) {
 /// Address of the IDT stub for `vector`.
 pub fn stub_address(vector: u8) -> u64 {
     &raw const idt_stubs as u64 + 16 * u64::from(vector)
+}
+
+/// Where the SYSCALL entry's statics live (read on every SYSCALL).
+pub fn syscall_statics_address() -> u64 {
+    &raw const SYSCALL_STACK_TOP as u64
 }
 
 /// Top of the per-CPU stack.

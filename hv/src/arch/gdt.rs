@@ -172,6 +172,16 @@ pub fn init(rsp0: u64) {
     );
 }
 
+/// Where the hypervisor's GDT entries live (read by the CPU on every IRETQ to a guest).
+pub fn reserved_entries_address() -> u64 {
+    TABLES.gdt.get() as u64 + (FIRST_RESERVED * 8) as u64
+}
+
+/// Where the TSS lives (read by the CPU on every entry from ring 3).
+pub fn tss_address() -> u64 {
+    TABLES.tss.get() as u64
+}
+
 /// Sets the stack the CPU switches to on entry from ring 3.
 pub fn set_kernel_stack(rsp0: u64) {
     // SAFETY: single CPU, interrupts masked; the TSS is only read by the CPU on ring changes.

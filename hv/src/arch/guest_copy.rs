@@ -32,7 +32,7 @@ static GUEST_COPY_STAC: AtomicBool = AtomicBool::new(false);
 
 global_asm!(
     r#"
-    .section .text
+    .section .text.entry,"ax"
     .balign 16
 guest_copy_bytes:
     mov %rdx, %rcx

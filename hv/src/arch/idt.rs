@@ -34,6 +34,11 @@ unsafe impl Sync for IdtCell {}
 
 static IDT: IdtCell = IdtCell(UnsafeCell::new(Idt([0; 512])));
 
+/// Where the IDT lives (read by the CPU on every interrupt and exception).
+pub fn address() -> u64 {
+    IDT.0.get() as u64
+}
+
 fn gate(handler: u64, dpl: u64, ist: u8) -> (u64, u64) {
     let low = (handler & 0xFFFF)
         | (u64::from(gdt::HYPERVISOR_CS) << 16)

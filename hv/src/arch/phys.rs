@@ -36,6 +36,12 @@ const COARSE_SHIFT: u32 = 12;
 static COARSE: [AtomicU64; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64] =
     [const { AtomicU64::new(0) }; (COARSE_LIMIT >> COARSE_SHIFT) as usize / 64];
 
+/// Where the page map lives: its first pages (the low 512 MiB of machine memory, where a
+/// small machine's guest frames are) are read on every guest-memory access.
+pub fn coarse_map_address() -> u64 {
+    COARSE.as_ptr() as u64
+}
+
 /// Sets the coarse bits of every region `[start, end)` touches (or all of them beyond the
 /// coarse limit, which then always takes the exact check).
 fn mark_coarse(start: u64, end: u64) {

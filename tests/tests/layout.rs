@@ -1,0 +1,82 @@
+//! The hypervisor image's layout for QEMU's software TLB (`hv/linker.ld`, `hv_core::tlb_color`):
+//! the exit paths' code sits in the hot-text window, which is small and starts at its colour,
+//! and the trap stack's top page has its colour. A rename that moved a hot function out of
+//! the linker script's list, or a hot path that outgrew the window, fails here.
+
+mod common;
+
+use object::{Object, ObjectSymbol};
+
+const PAGE: u64 = 4096;
+const COLOURS: u64 = 64;
+
+fn symbols() -> Vec<(String, u64)> {
+    let data = std::fs::read(common::artifacts().hv()).expect("reading the hypervisor ELF");
+    let elf = object::File::parse(&*data).expect("parsing the hypervisor ELF");
+    elf.symbols()
+        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+        .collect()
+}
+
+fn address(syms: &[(String, u64)], name: &str) -> u64 {
+    syms.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no symbol {name}"))
+        .1
+}
+
+/// The address of the one symbol whose (mangled) name contains every part.
+fn address_of(syms: &[(String, u64)], parts: &[&str]) -> u64 {
+    let found: Vec<_> = syms
+        .iter()
+        .filter(|(n, _)| parts.iter().all(|p| n.contains(p)))
+        .collect();
+    assert_eq!(found.len(), 1, "symbols matching {parts:?}: {found:?}");
+    found[0].1
+}
+
+#[test]
+fn exit_paths_sit_in_the_hot_text_window() {
+    let syms = symbols();
+    let start = address(&syms, "_hot_text_start");
+    let end = address(&syms, "_hot_text_end");
+    assert_eq!(
+        (start / PAGE) % COLOURS,
+        0x20,
+        "hot text starts at colour 0x20"
+    );
+    let pages = (end - start) / PAGE;
+    assert!(
+        (1..=28).contains(&pages),
+        "hot text spans {pages} pages: it must stay within colours 0x20..0x3c"
+    );
+    let hot = [
+        address(&syms, "syscall_entry"),
+        address(&syms, "restore_all"),
+        address(&syms, "trap_entry"),
+        address(&syms, "idt_stubs"),
+        address(&syms, "guest_copy_begin"),
+        address_of(&syms, &["2hv9hypercall8dispatch"]),
+        address_of(&syms, &["2hv9hypercall3mmu10mmu_update17h"]),
+        address_of(&syms, &["2hv6bounce6bounce17h"]),
+        address_of(&syms, &["2hv11guest_traps7deliver"]),
+        address_of(&syms, &["7hv_core2mm4refs", "13get_page_type"]),
+        address_of(&syms, &["7hv_core2mm4refs", "13put_page_type"]),
+        address_of(&syms, &["7hv_core2mm2l1", "17get_page_from_l1e"]),
+        address_of(&syms, &["raise_to"]),
+    ];
+    for (i, a) in hot.iter().enumerate() {
+        assert!(
+            (start..end).contains(a),
+            "hot function #{i} at {a:#x} is outside the hot text {start:#x}..{end:#x}"
+        );
+    }
+}
+
+#[test]
+fn trap_stack_top_page_has_the_last_colour() {
+    let syms = symbols();
+    let stack = address_of(&syms, &["5entry9CPU_STACK"]);
+    let top = stack + 0x41000;
+    assert_eq!(((top - PAGE) / PAGE) % COLOURS, COLOURS - 1);
+}
