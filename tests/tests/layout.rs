@@ -59,11 +59,13 @@ fn exit_paths_sit_in_the_hot_text_window() {
         address_of(&syms, &["2hv9hypercall8dispatch"]),
         address_of(&syms, &["2hv9hypercall3mmu10mmu_update17h"]),
         address_of(&syms, &["2hv6bounce6bounce17h"]),
-        address_of(&syms, &["2hv11guest_traps7deliver"]),
+        address_of(&syms, &["2hv11guest_traps", "deliver"]),
         address_of(&syms, &["7hv_core2mm4refs", "13get_page_type"]),
         address_of(&syms, &["7hv_core2mm4refs", "13put_page_type"]),
         address_of(&syms, &["7hv_core2mm2l1", "17get_page_from_l1e"]),
         address_of(&syms, &["raise_to"]),
+        address_of(&syms, &["DirectMapMemory", "FrameMemory", "11write_entry"]),
+        address_of(&syms, &["7hv_core2mm3ops", "11set_baseptr"]),
     ];
     for (i, a) in hot.iter().enumerate() {
         assert!(
