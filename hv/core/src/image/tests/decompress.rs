@@ -407,8 +407,11 @@ fn mutated_payloads_never_panic() {
                 p.truncate(keep);
             }
             // A flipped size trailer may state gigabytes: the hypervisor then finds no memory
-            // for it; the test skips such huge buffers.
-            if stated_size(&p).is_ok_and(|n| n <= 16 << 20) {
+            // for it; the test skips such huge buffers. A flip may also hit the payload's
+            // magic: the loader then refuses it as of unknown compression before any
+            // decompression (no payload to decompress), which `unpack` does not expect.
+            let known = bzimage_payload(&bzimage(0x020f, 27, &p, 0x3a0)).is_ok();
+            if known && stated_size(&p).is_ok_and(|n| n <= 16 << 20) {
                 let _ = unpack(&p);
             }
             Ok(())
