@@ -191,20 +191,32 @@ fn push_failsafe_frame(
 #[inline]
 pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
     use pv_abi::arch_x86::{FLAT_RING3_CS64, FLAT_RING3_SS64};
-    if !hv_core::mm::pte::is_canonical(frame.rip) {
-        return Err("non-canonical rip");
-    }
-    // Every hypercall return and most bounces: the hypervisor's own flat 64-bit selectors,
-    // fixed at boot (a 64-bit code segment contains every canonical rip).
-    if frame.cs == u64::from(FLAT_RING3_CS64) && frame.ss == u64::from(FLAT_RING3_SS64) {
+    // Every hypercall return and most bounces: a canonical rip and the hypervisor's own flat
+    // 64-bit selectors, fixed at boot (a 64-bit code segment contains every canonical rip).
+    // One word, zero exactly then, tested once (each branch is a block under TCG): the
+    // selectors' differences, and rip's bits 63..47 sign-extended plus one, which is 0 or 1
+    // exactly when they are all equal (canonical).
+    let rip_top = ((frame.rip as i64 >> 47) as u64).wrapping_add(1) >> 1;
+    let off_flat =
+        (frame.cs ^ u64::from(FLAT_RING3_CS64)) | (frame.ss ^ u64::from(FLAT_RING3_SS64)) | rip_top;
+    if off_flat == 0 {
         force_return_flags(frame);
         return Ok(());
+    }
+    check_return_other(frame)
+}
+
+/// [`check_return_frame`] off its fast path: a non-canonical rip, or other selectors.
+#[inline(never)]
+fn check_return_other(frame: &mut TrapFrame) -> Result<(), &'static str> {
+    if !hv_core::mm::pte::is_canonical(frame.rip) {
+        return Err("non-canonical rip");
     }
     check_return_selectors(frame)
 }
 
 /// [`check_return_frame`] for any other selectors: looked up in the loaded GDT/LDT.
-#[inline(never)]
+#[inline(always)]
 fn check_return_selectors(frame: &mut TrapFrame) -> Result<(), &'static str> {
     use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
     use pv_abi::arch_x86::FLAT_RING3_SS64;

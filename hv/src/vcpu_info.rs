@@ -46,27 +46,38 @@ pub struct VcpuInfo<'a> {
 }
 
 impl<'a> VcpuInfo<'a> {
-    /// The `vcpu_info` at byte `base` of `page` (`base + 64 <= 4096`, checked by the caller;
-    /// an out-of-page access would only read zeros and drop writes).
+    /// The `vcpu_info` at byte `base` of `page` (`base` 8-aligned and `base + 64 <= 4096`,
+    /// checked by the caller: [`Domain::vcpu_info`] and `register_vcpu_info`).
     pub fn new(page: &'a GuestPage, base: usize) -> Self {
+        debug_assert!(base.is_multiple_of(8) && base + VCPU_INFO_SIZE <= PAGE_SIZE as usize);
         Self { page, base }
+    }
+
+    /// The page offset of the word at byte `field` of this `vcpu_info`. The mask changes
+    /// nothing for a base as [`Self::new`] requires; it proves the word aligned and inside
+    /// the page to the compiler, so the page's own range check (a branch on every return to
+    /// a guest) folds away. A base that broke the rule could only reach another word of the
+    /// same held page.
+    #[inline(always)]
+    fn at(&self, field: usize) -> usize {
+        (self.base + field) & (PAGE_SIZE as usize - 8)
     }
 
     /// Reads `evtchn_upcall_pending`.
     pub fn upcall_pending(&self) -> bool {
-        self.page.read_u64(self.base) & 0xFF != 0
+        self.page.read_u64(self.at(0)) & 0xFF != 0
     }
 
     /// Reads `evtchn_upcall_mask`.
     pub fn upcall_mask(&self) -> bool {
-        self.page.read_u64(self.base) & 0xFF00 != 0
+        self.page.read_u64(self.at(0)) & 0xFF00 != 0
     }
 
     /// Whether an upcall is due: `evtchn_upcall_pending` set and `evtchn_upcall_mask` clear
     /// (both bytes from one read of their word). Checked on every return to a guest.
     #[inline(always)]
     pub fn upcall_due(&self) -> bool {
-        let word = self.page.read_u64(self.base);
+        let word = self.page.read_u64(self.at(0));
         word & 0xFF != 0 && word & 0xFF00 == 0
     }
 
@@ -74,38 +85,37 @@ impl<'a> VcpuInfo<'a> {
     #[inline]
     pub fn set_upcall_mask(&self, masked: bool) -> u8 {
         let old = match masked {
-            true => self.page.fetch_or_u64(self.base, 0x100),
-            false => self.page.fetch_and_u64(self.base, !0xFF00),
+            true => self.page.fetch_or_u64(self.at(0), 0x100),
+            false => self.page.fetch_and_u64(self.at(0), !0xFF00),
         };
         ((old >> 8) & 0xFF) as u8
     }
 
     /// Sets `evtchn_upcall_pending`; returns whether it was already set.
     pub fn test_and_set_upcall_pending(&self) -> bool {
-        self.page.fetch_or_u64(self.base, 1) & 1 != 0
+        self.page.fetch_or_u64(self.at(0), 1) & 1 != 0
     }
 
     /// Sets bit `word % 64` of `evtchn_pending_sel`; returns whether it was already set.
     pub fn test_and_set_pending_sel(&self, word: u32) -> bool {
         let bit = 1u64 << (word % 64);
-        self.page.fetch_or_u64(self.base + 8, bit) & bit != 0
+        self.page.fetch_or_u64(self.at(8), bit) & bit != 0
     }
 
     /// Writes `arch.cr2`.
     pub fn set_cr2(&self, cr2: u64) {
-        self.page.write_u64(self.base + 16, cr2);
+        self.page.write_u64(self.at(16), cr2);
     }
 
     /// Reads word `index` (0..4) of `vcpu_time_info`.
     pub fn time_word(&self, index: usize) -> u64 {
-        self.page
-            .read_u64(self.base + TIME_OFFSET + 8 * (index % 4))
+        self.page.read_u64(self.at(TIME_OFFSET + 8 * (index % 4)))
     }
 
     /// Writes word `index` (0..4) of `vcpu_time_info`.
     pub fn set_time_word(&self, index: usize, value: u64) {
         self.page
-            .write_u64(self.base + TIME_OFFSET + 8 * (index % 4), value);
+            .write_u64(self.at(TIME_OFFSET + 8 * (index % 4)), value);
     }
 
     fn read_all(&self) -> [u8; VCPU_INFO_SIZE] {
