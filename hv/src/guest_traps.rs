@@ -48,9 +48,21 @@ pub fn exception_name(vector: u32) -> &'static str {
     }
 }
 
-/// Whether the CPU pushes an error code for `vector`.
+/// Whether the CPU pushes an error code for `vector`: vectors 8, 10–14, 17, 21, 29 and 30.
+/// One shift of a bit set (no branch) for an exception vector (below 32).
+#[inline(always)]
 fn has_error_code(vector: u32) -> bool {
-    matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30)
+    const WITH_ERROR_CODE: u32 = (1 << 8)
+        | (1 << 10)
+        | (1 << 11)
+        | (1 << 12)
+        | (1 << 13)
+        | (1 << 14)
+        | (1 << 17)
+        | (1 << 21)
+        | (1 << 29)
+        | (1 << 30);
+    vector < 32 && (WITH_ERROR_CODE >> (vector % 32)) & 1 != 0
 }
 
 /// Bounces exception `vector` to the guest's trap-table handler, or crashes the domain.

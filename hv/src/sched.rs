@@ -187,7 +187,7 @@ impl Hypervisor {
                 // The timer as last programmed still covers every deadline (an armed one that
                 // has not fired is not later than any; a disarmed one had none to cover).
                 if !timers_untouched {
-                    self.program_timer();
+                    self.program_timer_after_exit();
                 }
                 return Next::Resume;
             }
@@ -208,18 +208,33 @@ impl Hypervisor {
         Next::Idle
     }
 
+    /// [`Self::program_timer`] after an exit that may have moved a deadline, out of line: the
+    /// resume with the timer as armed falls straight through to the return.
+    #[cold]
+    #[inline(never)]
+    fn program_timer_after_exit(&mut self) {
+        self.program_timer();
+    }
+
     /// Whether vCPU `v` can run and, if so, the event callback to bounce into when an upcall
     /// is due (0: none due, or no callback). One lookup: this runs on every return.
     #[inline(always)]
     fn return_state(&self, v: VcpuRef) -> Option<u64> {
-        let d = self.domains.get(&v.0).filter(|d| d.is_running())?;
+        // Each branch is a block under TCG: the two states tested together, the upcall
+        // worked out without one.
+        let d = self.domains.get(&v.0)?;
         let vcpu = d.vcpus.get(v.1)?;
-        if vcpu.state != RunState::Runnable {
+        // One integer, zero exactly when the domain runs and the vCPU is runnable (a byte
+        // ORed in, not two booleans, which the compiler would split into two branches).
+        let not_runnable =
+            (vcpu.state as u8 ^ RunState::Runnable as u8) | u8::from(!d.is_running());
+        if not_runnable != 0 {
             return None;
         }
-        let handler = vcpu.callbacks.event;
-        let due = handler != 0 && d.vcpu_info(v.1).is_some_and(|info| info.upcall_due());
-        Some(if due { handler } else { 0 })
+        // The callback when an upcall is due, else 0: masked, not branched on (the caller
+        // tests the result once).
+        let due = crate::arch::cpu::opaque(u64::from(d.upcall_due(v.1, vcpu)));
+        Some(vcpu.callbacks.event & due.wrapping_neg())
     }
 
     /// [`Self::prepare_return`] after a switch, out of line: the resume of the same vCPU is

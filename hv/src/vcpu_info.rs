@@ -68,17 +68,13 @@ impl<'a> VcpuInfo<'a> {
         self.page.read_u64(self.at(0)) & 0xFF != 0
     }
 
-    /// Reads `evtchn_upcall_mask`.
-    pub fn upcall_mask(&self) -> bool {
-        self.page.read_u64(self.at(0)) & 0xFF00 != 0
-    }
-
     /// Whether an upcall is due: `evtchn_upcall_pending` set and `evtchn_upcall_mask` clear
     /// (both bytes from one read of their word). Checked on every return to a guest.
     #[inline(always)]
     pub fn upcall_due(&self) -> bool {
+        // Pending byte 1..=0xFF and mask byte 0: the low 16 bits in 1..=0xFF (one compare).
         let word = self.page.read_u64(self.at(0));
-        word & 0xFF != 0 && word & 0xFF00 == 0
+        (word & 0xFFFF).wrapping_sub(1) < 0xFF
     }
 
     /// Sets `evtchn_upcall_mask` to `masked`; returns the old mask byte.
@@ -88,6 +84,14 @@ impl<'a> VcpuInfo<'a> {
             true => self.page.fetch_or_u64(self.at(0), 0x100),
             false => self.page.fetch_and_u64(self.at(0), !0xFF00),
         };
+        ((old >> 8) & 0xFF) as u8
+    }
+
+    /// Sets `evtchn_upcall_mask` when `mask` (leaves it as it is otherwise); returns the old
+    /// mask byte. One atomic OR either way (of nothing when not masking), no branch.
+    #[inline(always)]
+    pub fn or_upcall_mask(&self, mask: bool) -> u8 {
+        let old = self.page.fetch_or_u64(self.at(0), u64::from(mask) << 8);
         ((old >> 8) & 0xFF) as u8
     }
 
@@ -133,12 +137,43 @@ impl Domain {
     /// vCPU `vcpu`'s `vcpu_info`, wherever it lives; `None` if there is no such vCPU or it
     /// has no slot in shared_info and registered none.
     pub fn vcpu_info(&self, vcpu: usize) -> Option<VcpuInfo<'_>> {
-        match &self.vcpus.get(vcpu)?.vcpu_info {
+        let (info, present) = self.vcpu_info_slot(vcpu, self.vcpus.get(vcpu)?);
+        present.then_some(info)
+    }
+
+    /// Whether an event upcall is due for vCPU `vcpu` (`v`, already looked up):
+    /// `evtchn_upcall_pending` set and `evtchn_upcall_mask` clear in its `vcpu_info`; false
+    /// when it has none. Runs on every return to a guest, without a branch: the word is read
+    /// even when the slot does not exist (then some word of the held shared_info page) and
+    /// the answer masked.
+    #[inline(always)]
+    pub fn upcall_due(&self, vcpu: usize, v: &crate::domain::Vcpu) -> bool {
+        let (info, present) = self.vcpu_info_slot(vcpu, v);
+        present & info.upcall_due()
+    }
+
+    /// Where vCPU `vcpu`'s (`v`) `vcpu_info` would be, and whether it exists: the registered
+    /// one, or its slot in shared_info (vCPUs below `XEN_LEGACY_MAX_VCPUS` only; for others
+    /// the view is of slot `vcpu % XEN_LEGACY_MAX_VCPUS`, in range but not theirs, and the
+    /// flag is false). A select, not a branch, between the two places.
+    #[inline(always)]
+    fn vcpu_info_slot<'a>(
+        &'a self,
+        vcpu: usize,
+        v: &'a crate::domain::Vcpu,
+    ) -> (VcpuInfo<'a>, bool) {
+        use pv_abi::xen::XEN_LEGACY_MAX_VCPUS;
+        match &v.vcpu_info {
             VcpuInfoLoc::Registered(page, offset) => {
-                Some(VcpuInfo::new(page, usize::from(*offset)))
+                (VcpuInfo::new(page, usize::from(*offset)), true)
             }
-            VcpuInfoLoc::Shared => (vcpu < pv_abi::xen::XEN_LEGACY_MAX_VCPUS)
-                .then(|| VcpuInfo::new(&self.shared_info, VCPU_INFO_SIZE * vcpu)),
+            VcpuInfoLoc::Shared => (
+                VcpuInfo::new(
+                    &self.shared_info,
+                    VCPU_INFO_SIZE * (vcpu % XEN_LEGACY_MAX_VCPUS),
+                ),
+                vcpu < XEN_LEGACY_MAX_VCPUS,
+            ),
         }
     }
 }

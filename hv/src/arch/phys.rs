@@ -321,8 +321,9 @@ impl MappedPage {
     /// The word at `offset` if it is aligned and inside the page.
     #[inline(always)]
     fn word(&self, offset: usize) -> Option<*const AtomicU64> {
-        (offset.is_multiple_of(8) && offset <= 4096 - 8)
-            .then_some((self.va + offset as u64) as *const AtomicU64)
+        // Aligned and at most 4096 - 8 is exactly: no bit outside bits 3..=11. One test
+        // (a word offset masked into the page by its caller folds it away entirely).
+        (offset & !(4096 - 8) == 0).then_some((self.va + offset as u64) as *const AtomicU64)
     }
 
     /// Reads the u64 at `offset` (0 if misaligned or outside).
