@@ -75,10 +75,24 @@ pub fn deliver(
     error_code: Option<u64>,
     cr2: u64,
 ) {
-    hv.prof_classify_with(|| match u8::try_from(vector) {
-        Ok(v) if v < 32 => Kind::Bounce(v),
-        _ => Kind::SoftInt,
-    });
+    deliver_as::<true>(hv, cur, frame, vector, error_code, cr2);
+}
+
+/// [`deliver`]; `OBSERVED`: whether the profile and trace hooks are compiled in.
+fn deliver_as<const OBSERVED: bool>(
+    hv: &mut Hypervisor,
+    cur: VcpuRef,
+    frame: &mut TrapFrame,
+    vector: u32,
+    error_code: Option<u64>,
+    cr2: u64,
+) {
+    if OBSERVED {
+        hv.prof_classify_with(|| match u8::try_from(vector) {
+            Ok(v) if v < 32 => Kind::Bounce(v),
+            _ => Kind::SoftInt,
+        });
+    }
     let Some(d) = hv.domains.get_mut(&cur.0) else {
         return;
     };
@@ -87,13 +101,15 @@ pub fn deliver(
         no_handler(hv, cur, frame, vector, error_code, cr2);
         return;
     }
-    log::trace!(
-        "d{}: bounce {} (error code {:#x}) at rip {:#x} cr2 {cr2:#x}",
-        cur.0,
-        exception_name(vector),
-        error_code.unwrap_or(0),
-        frame.rip
-    );
+    if OBSERVED {
+        log::trace!(
+            "d{}: bounce {} (error code {:#x}) at rip {:#x} cr2 {cr2:#x}",
+            cur.0,
+            exception_name(vector),
+            error_code.unwrap_or(0),
+            frame.rip
+        );
+    }
     if vector == PAGE_FAULT {
         if let Some(info) = d.vcpu_info(cur.1) {
             info.set_cr2(cr2);
@@ -139,8 +155,9 @@ fn no_handler(
     hv.crash_domain(cur.0, &why);
 }
 
-/// Handles exception `frame.vector` raised by vCPU `cur`.
-pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
+/// Handles exception `frame.vector` raised by vCPU `cur`; `OBSERVED`: whether the plain
+/// bounce's profile and trace hooks are compiled in (false only when both are off).
+pub fn exception<const OBSERVED: bool>(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
     let vector = frame.vector;
     let error_code = has_error_code(vector).then_some(u64::from(frame.error_code));
     // Most vectors (#BP, #DE, #OF, …) are bounced as they are: one bit test instead of the
@@ -154,7 +171,7 @@ pub fn exception(hv: &mut Hypervisor, cur: VcpuRef, frame: &mut TrapFrame) {
         | (1 << NMI)
         | (1 << MACHINE_CHECK);
     if vector < 32 && SPECIAL & (1 << vector) == 0 {
-        deliver(hv, cur, frame, vector, error_code, 0);
+        deliver_as::<OBSERVED>(hv, cur, frame, vector, error_code, 0);
         return;
     }
     match vector {

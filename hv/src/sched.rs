@@ -113,6 +113,27 @@ pub fn start() -> ! {
 
 impl Hypervisor {
     fn handle_exit(&mut self, frame: &mut TrapFrame) -> Next {
+        // Profiling and hypercall/bounce tracing, tested once per exit: the usual exit runs
+        // the copy of the path with neither compiled in (each test is a block under TCG).
+        let trace = log::max_level() >= log::LevelFilter::Trace;
+        let observed = crate::arch::cpu::opaque(u64::from(self.prof_on) | u64::from(trace));
+        if observed != 0 {
+            return self.handle_exit_observed(frame);
+        }
+        self.handle_exit_as::<false>(frame)
+    }
+
+    /// [`Self::handle_exit`] with profiling or tracing on.
+    #[cold]
+    #[inline(never)]
+    fn handle_exit_observed(&mut self, frame: &mut TrapFrame) -> Next {
+        self.handle_exit_as::<true>(frame)
+    }
+
+    /// One guest exit; `OBSERVED`: whether profile and trace hooks are compiled in (each
+    /// then tests its own switch as before).
+    #[inline(always)]
+    fn handle_exit_as<const OBSERVED: bool>(&mut self, frame: &mut TrapFrame) -> Next {
         let Some(cur) = self.current() else {
             log::error!(
                 "guest exit with no current vCPU (vector {:#x})",
@@ -120,13 +141,15 @@ impl Hypervisor {
             );
             exit(ExitCode::HypervisorFailure)
         };
-        self.prof_exit(cur.0);
+        if OBSERVED {
+            self.prof_exit(cur.0);
+        }
         let queued = self.cpu_ref().run_queue.len();
         // Hypercalls and exceptions inline; interrupts out of line.
         match frame.vector {
-            SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            SYSCALL_VECTOR => crate::hypercall::syscall::<OBSERVED>(self, cur, frame),
             v if v < 32 => {
-                crate::guest_traps::exception(self, cur, frame);
+                crate::guest_traps::exception::<OBSERVED>(self, cur, frame);
                 // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
                 self.cpu().timers_untouched = true;
             }
@@ -138,7 +161,9 @@ impl Hypervisor {
             self.cpu().timers_untouched = false;
         }
         let next = self.schedule(frame);
-        self.prof_end_exit();
+        if OBSERVED {
+            self.prof_end_exit();
+        }
         next
     }
 
@@ -178,11 +203,14 @@ impl Hypervisor {
             .is_some_and(|vcpu| vcpu.state == RunState::Runnable)
     }
 
-    /// After an exit has been handled: resume, switch or idle.
+    /// After an exit has been handled: resume, switch or idle. The resume of the running
+    /// vCPU is inlined into the exit path; a switch is out of line ([`Self::switch_from`]).
+    #[inline(always)]
     fn schedule(&mut self, frame: &mut TrapFrame) -> Next {
         let preempt = core::mem::take(&mut self.cpu().preempt);
         let timers_untouched = core::mem::take(&mut self.cpu().timers_untouched);
-        if let Some(cur) = self.current() {
+        let cur = self.current();
+        if let Some(cur) = cur {
             if !preempt && self.prepare_return(cur, frame) {
                 // The timer as last programmed still covers every deadline (an armed one that
                 // has not fired is not later than any; a disarmed one had none to cover).
@@ -191,6 +219,15 @@ impl Hypervisor {
                 }
                 return Next::Resume;
             }
+        }
+        self.switch_from(cur, frame)
+    }
+
+    /// [`Self::schedule`] when the running vCPU `cur` (if any) does not resume: it is
+    /// switched out (unless it is gone already) and the next one switched in, or the CPU idles.
+    #[inline(never)]
+    fn switch_from(&mut self, cur: Option<VcpuRef>, frame: &mut TrapFrame) -> Next {
+        if let Some(cur) = cur {
             if self.current() == Some(cur) {
                 self.switch_out(cur, frame);
             }

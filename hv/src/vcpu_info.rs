@@ -95,6 +95,15 @@ impl<'a> VcpuInfo<'a> {
         ((old >> 8) & 0xFF) as u8
     }
 
+    /// Sets `evtchn_upcall_mask` to `masked` (1 or 0) without a branch: the mask bit ORed
+    /// in, then the byte's other bits cleared (never passing through 0 when masking).
+    #[inline(always)]
+    pub fn set_upcall_mask_to(&self, masked: bool) {
+        let bit = u64::from(masked) << 8;
+        self.page.fetch_or_u64(self.at(0), bit);
+        self.page.fetch_and_u64(self.at(0), !0xFF00 | bit);
+    }
+
     /// Sets `evtchn_upcall_pending`; returns whether it was already set.
     pub fn test_and_set_upcall_pending(&self) -> bool {
         self.page.fetch_or_u64(self.at(0), 1) & 1 != 0
@@ -152,29 +161,47 @@ impl Domain {
         present & info.upcall_due()
     }
 
-    /// Where vCPU `vcpu`'s (`v`) `vcpu_info` would be, and whether it exists: the registered
-    /// one, or its slot in shared_info (vCPUs below `XEN_LEGACY_MAX_VCPUS` only; for others
-    /// the view is of slot `vcpu % XEN_LEGACY_MAX_VCPUS`, in range but not theirs, and the
-    /// flag is false). A select, not a branch, between the two places.
+    /// Where vCPU `vcpu`'s (`v`) `vcpu_info` would be, and whether it exists:
+    /// [`slot_or_stand_in`].
     #[inline(always)]
     fn vcpu_info_slot<'a>(
         &'a self,
         vcpu: usize,
         v: &'a crate::domain::Vcpu,
     ) -> (VcpuInfo<'a>, bool) {
-        use pv_abi::xen::XEN_LEGACY_MAX_VCPUS;
-        match &v.vcpu_info {
-            VcpuInfoLoc::Registered(page, offset) => {
-                (VcpuInfo::new(page, usize::from(*offset)), true)
-            }
-            VcpuInfoLoc::Shared => (
-                VcpuInfo::new(
-                    &self.shared_info,
-                    VCPU_INFO_SIZE * (vcpu % XEN_LEGACY_MAX_VCPUS),
-                ),
-                vcpu < XEN_LEGACY_MAX_VCPUS,
-            ),
-        }
+        slot_or_stand_in(&self.shared_info, vcpu, &v.vcpu_info)
+    }
+}
+
+/// vCPU `vcpu`'s `vcpu_info` given its domain's `shared_info` and its location `loc` (for a
+/// caller holding the vCPU mutably: the fields borrowed apart).
+#[inline(always)]
+pub fn slot<'a>(
+    shared_info: &'a GuestPage,
+    vcpu: usize,
+    loc: &'a VcpuInfoLoc,
+) -> Option<VcpuInfo<'a>> {
+    let (info, present) = slot_or_stand_in(shared_info, vcpu, loc);
+    present.then_some(info)
+}
+
+/// Where vCPU `vcpu`'s `vcpu_info` would be, and whether it exists: the registered one, or
+/// its slot in shared_info (vCPUs below `XEN_LEGACY_MAX_VCPUS` only; for others the view is
+/// of slot `vcpu % XEN_LEGACY_MAX_VCPUS`, in range but not theirs, and the flag is false:
+/// only read through it, never written). A select, not a branch, between the two places.
+#[inline(always)]
+fn slot_or_stand_in<'a>(
+    shared_info: &'a GuestPage,
+    vcpu: usize,
+    loc: &'a VcpuInfoLoc,
+) -> (VcpuInfo<'a>, bool) {
+    use pv_abi::xen::XEN_LEGACY_MAX_VCPUS;
+    match loc {
+        VcpuInfoLoc::Registered(page, offset) => (VcpuInfo::new(page, usize::from(*offset)), true),
+        VcpuInfoLoc::Shared => (
+            VcpuInfo::new(shared_info, VCPU_INFO_SIZE * (vcpu % XEN_LEGACY_MAX_VCPUS)),
+            vcpu < XEN_LEGACY_MAX_VCPUS,
+        ),
     }
 }
 
