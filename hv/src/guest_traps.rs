@@ -66,7 +66,8 @@ fn has_error_code(vector: u32) -> bool {
 }
 
 /// Bounces exception `vector` to the guest's trap-table handler, or crashes the domain.
-/// One domain lookup serves the trap table, `cr2` and the frame.
+/// One domain lookup serves the trap table and the frame (a page fault's `cr2` is written
+/// by the caller, `exception`).
 pub fn deliver(
     hv: &mut Hypervisor,
     cur: VcpuRef,
@@ -109,11 +110,6 @@ fn deliver_as<const OBSERVED: bool>(
             error_code.unwrap_or(0),
             frame.rip
         );
-    }
-    if vector == PAGE_FAULT {
-        if let Some(info) = d.vcpu_info(cur.1) {
-            info.set_cr2(cr2);
-        }
     }
     let b = Bounce {
         handler: trap.address,
@@ -184,10 +180,15 @@ pub fn exception<const OBSERVED: bool>(hv: &mut Hypervisor, cur: VcpuRef, frame:
             }
             // The guest kernel runs in ring 3, but a fault it takes in its kernel mode is a
             // supervisor fault to it: Xen clears the U bit (PFEC_user_mode) then.
-            let kernel = hv
-                .domains
-                .get(&cur.0)
-                .is_some_and(|d| d.vcpus[cur.1].kernel_mode);
+            // One lookup: the mode, and cr2 for the guest's handler in vcpu_info (for a
+            // hardware page fault only: a software `int $14` leaves it, as Xen's
+            // pv_inject_event does; the plain bounce path has no page-fault test).
+            let kernel = hv.domains.get(&cur.0).is_some_and(|d| {
+                if let Some(info) = d.vcpu_info(cur.1) {
+                    info.set_cr2(cr2);
+                }
+                d.vcpus[cur.1].kernel_mode
+            });
             let error_code = error_code.map(|e| if kernel { e & !4 } else { e });
             deliver(hv, cur, frame, vector, error_code, cr2);
         }
