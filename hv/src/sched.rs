@@ -210,15 +210,16 @@ impl Hypervisor {
         let preempt = core::mem::take(&mut self.cpu().preempt);
         let timers_untouched = core::mem::take(&mut self.cpu().timers_untouched);
         let cur = self.current();
-        if let Some(cur) = cur {
-            if !preempt && self.prepare_return(cur, frame) {
-                // The timer as last programmed still covers every deadline (an armed one that
-                // has not fired is not later than any; a disarmed one had none to cover).
-                if !timers_untouched {
-                    self.program_timer_after_exit();
-                }
-                return Next::Resume;
+        // A running vCPU and no preemption, tested as one word; the vCPU taken without a
+        // second test (a select: when the word is set, `cur` is `Some`).
+        let resume = crate::arch::cpu::opaque(u64::from(cur.is_some()) & u64::from(!preempt));
+        if resume != 0 && self.prepare_return(cur.unwrap_or_default(), frame) {
+            // The timer as last programmed still covers every deadline (an armed one that
+            // has not fired is not later than any; a disarmed one had none to cover).
+            if !timers_untouched {
+                self.program_timer_after_exit();
             }
+            return Next::Resume;
         }
         self.switch_from(cur, frame)
     }

@@ -87,11 +87,14 @@ impl<'a> VcpuInfo<'a> {
         ((old >> 8) & 0xFF) as u8
     }
 
-    /// Sets `evtchn_upcall_mask` when `mask` (leaves it as it is otherwise); returns the old
-    /// mask byte. One atomic OR either way (of nothing when not masking), no branch.
+    /// Sets `evtchn_upcall_mask` when `mask` (leaves it as it is otherwise); returns the mask
+    /// byte as read just before. A read, then an atomic OR of the bit (of nothing when not
+    /// masking): no branch and no compare-exchange loop. As Xen's `create_bounce_frame`
+    /// (a read, then a store), the old value is what the vCPU itself last left there.
     #[inline(always)]
     pub fn or_upcall_mask(&self, mask: bool) -> u8 {
-        let old = self.page.fetch_or_u64(self.at(0), u64::from(mask) << 8);
+        let old = self.page.read_u64(self.at(0));
+        self.page.fetch_or_u64(self.at(0), u64::from(mask) << 8);
         ((old >> 8) & 0xFF) as u8
     }
 
