@@ -77,34 +77,27 @@ impl<'a> VcpuInfo<'a> {
         (word & 0xFFFF).wrapping_sub(1) < 0xFF
     }
 
-    /// Sets `evtchn_upcall_mask` to `masked`; returns the old mask byte.
-    #[inline]
+    /// Sets `evtchn_upcall_mask` to `masked` (1 or 0); returns the old mask byte. A read and
+    /// a plain byte store, as Xen's (`vcpu_info(v, evtchn_upcall_mask) = ...`): the mask byte
+    /// is written only by the vCPU and by the hypervisor working for it, never concurrently
+    /// (the pending byte beside it, which event senders set atomically, is left alone).
+    /// No locked instruction: under QEMU's TCG one costs some hundreds of cycles.
+    #[inline(always)]
     pub fn set_upcall_mask(&self, masked: bool) -> u8 {
-        let old = match masked {
-            true => self.page.fetch_or_u64(self.at(0), 0x100),
-            false => self.page.fetch_and_u64(self.at(0), !0xFF00),
-        };
+        let old = self.page.read_u64(self.at(0));
+        self.page.write_u8(self.at(0) + 1, u8::from(masked));
         ((old >> 8) & 0xFF) as u8
     }
 
     /// Sets `evtchn_upcall_mask` when `mask` (leaves it as it is otherwise); returns the mask
-    /// byte as read just before. A read, then an atomic OR of the bit (of nothing when not
-    /// masking): no branch and no compare-exchange loop. As Xen's `create_bounce_frame`
-    /// (a read, then a store), the old value is what the vCPU itself last left there.
+    /// byte as it was. The old byte ORed with the bit stored back: no branch, no locked
+    /// instruction (as [`Self::set_upcall_mask`]; Xen's `create_bounce_frame` reads, then
+    /// stores).
     #[inline(always)]
     pub fn or_upcall_mask(&self, mask: bool) -> u8 {
-        let old = self.page.read_u64(self.at(0));
-        self.page.fetch_or_u64(self.at(0), u64::from(mask) << 8);
-        ((old >> 8) & 0xFF) as u8
-    }
-
-    /// Sets `evtchn_upcall_mask` to `masked` (1 or 0) without a branch: the mask bit ORed
-    /// in, then the byte's other bits cleared (never passing through 0 when masking).
-    #[inline(always)]
-    pub fn set_upcall_mask_to(&self, masked: bool) {
-        let bit = u64::from(masked) << 8;
-        self.page.fetch_or_u64(self.at(0), bit);
-        self.page.fetch_and_u64(self.at(0), !0xFF00 | bit);
+        let old = ((self.page.read_u64(self.at(0)) >> 8) & 0xFF) as u8;
+        self.page.write_u8(self.at(0) + 1, old | u8::from(mask));
+        old
     }
 
     /// Sets `evtchn_upcall_pending`; returns whether it was already set.

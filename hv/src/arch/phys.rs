@@ -343,6 +343,17 @@ impl MappedPage {
         }
     }
 
+    /// Writes the byte at `offset` (dropped if outside), a plain store: for a byte only the
+    /// hypervisor and the vCPU it works for write (`evtchn_upcall_mask`), where a locked
+    /// read-modify-write of the whole word would cost a slow path under emulation.
+    #[inline(always)]
+    pub fn write_u8(&self, offset: usize, value: u8) {
+        if offset < 4096 {
+            // SAFETY: inside the checked page (volatile: the guest shares the page).
+            unsafe { ptr::write_volatile((self.va + offset as u64) as *mut u8, value) };
+        }
+    }
+
     /// Atomically ORs `bits` into the u64 at `offset`; the old value (0 if outside).
     #[inline(always)]
     pub fn fetch_or_u64(&self, offset: usize, bits: u64) -> u64 {

@@ -182,7 +182,7 @@ pub fn iret(
         return Err("iret with an unreadable frame on the guest stack");
     };
     if let Some(info) = crate::vcpu_info::slot(shared_info, v, &vcpu.vcpu_info) {
-        info.set_upcall_mask_to(ctx.rflags & (1 << 9) == 0);
+        info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
     }
     // Returning to kernel code with RPL 3 (as direct iretq does) without a user address
     // space: stay in kernel mode.
