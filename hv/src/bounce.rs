@@ -61,6 +61,14 @@ pub fn enter_user_mode(vcpu: &mut crate::domain::Vcpu) {
     context::load_cr3(vcpu.arch.cr3);
 }
 
+/// [`enter_kernel_mode`] for a bounce from guest user mode, out of line: the bounce from
+/// kernel mode (the exception and event paths measured) falls through without a jump.
+#[cold]
+#[inline(never)]
+fn bounce_from_user(vcpu: &mut crate::domain::Vcpu) {
+    enter_kernel_mode(vcpu);
+}
+
 /// Builds the bounce frame for `b` on the guest kernel stack of the running vCPU `v` and
 /// points `frame` at the handler. On a fault writing the frame the caller crashes the domain.
 pub fn bounce(
@@ -88,22 +96,19 @@ pub fn bounce_in(
 ) -> Result<(), GuestFault> {
     let from_user = !d.vcpus[v].kernel_mode;
     let (kernel_sp, kernel_root) = (d.vcpus[v].kernel_sp, d.vcpus[v].kernel_root);
-    // The mask as it was, then the bounce's own masking (one write when it masks).
-    let saved_mask = d.vcpu_info(v).map_or(0, |info| {
-        if b.mask_events {
-            u64::from(info.set_upcall_mask(true) != 0)
-        } else {
-            u64::from(info.upcall_mask())
-        }
-    });
-    let mut saved_cs = frame.cs;
-    let rsp = if from_user {
-        enter_kernel_mode(&mut d.vcpus[v]);
-        kernel_sp
-    } else {
-        saved_cs &= !3;
-        frame.rsp
-    } & !15;
+    // The mask as it was, then the bounce's own masking: one atomic OR of the mask bit, or
+    // of nothing (a read) when the bounce does not mask — no branch on the exit path.
+    let saved_mask = d
+        .vcpu_info(v)
+        .map_or(0, |info| u64::from(info.or_upcall_mask(b.mask_events) != 0));
+    if from_user {
+        bounce_from_user(&mut d.vcpus[v]);
+    }
+    // From user mode: the registered kernel stack and the frame's CS as it is; from kernel
+    // mode: the current stack, RPL cleared. Selected without a branch.
+    let user = u64::from(from_user).wrapping_neg();
+    let saved_cs = frame.cs & (user | !3);
+    let rsp = ((kernel_sp & user) | (frame.rsp & !user)) & !15;
 
     let rflags =
         (frame.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if saved_mask == 0 { RFLAGS_IF } else { 0 };
@@ -191,20 +196,32 @@ fn push_failsafe_frame(
 #[inline]
 pub fn check_return_frame(frame: &mut TrapFrame) -> Result<(), &'static str> {
     use pv_abi::arch_x86::{FLAT_RING3_CS64, FLAT_RING3_SS64};
-    if !hv_core::mm::pte::is_canonical(frame.rip) {
-        return Err("non-canonical rip");
-    }
-    // Every hypercall return and most bounces: the hypervisor's own flat 64-bit selectors,
-    // fixed at boot (a 64-bit code segment contains every canonical rip).
-    if frame.cs == u64::from(FLAT_RING3_CS64) && frame.ss == u64::from(FLAT_RING3_SS64) {
+    // Every hypercall return and most bounces: a canonical rip and the hypervisor's own flat
+    // 64-bit selectors, fixed at boot (a 64-bit code segment contains every canonical rip).
+    // One word, zero exactly then, tested once (each branch is a block under TCG): the
+    // selectors' differences, and rip's bits 63..47 sign-extended plus one, which is 0 or 1
+    // exactly when they are all equal (canonical).
+    let rip_top = ((frame.rip as i64 >> 47) as u64).wrapping_add(1) >> 1;
+    let off_flat =
+        (frame.cs ^ u64::from(FLAT_RING3_CS64)) | (frame.ss ^ u64::from(FLAT_RING3_SS64)) | rip_top;
+    if off_flat == 0 {
         force_return_flags(frame);
         return Ok(());
+    }
+    check_return_other(frame)
+}
+
+/// [`check_return_frame`] off its fast path: a non-canonical rip, or other selectors.
+#[inline(never)]
+fn check_return_other(frame: &mut TrapFrame) -> Result<(), &'static str> {
+    if !hv_core::mm::pte::is_canonical(frame.rip) {
+        return Err("non-canonical rip");
     }
     check_return_selectors(frame)
 }
 
 /// [`check_return_frame`] for any other selectors: looked up in the loaded GDT/LDT.
-#[inline(never)]
+#[inline(always)]
 fn check_return_selectors(frame: &mut TrapFrame) -> Result<(), &'static str> {
     use hv_core::descriptor::{rip_in_code_segment, SelectorUse};
     use pv_abi::arch_x86::FLAT_RING3_SS64;

@@ -80,6 +80,13 @@ impl GuestPage {
         self.words.write_u64(offset, value)
     }
 
+    /// Writes the byte at `offset` with a plain store (dropped if outside).
+    #[inline]
+    #[allow(clippy::disallowed_methods)] // The held-page writer itself.
+    pub fn write_u8(&self, offset: usize, value: u8) {
+        self.words.write_u8(offset, value)
+    }
+
     /// Atomically ORs `bits` into the u64 at `offset`; the old value (0 if outside).
     #[inline]
     #[allow(clippy::disallowed_methods)] // The held-page writer itself.

@@ -81,11 +81,20 @@ pub fn install(hv: Hypervisor) {
 
 /// Runs `f` with the state.
 pub fn with<R>(f: impl FnOnce(&mut Hypervisor) -> R) -> R {
-    let mut guard = HV.lock();
+    // Never contended (one CPU, interrupts masked): one compare-exchange and one branch on
+    // the exit path, the spinning loop out of line.
+    let mut guard = HV.try_lock().unwrap_or_else(lock_contended);
     let hv = guard
         .as_mut()
         .expect("hypervisor state used before boot finished");
     f(hv)
+}
+
+/// [`with`] when the lock is held: spins until it is free.
+#[cold]
+#[inline(never)]
+fn lock_contended() -> spin::MutexGuard<'static, Option<Hypervisor>> {
+    HV.lock()
 }
 
 impl Hypervisor {

@@ -113,6 +113,27 @@ pub fn start() -> ! {
 
 impl Hypervisor {
     fn handle_exit(&mut self, frame: &mut TrapFrame) -> Next {
+        // Profiling and hypercall/bounce tracing, tested once per exit: the usual exit runs
+        // the copy of the path with neither compiled in (each test is a block under TCG).
+        let trace = log::max_level() >= log::LevelFilter::Trace;
+        let observed = crate::arch::cpu::opaque(u64::from(self.prof_on) | u64::from(trace));
+        if observed != 0 {
+            return self.handle_exit_observed(frame);
+        }
+        self.handle_exit_as::<false>(frame)
+    }
+
+    /// [`Self::handle_exit`] with profiling or tracing on.
+    #[cold]
+    #[inline(never)]
+    fn handle_exit_observed(&mut self, frame: &mut TrapFrame) -> Next {
+        self.handle_exit_as::<true>(frame)
+    }
+
+    /// One guest exit; `OBSERVED`: whether profile and trace hooks are compiled in (each
+    /// then tests its own switch as before).
+    #[inline(always)]
+    fn handle_exit_as<const OBSERVED: bool>(&mut self, frame: &mut TrapFrame) -> Next {
         let Some(cur) = self.current() else {
             log::error!(
                 "guest exit with no current vCPU (vector {:#x})",
@@ -120,13 +141,15 @@ impl Hypervisor {
             );
             exit(ExitCode::HypervisorFailure)
         };
-        self.prof_exit(cur.0);
+        if OBSERVED {
+            self.prof_exit(cur.0);
+        }
         let queued = self.cpu_ref().run_queue.len();
         // Hypercalls and exceptions inline; interrupts out of line.
         match frame.vector {
-            SYSCALL_VECTOR => crate::hypercall::syscall(self, cur, frame),
+            SYSCALL_VECTOR => crate::hypercall::syscall::<OBSERVED>(self, cur, frame),
             v if v < 32 => {
-                crate::guest_traps::exception(self, cur, frame);
+                crate::guest_traps::exception::<OBSERVED>(self, cur, frame);
                 // Bounces and emulation (CPUID, segment-base MSRs) set no timer.
                 self.cpu().timers_untouched = true;
             }
@@ -138,7 +161,9 @@ impl Hypervisor {
             self.cpu().timers_untouched = false;
         }
         let next = self.schedule(frame);
-        self.prof_end_exit();
+        if OBSERVED {
+            self.prof_end_exit();
+        }
         next
     }
 
@@ -178,19 +203,32 @@ impl Hypervisor {
             .is_some_and(|vcpu| vcpu.state == RunState::Runnable)
     }
 
-    /// After an exit has been handled: resume, switch or idle.
+    /// After an exit has been handled: resume, switch or idle. The resume of the running
+    /// vCPU is inlined into the exit path; a switch is out of line ([`Self::switch_from`]).
+    #[inline(always)]
     fn schedule(&mut self, frame: &mut TrapFrame) -> Next {
         let preempt = core::mem::take(&mut self.cpu().preempt);
         let timers_untouched = core::mem::take(&mut self.cpu().timers_untouched);
-        if let Some(cur) = self.current() {
-            if !preempt && self.prepare_return(cur, frame) {
-                // The timer as last programmed still covers every deadline (an armed one that
-                // has not fired is not later than any; a disarmed one had none to cover).
-                if !timers_untouched {
-                    self.program_timer();
-                }
-                return Next::Resume;
+        let cur = self.current();
+        // A running vCPU and no preemption, tested as one word; the vCPU taken without a
+        // second test (a select: when the word is set, `cur` is `Some`).
+        let resume = crate::arch::cpu::opaque(u64::from(cur.is_some()) & u64::from(!preempt));
+        if resume != 0 && self.prepare_return(cur.unwrap_or_default(), frame) {
+            // The timer as last programmed still covers every deadline (an armed one that
+            // has not fired is not later than any; a disarmed one had none to cover).
+            if !timers_untouched {
+                self.program_timer_after_exit();
             }
+            return Next::Resume;
+        }
+        self.switch_from(cur, frame)
+    }
+
+    /// [`Self::schedule`] when the running vCPU `cur` (if any) does not resume: it is
+    /// switched out (unless it is gone already) and the next one switched in, or the CPU idles.
+    #[inline(never)]
+    fn switch_from(&mut self, cur: Option<VcpuRef>, frame: &mut TrapFrame) -> Next {
+        if let Some(cur) = cur {
             if self.current() == Some(cur) {
                 self.switch_out(cur, frame);
             }
@@ -208,18 +246,33 @@ impl Hypervisor {
         Next::Idle
     }
 
+    /// [`Self::program_timer`] after an exit that may have moved a deadline, out of line: the
+    /// resume with the timer as armed falls straight through to the return.
+    #[cold]
+    #[inline(never)]
+    fn program_timer_after_exit(&mut self) {
+        self.program_timer();
+    }
+
     /// Whether vCPU `v` can run and, if so, the event callback to bounce into when an upcall
     /// is due (0: none due, or no callback). One lookup: this runs on every return.
     #[inline(always)]
     fn return_state(&self, v: VcpuRef) -> Option<u64> {
-        let d = self.domains.get(&v.0).filter(|d| d.is_running())?;
+        // Each branch is a block under TCG: the two states tested together, the upcall
+        // worked out without one.
+        let d = self.domains.get(&v.0)?;
         let vcpu = d.vcpus.get(v.1)?;
-        if vcpu.state != RunState::Runnable {
+        // One integer, zero exactly when the domain runs and the vCPU is runnable (a byte
+        // ORed in, not two booleans, which the compiler would split into two branches).
+        let not_runnable =
+            (vcpu.state as u8 ^ RunState::Runnable as u8) | u8::from(!d.is_running());
+        if not_runnable != 0 {
             return None;
         }
-        let handler = vcpu.callbacks.event;
-        let due = handler != 0 && d.vcpu_info(v.1).is_some_and(|info| info.upcall_due());
-        Some(if due { handler } else { 0 })
+        // The callback when an upcall is due, else 0: masked, not branched on (the caller
+        // tests the result once).
+        let due = crate::arch::cpu::opaque(u64::from(d.upcall_due(v.1, vcpu)));
+        Some(vcpu.callbacks.event & due.wrapping_neg())
     }
 
     /// [`Self::prepare_return`] after a switch, out of line: the resume of the same vCPU is

@@ -234,3 +234,16 @@ pub fn write_dr(n: usize, value: u64) {
         }
     }
 }
+
+/// `value`, unchanged, with its origin hidden from the optimizer (no instruction is
+/// emitted). A word built from several conditions (`a & b`, a mask from a comparison) is
+/// otherwise split back by the compiler into one branch per condition; under QEMU's TCG each
+/// branch ends a translation block, so the exit path keeps such words whole and tests them
+/// once.
+#[inline(always)]
+pub fn opaque(value: u64) -> u64 {
+    let mut v = value;
+    // SAFETY: an empty asm that only names a register: no memory, stack or flags effect.
+    unsafe { asm!("/* {0} */", inout(reg) v, options(pure, nomem, nostack, preserves_flags)) };
+    v
+}

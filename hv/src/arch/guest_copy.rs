@@ -8,7 +8,11 @@
 //!     rep movsq   (len / 8 words)         ─────────────► rip = guest_copy_fixup:
 //!     rep movsb   (len % 8 bytes)                         [clac], return 1
 //!     [clac], return 0
+//!   guest_copy_words(dst, src, words):    the same with [guest_copy_words_begin,
+//!     [stac] rep movsq [clac], return 0     guest_copy_words_end): lengths of whole words
 //! ```
+//! Under QEMU's TCG every branch ends a translation block, so the success path falls through
+//! to the return (no jump) and whole-word copies skip the byte tail.
 //!
 //! Only the caller knows whether an address may be used this way (`Mm::copy_through_mmu_ok`:
 //! the whole range in guest L4 slots, tables that reach only guest entries, no TLB flush
@@ -50,11 +54,29 @@ guest_copy_begin:
     .global guest_copy_end
 guest_copy_end:
     xor %eax, %eax
-    jmp 2f
+2:
+    testb $1, GUEST_COPY_STAC(%rip)
+    jz 3f
+    clac
+3:
+    ret
     .global guest_copy_fixup
 guest_copy_fixup:
     mov $1, %eax
-2:
+    jmp 2b
+
+    .balign 16
+guest_copy_words:
+    testb $1, GUEST_COPY_STAC(%rip)
+    jz 1f
+    stac
+1:
+    .global guest_copy_words_begin
+guest_copy_words_begin:
+    rep movsq
+    .global guest_copy_words_end
+guest_copy_words_end:
+    xor %eax, %eax
     testb $1, GUEST_COPY_STAC(%rip)
     jz 3f
     clac
@@ -67,6 +89,8 @@ guest_copy_fixup:
 extern "C" {
     static guest_copy_begin: u8;
     static guest_copy_end: u8;
+    static guest_copy_words_begin: u8;
+    static guest_copy_words_end: u8;
     static guest_copy_fixup: u8;
 }
 
@@ -81,6 +105,22 @@ extern "C" {
 #[inline(always)]
 unsafe fn copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> u64 {
     let r: u64;
+    if len.is_multiple_of(8) {
+        // Whole words (every bounce, `iret` and event frame; folded away for a constant
+        // length): `guest_copy_words`, without the byte tail and its extra block under TCG.
+        // SAFETY: as below; the callee reads rdi, rsi, rcx (the word count), clobbers them
+        // and flags, returns in rax.
+        unsafe {
+            core::arch::asm!(
+                "call guest_copy_words",
+                inout("rdi") dst => _,
+                inout("rsi") src => _,
+                inout("rcx") len / 8 => _,
+                out("rax") r,
+            );
+        }
+        return r;
+    }
     // SAFETY: the callee follows the asm above: it reads rdi, rsi, rdx, clobbers rcx, rdi,
     // rsi and flags, returns in rax, touches memory only at dst/src (the caller's contract)
     // and the stack only by its own return address (the target has no red zone).
@@ -167,11 +207,10 @@ pub fn write(va: u64, data: &[u8]) -> Result<(), CopyFault> {
 /// For a #PF or #GP taken in ring 0: if it hit the guest copy, resumes at the copy's fault
 /// exit (which reports the failure) and returns true.
 pub fn fixup(frame: &mut TrapFrame) -> bool {
-    let (begin, end) = (
-        &raw const guest_copy_begin as u64,
-        &raw const guest_copy_end as u64,
-    );
-    if !(matches!(frame.vector, 13 | 14) && (begin..end).contains(&frame.rip)) {
+    let bytes = &raw const guest_copy_begin as u64..&raw const guest_copy_end as u64;
+    let words = &raw const guest_copy_words_begin as u64..&raw const guest_copy_words_end as u64;
+    let in_copy = bytes.contains(&frame.rip) || words.contains(&frame.rip);
+    if !(matches!(frame.vector, 13 | 14) && in_copy) {
         return false;
     }
     frame.rip = &raw const guest_copy_fixup as u64;

@@ -327,8 +327,9 @@ impl MappedPage {
     /// The word at `offset` if it is aligned and inside the page.
     #[inline(always)]
     fn word(&self, offset: usize) -> Option<*const AtomicU64> {
-        (offset.is_multiple_of(8) && offset <= 4096 - 8)
-            .then_some((self.va + offset as u64) as *const AtomicU64)
+        // Aligned and at most 4096 - 8 is exactly: no bit outside bits 3..=11. One test
+        // (a word offset masked into the page by its caller folds it away entirely).
+        (offset & !(4096 - 8) == 0).then_some((self.va + offset as u64) as *const AtomicU64)
     }
 
     /// Reads the u64 at `offset` (0 if misaligned or outside).
@@ -345,6 +346,17 @@ impl MappedPage {
         if let Some(p) = self.word(offset) {
             // SAFETY: as for `read_u64`.
             unsafe { ptr::write_volatile(p as *mut u64, value) };
+        }
+    }
+
+    /// Writes the byte at `offset` (dropped if outside), a plain store: for a byte only the
+    /// hypervisor and the vCPU it works for write (`evtchn_upcall_mask`), where a locked
+    /// read-modify-write of the whole word would cost a slow path under emulation.
+    #[inline(always)]
+    pub fn write_u8(&self, offset: usize, value: u8) {
+        if offset < 4096 {
+            // SAFETY: inside the checked page (volatile: the guest shares the page).
+            unsafe { ptr::write_volatile((self.va + offset as u64) as *mut u8, value) };
         }
     }
 

@@ -98,8 +98,9 @@ impl Call<'_> {
     }
 }
 
-/// A SYSCALL from the current vCPU.
-pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
+/// A SYSCALL from the current vCPU; `OBSERVED`: whether the profile and trace hooks are
+/// compiled in (false only when both are off: `sched::handle_exit`).
+pub fn syscall<const OBSERVED: bool>(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     let number = frame.rax;
     let Some(d) = hv.domains.get_mut(&who.0) else {
         return;
@@ -114,7 +115,9 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
     if number == nr::IRET {
         // The way back from every bounce: served with the lookup just made.
         let done = pv::iret(&hv.memory.mm, d, who.1, frame);
-        hv.prof_classify_with(|| Kind::hypercall(number));
+        if OBSERVED {
+            hv.prof_classify_with(|| Kind::hypercall(number));
+        }
         if let Err(why) = done {
             hv.crash_domain(who.0, why);
         }
@@ -122,9 +125,11 @@ pub fn syscall(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
         return;
     }
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
-    hv.prof_classify_with(|| Kind::hypercall(number));
+    if OBSERVED {
+        hv.prof_classify_with(|| Kind::hypercall(number));
+    }
     let mut call = Call { hv, who, args };
-    match call_one(&mut call, number) {
+    match call_one_as::<OBSERVED>(&mut call, number) {
         Ret::Value(v) => frame.rax = v as u64,
         Ret::Continue(args) => {
             // Back onto the 2-byte `syscall`, to be re-issued with the rest of the work.
@@ -194,16 +199,25 @@ pub fn syscall32(hv: &mut Hypervisor, who: VcpuRef, frame: &mut TrapFrame) {
 /// Hot: every hypercall passes here. The page-table hypercalls are counted and timed for
 /// the MMU statistics; the trace line is built out of line, only when tracing is on.
 pub fn call_one(call: &mut Call, number: u64) -> Ret {
-    let mmu = matches!(
-        number,
-        nr::MMU_UPDATE | nr::MMUEXT_OP | nr::UPDATE_VA_MAPPING | nr::UPDATE_VA_MAPPING_OTHERDOMAIN
-    );
-    let ret = if mmu {
+    call_one_as::<true>(call, number)
+}
+
+/// [`call_one`]; `OBSERVED`: whether the trace hook is compiled in.
+#[inline(always)]
+fn call_one_as<const OBSERVED: bool>(call: &mut Call, number: u64) -> Ret {
+    // The page-table hypercalls as a bit set tested once (a `matches!` compiles to a range
+    // test and a bit test: two branches, each a block under TCG).
+    const MMU: u64 = (1 << nr::MMU_UPDATE)
+        | (1 << nr::MMUEXT_OP)
+        | (1 << nr::UPDATE_VA_MAPPING)
+        | (1 << nr::UPDATE_VA_MAPPING_OTHERDOMAIN);
+    let mmu = u64::from(number < 64) & (MMU >> (number % 64));
+    let ret = if crate::arch::cpu::opaque(mmu) & 1 != 0 {
         mmu_call(call, number)
     } else {
         dispatch(call, number)
     };
-    if log::log_enabled!(log::Level::Trace) {
+    if OBSERVED && log::log_enabled!(log::Level::Trace) {
         trace_call(call, number, &ret);
     }
     ret

@@ -171,30 +171,44 @@ pub fn iret(
     v: usize,
     frame: &mut TrapFrame,
 ) -> Result<(), &'static str> {
-    let vcpu = &mut d.vcpus[v];
+    // The vCPU and shared_info borrowed apart: one lookup of the vCPU serves the frame, the
+    // upcall mask and the switch to user mode.
+    let crate::domain::Domain {
+        vcpus, shared_info, ..
+    } = d;
+    let vcpu = &mut vcpus[v];
     let guest = GuestMemory::new(mm, Mfn(vcpu.current_root()));
     let Ok(ctx) = guest.read_obj::<IretContext>(frame.rsp) else {
         return Err("iret with an unreadable frame on the guest stack");
     };
+    if let Some(info) = crate::vcpu_info::slot(shared_info, v, &vcpu.vcpu_info) {
+        info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
+    }
     // Returning to kernel code with RPL 3 (as direct iretq does) without a user address
     // space: stay in kernel mode.
     if ctx.cs & 3 == 3 && vcpu.user_root != 0 {
-        bounce::enter_user_mode(vcpu);
+        iret_to_user_mode(vcpu);
     }
     frame.rax = ctx.rax;
-    if ctx.flags & VGCF_IN_SYSCALL == 0 {
-        frame.r11 = ctx.r11;
-        frame.rcx = ctx.rcx;
-    }
+    // r11 and rcx from the frame unless VGCF_in_syscall: chosen by mask, not a branch.
+    let keep = crate::arch::cpu::opaque(u64::from(ctx.flags & VGCF_IN_SYSCALL != 0));
+    let keep = keep.wrapping_neg();
+    frame.r11 = (frame.r11 & keep) | (ctx.r11 & !keep);
+    frame.rcx = (frame.rcx & keep) | (ctx.rcx & !keep);
     frame.rip = ctx.rip;
     frame.cs = ctx.cs | 3;
     frame.rflags = ctx.rflags;
     frame.rsp = ctx.rsp;
     frame.ss = ctx.ss | 3;
-    if let Some(info) = d.vcpu_info(v) {
-        info.set_upcall_mask(ctx.rflags & (1 << 9) == 0);
-    }
     Ok(())
+}
+
+/// The switch to guest user mode of an `iret`, out of line: the return to the guest kernel
+/// (every bounce's) falls through.
+#[cold]
+#[inline(never)]
+fn iret_to_user_mode(vcpu: &mut crate::domain::Vcpu) {
+    bounce::enter_user_mode(vcpu);
 }
 
 /// `set_debugreg(reg, value)`: checked as Xen does (`hv_core::debugreg`), recorded, and put

@@ -401,6 +401,16 @@ pub fn user_selectors_check() -> Check {
             failsafe.map(|t| (t.vector, t.cs))
         ),
     );
+    // The flat selectors the exit path's one-word test passes, with a non-canonical rip:
+    // still refused (SYSRET or IRETQ would fault in the hypervisor), failsafe callback.
+    let noncanonical = bad_iret_to(0xe033, 0x0000_8000_0000_0000);
+    problems.check(
+        noncanonical.is_some_and(|t| t.vector == traps::VECTOR_FAILSAFE),
+        format_args!(
+            "iret to the non-canonical rip 0x800000000000 gave {:?}, want the failsafe callback",
+            noncanonical.map(|t| (t.vector, t.rip))
+        ),
+    );
     let gs = |sel: u64| {
         let rc = hypercall(
             nr::SET_SEGMENT_BASE,
@@ -422,8 +432,8 @@ pub fn user_selectors_check() -> Check {
         ),
     );
     problems.into_check(detail!(
-        "iret to 0x33/0x2b from the guest GDT, to 0x8b -> failsafe callback, GS_USER_SEL \
-         0x2b loaded, unusable selector becomes null"
+        "iret to 0x33/0x2b from the guest GDT, to 0x8b or a non-canonical rip -> failsafe \
+         callback, GS_USER_SEL 0x2b loaded, unusable selector becomes null"
     ))
 }
 
@@ -512,6 +522,11 @@ pub fn vcpu_misc_check() -> Check {
 /// An `iret` hypercall to code selector `cs` that the hypervisor cannot return to, with the
 /// probe fixup armed: the failsafe callback's record, if it came.
 fn bad_iret(cs: u64) -> Option<traps::TrapRecord> {
+    bad_iret_to(cs, 0)
+}
+
+/// [`bad_iret`] to `rip` (0: the fixup label itself).
+fn bad_iret_to(cs: u64, rip: u64) -> Option<traps::TrapRecord> {
     let was_enabled = events::irq_disable();
     // SAFETY: the hypervisor cannot return through this frame; it bounces to our failsafe
     // callback, which resumes at label 2 (the armed fixup) with the flat selectors and the
@@ -520,13 +535,15 @@ fn bad_iret(cs: u64) -> Option<traps::TrapRecord> {
         asm!(
             "lea 2f(%rip), %r9",
             "mov %r9, ({fixup})",
+            "test {rip}, {rip}",
+            "cmovz %r9, {rip}",
             "mov %rsp, %r8",
             "pushq $0xe02b",
             "pushq %r8",
             "pushfq",
             "andq $~0x200, (%rsp)",
             "pushq {cs}",
-            "pushq %r9",
+            "pushq {rip}",
             "pushq $0",
             "pushq %rcx",
             "pushq %r11",
@@ -536,6 +553,7 @@ fn bad_iret(cs: u64) -> Option<traps::TrapRecord> {
             "2:",
             fixup = in(reg) traps::fixup_ptr(),
             cs = in(reg) cs,
+            rip = inout(reg) rip => _,
             out("r8") _, out("r9") _, out("rax") _, out("rcx") _, out("r11") _,
             options(att_syntax)
         )
