@@ -212,6 +212,7 @@ impl<'a> Mm<'a> {
         self.frames.get(i).ok_or(MmError::BadFrame)
     }
 
+    #[inline]
     fn frame_mut(&mut self, mfn: Mfn) -> Result<&mut FrameInfo, MmError> {
         let i = self.index(mfn)?;
         self.frames.get_mut(i).ok_or(MmError::BadFrame)
@@ -226,6 +227,9 @@ impl<'a> Mm<'a> {
     }
 
     /// Frame `mfn` if it is in range and allocated to `dom` (`BadFrame` / `NotOwner`).
+    /// Inlined: the hypervisor crate's `mmu_update` runs it once per request, and a call
+    /// across crates goes through the GOT (an indirect-branch lookup under TCG).
+    #[inline]
     fn owned_frame(&self, dom: DomId, mfn: Mfn) -> Result<FrameInfo, MmError> {
         let f = *self.frame(mfn)?;
         if f.owner() != Some(dom) || !f.is_allocated() {

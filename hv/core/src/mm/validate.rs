@@ -41,6 +41,7 @@ impl TableSnapshot {
 }
 
 /// Whether slot `slot` of a `level` table is the guest's (all but L4 slots 256..=271).
+#[inline]
 pub(crate) fn is_guest_slot(level: PageLevel, slot: usize) -> bool {
     level != PageLevel::L4 || is_guest_l4_slot(slot)
 }
