@@ -25,6 +25,15 @@ fn mm_err(e: MmError) -> i64 {
     i64::from(e.errno())
 }
 
+/// [`mm_err`] out of line, for the per-request path: inlined, the error's `match` merges
+/// with the success test into a jump table (an indirect branch, a TB lookup under TCG, on
+/// every request).
+#[cold]
+#[inline(never)]
+fn mm_err_cold(e: MmError) -> i64 {
+    mm_err(e)
+}
+
 /// Checks the `foreigndom` argument: only the caller itself is allowed (we have no
 /// privileged domains yet).
 fn foreign_ok(call: &Call, foreigndom: u64) -> bool {
@@ -198,7 +207,7 @@ fn mmu_update_one(
                     preserve_ad,
                     &mut DirectMapMemory,
                 )
-                .map_err(mm_err)
+                .map_err(mm_err_cold)
         }
         MMU_MACHPHYS_UPDATE => {
             let mfn = req.ptr >> 12;
