@@ -147,6 +147,25 @@ impl<'a> Mm<'a> {
         if !all_free {
             return Err(MmError::Invalid);
         }
+        Self::new_zeroed(config, frames, spages)
+    }
+
+    /// [`Mm::new`] for tables the caller has just zeroed (the hypervisor scrubs them as it
+    /// allocates them, `phys::alloc_static_table`): the same size checks, without reading
+    /// megabytes a second time (320 MiB of RAM: 1.9 MiB, ~370k instructions, a millisecond
+    /// or more of the boot under TCG). Pre: every byte of `frames` and `spages` is zero
+    /// (checked in debug builds). `Err(Invalid)` if either slice is too short.
+    pub fn new_zeroed(
+        config: MmConfig,
+        frames: &'a mut [FrameInfo],
+        spages: &'a mut [SpageInfo],
+    ) -> Result<Self, MmError> {
+        let frames_ok = u64::try_from(frames.len()).is_ok_and(|n| n >= config.max_mfn);
+        let spages_ok = u64::try_from(spages.len()).is_ok_and(|n| n >= config.spage_entries());
+        if !frames_ok || !spages_ok {
+            return Err(MmError::Invalid);
+        }
+        debug_assert!(all_zero(frames.as_bytes()) && all_zero(spages.as_bytes()));
         Ok(Mm {
             config,
             frames,
