@@ -227,7 +227,9 @@ fn mmu_update_one(
 /// `mmu_update` requests between looks at a due timer or event (Xen looks before every
 /// one): the look (a TSC read, the time scale, the vCPU's event flags) cost ~35 of the
 /// ~430 instructions of a request under TCG (Mini-OS maps its memory in 512-request
-/// batches), and 8 requests delay a due preemption by a few microseconds at most.
+/// batches). A request that validated or devalidated a whole table (unbounded work: a
+/// tree) is followed by a look at once, so the look waits for at most 7 requests of a few
+/// entries each.
 const PREEMPT_EVERY: u64 = 8;
 
 /// `mmu_update(reqs, count, done, foreigndom)`.
@@ -243,8 +245,12 @@ pub fn mmu_update(call: &mut Call) -> Ret {
     let mut done = done_before(call, &b);
     let mut done_here = 0;
     let count = u64::from(b.count);
+    let mut walked = call.hv.memory.mm.tables_walked();
     let stop = for_each_elem(call, b.list, count, CHUNK, |call, i, req: MmuUpdate| {
-        if i > 0 && i % PREEMPT_EVERY == 0 && call.preempt_due() {
+        let now_walked = call.hv.memory.mm.tables_walked();
+        let look = i % PREEMPT_EVERY == 0 || now_walked != walked;
+        walked = now_walked;
+        if i > 0 && look && call.preempt_due() {
             return Err(PREEMPTED);
         }
         let result = mmu_update_one(call, dom, dref, &req);

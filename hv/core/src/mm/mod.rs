@@ -99,6 +99,9 @@ pub struct Mm<'a> {
     next_epoch: u64,
     /// Orphaned frames whose last reference went, for the platform to free.
     orphans_freed: alloc::vec::Vec<Mfn>,
+    /// Whole tables validated or devalidated so far (wrapping): the work an operation can
+    /// do beyond a few entries, for callers that look at preemption only now and then.
+    tables_walked: u64,
 }
 
 /// A domain that existed when [`Mm::dom_ref`] made this, with its policy (fixed at
@@ -176,7 +179,14 @@ impl<'a> Mm<'a> {
             linear_l4_made: false,
             next_epoch: 0,
             orphans_freed: alloc::vec::Vec::new(),
+            tables_walked: 0,
         })
+    }
+
+    /// How many whole tables were validated or devalidated so far (wrapping): an operation
+    /// that changed it did more than a few entries' work.
+    pub fn tables_walked(&self) -> u64 {
+        self.tables_walked
     }
 
     /// The configuration given to [`Mm::new`].
