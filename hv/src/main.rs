@@ -124,12 +124,16 @@ pub fn hv_main(magic: u32, info_phys: u32) -> ! {
     arch::pic::disable();
     entry::init();
     timeline.mark("cpu tables", cpu::rdtsc());
+    // The TSC is calibrated against a PIT window that runs while the boot sets up its heap
+    // and page tables, reads ACPI and sets up the frame tables (10 ms at least, which that
+    // work takes, so the boot rarely waits for it: started after the page tables, the
+    // window left ~2 ms to wait at low load); the APIC timer is measured against the TSC
+    // once the APIC is mapped.
+    let pit = arch::lapic::start_pit_window();
     let machine = mem::init(&boot);
     timeline.mark("heap+allocator", machine.allocator_ready_tsc);
     timeline.mark("page tables", cpu::rdtsc());
-    // The TSC and APIC timer are calibrated against a PIT window that runs while the boot
-    // reads ACPI and sets up the frame tables (10 ms at least, no busy wait for it alone).
-    let calibrating = arch::lapic::begin_calibration();
+    let calibrating = arch::lapic::begin_calibration(pit);
     let opts = cmdline::parse(boot.cmdline.as_str());
     logger::set_level(level_filter(opts.log_level));
     log::info!("hv: Xen 64-bit PV hypervisor, booted by {}", boot.loader);

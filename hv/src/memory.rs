@@ -142,8 +142,9 @@ impl Memory {
         let frame_table = phys::alloc_static_table::<FrameInfo>(&mut frames, max_mfn as usize);
         let st_bytes = nr_spages * core::mem::size_of::<SpageInfo>() as u64;
         let spage_table = phys::alloc_static_table::<SpageInfo>(&mut frames, nr_spages as usize);
-        let mm =
-            Mm::new(config, frame_table, spage_table).expect("frame tables sized for all of RAM");
+        // `alloc_static_table` scrubbed both: no second pass over them.
+        let mm = Mm::new_zeroed(config, frame_table, spage_table)
+            .expect("frame tables sized for all of RAM");
 
         // The M2P: one u64 per machine frame, mapped read-only for guests.
         let m2p_bytes = max_mfn * 8;

@@ -89,21 +89,26 @@ fn cpuid_tsc_hz() -> Option<u64> {
     )
 }
 
-/// Enables the local APIC and starts calibrating the TSC and the APIC timer against a free-
-/// running PIT window; the boot goes on with other work and [`finish_calibration`] reads the
-/// window when the frequencies are needed (waiting only if less than 10 ms passed). A machine
-/// without a PIT falls back to the TSC frequency CPUID states.
-pub fn begin_calibration() -> Calibrating {
-    enable();
+/// A free-running PIT window started by [`start_pit_window`]: the TSC at the middle of the
+/// port write that started it, and the TSC cycles that write took.
+#[derive(Clone, Copy, Debug)]
+pub struct PitStart {
+    tsc: u64,
+    slack: u64,
+}
+
+/// Starts the free-running PIT window the TSC is calibrated against (`None`: no PIT). Port
+/// I/O only, so the boot starts it before it builds its page tables and the APIC is
+/// reachable: the window then runs through that work too, and [`finish_calibration`] rarely
+/// has to wait for its 10 ms.
+pub fn start_pit_window() -> Option<PitStart> {
     if !pit::present() {
-        return cpuid_tsc_hz().map_or(Calibrating::NoReference, Calibrating::Cpuid);
+        return None;
     }
     // Under an emulator on a loaded host the CPU can be taken away around the port write
     // that starts the window: restart it until the TSC reading follows closely, a few times
     // at most (the running window is the last one started; `finish_calibration` weighs its
-    // slack). The APIC timer is read separately, bracketed by the TSC (its read can wait
-    // for the emulator's lock), and measured against the TSC.
-    write(REG_TIMER_INITIAL, u32::MAX);
+    // slack).
     let mut tries = 0;
     loop {
         pit::arm_window();
@@ -115,12 +120,28 @@ pub fn begin_calibration() -> Calibrating {
         let tsc = before + slack / 2;
         tries += 1;
         if slack < START_SLACK || tries == 8 {
-            return Calibrating::Pit {
-                tsc,
-                slack,
-                apic: ApicReading::take(),
-            };
+            return Some(PitStart { tsc, slack });
         }
+    }
+}
+
+/// Enables the local APIC and starts calibrating the TSC and the APIC timer: the TSC against
+/// the PIT window `pit` started, the APIC timer against the TSC from now on. The boot goes
+/// on with other work and [`finish_calibration`] reads the window when the frequencies are
+/// needed (waiting only if less than 10 ms passed since the window started). A machine
+/// without a PIT falls back to the TSC frequency CPUID states.
+pub fn begin_calibration(pit: Option<PitStart>) -> Calibrating {
+    enable();
+    let Some(PitStart { tsc, slack }) = pit else {
+        return cpuid_tsc_hz().map_or(Calibrating::NoReference, Calibrating::Cpuid);
+    };
+    // The APIC timer is read separately, bracketed by the TSC (its read can wait for the
+    // emulator's lock), and measured against the TSC.
+    write(REG_TIMER_INITIAL, u32::MAX);
+    Calibrating::Pit {
+        tsc,
+        slack,
+        apic: ApicReading::take(),
     }
 }
 

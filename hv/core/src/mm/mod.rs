@@ -99,6 +99,9 @@ pub struct Mm<'a> {
     next_epoch: u64,
     /// Orphaned frames whose last reference went, for the platform to free.
     orphans_freed: alloc::vec::Vec<Mfn>,
+    /// Whole tables validated or devalidated so far (wrapping): the work an operation can
+    /// do beyond a few entries, for callers that look at preemption only now and then.
+    tables_walked: u64,
 }
 
 /// A domain that existed when [`Mm::dom_ref`] made this, with its policy (fixed at
@@ -147,6 +150,25 @@ impl<'a> Mm<'a> {
         if !all_free {
             return Err(MmError::Invalid);
         }
+        Self::new_zeroed(config, frames, spages)
+    }
+
+    /// [`Mm::new`] for tables the caller has just zeroed (the hypervisor scrubs them as it
+    /// allocates them, `phys::alloc_static_table`): the same size checks, without reading
+    /// megabytes a second time (320 MiB of RAM: 1.9 MiB, ~370k instructions, a millisecond
+    /// or more of the boot under TCG). Pre: every byte of `frames` and `spages` is zero
+    /// (checked in debug builds). `Err(Invalid)` if either slice is too short.
+    pub fn new_zeroed(
+        config: MmConfig,
+        frames: &'a mut [FrameInfo],
+        spages: &'a mut [SpageInfo],
+    ) -> Result<Self, MmError> {
+        let frames_ok = u64::try_from(frames.len()).is_ok_and(|n| n >= config.max_mfn);
+        let spages_ok = u64::try_from(spages.len()).is_ok_and(|n| n >= config.spage_entries());
+        if !frames_ok || !spages_ok {
+            return Err(MmError::Invalid);
+        }
+        debug_assert!(all_zero(frames.as_bytes()) && all_zero(spages.as_bytes()));
         Ok(Mm {
             config,
             frames,
@@ -157,7 +179,14 @@ impl<'a> Mm<'a> {
             linear_l4_made: false,
             next_epoch: 0,
             orphans_freed: alloc::vec::Vec::new(),
+            tables_walked: 0,
         })
+    }
+
+    /// How many whole tables were validated or devalidated so far (wrapping): an operation
+    /// that changed it did more than a few entries' work.
+    pub fn tables_walked(&self) -> u64 {
+        self.tables_walked
     }
 
     /// The configuration given to [`Mm::new`].
@@ -212,6 +241,7 @@ impl<'a> Mm<'a> {
         self.frames.get(i).ok_or(MmError::BadFrame)
     }
 
+    #[inline]
     fn frame_mut(&mut self, mfn: Mfn) -> Result<&mut FrameInfo, MmError> {
         let i = self.index(mfn)?;
         self.frames.get_mut(i).ok_or(MmError::BadFrame)
@@ -226,6 +256,9 @@ impl<'a> Mm<'a> {
     }
 
     /// Frame `mfn` if it is in range and allocated to `dom` (`BadFrame` / `NotOwner`).
+    /// Inlined: the hypervisor crate's `mmu_update` runs it once per request, and a call
+    /// across crates goes through the GOT (an indirect-branch lookup under TCG).
+    #[inline]
     fn owned_frame(&self, dom: DomId, mfn: Mfn) -> Result<FrameInfo, MmError> {
         let f = *self.frame(mfn)?;
         if f.owner() != Some(dom) || !f.is_allocated() {

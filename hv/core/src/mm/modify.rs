@@ -53,6 +53,38 @@ impl Mm<'_> {
         preserve_ad: bool,
         mem: &mut M,
     ) -> Result<(), MmError> {
+        // L1 entries (every page a guest maps: Mini-OS maps its memory in 512-request
+        // batches) get a copy of the body with the level's masks and rules folded in.
+        if level == PageLevel::L1 {
+            return self.mod_entry_at(
+                PageLevel::L1,
+                dom,
+                config,
+                table,
+                slot,
+                new,
+                preserve_ad,
+                mem,
+            );
+        }
+        self.mod_entry_at(level, dom, config, table, slot, new, preserve_ad, mem)
+    }
+
+    /// The body of [`Mm::mod_entry_as`], inlined into each caller so that a constant
+    /// `level` folds.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn mod_entry_at<M: FrameMemory>(
+        &mut self,
+        level: PageLevel,
+        dom: DomId,
+        config: Option<DomainConfig>,
+        table: Mfn,
+        slot: usize,
+        new: u64,
+        preserve_ad: bool,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
         if !is_guest_slot(level, slot) {
             return Err(MmError::ReservedSlot);
         }
@@ -66,7 +98,9 @@ impl Mm<'_> {
         };
         if !is_present(new) {
             mem.write_entry(table, slot, store(new));
-            self.put_page_from_entry(level, table, old, mem);
+            if is_present(old) {
+                self.put_page_from_entry(level, table, old, mem);
+            }
             return Ok(());
         }
         let config = match config {
@@ -83,7 +117,10 @@ impl Mm<'_> {
         }
         self.get_page_from_entry(config, level, dom, table, new, mem)?;
         mem.write_entry(table, slot, store(new));
-        self.put_page_from_entry(level, table, old, mem);
+        // An absent old entry (a fresh table being filled) holds nothing: no call.
+        if is_present(old) {
+            self.put_page_from_entry(level, table, old, mem);
+        }
         Ok(())
     }
 }

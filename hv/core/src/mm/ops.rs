@@ -53,30 +53,53 @@ impl Mm<'_> {
             if !frame.is_validated() {
                 return Err(MmError::TypeConflict);
             }
-            return match frame.page_type() {
-                PageType::Writable => {
-                    mem.write_entry(mfn, slot, val);
-                    Ok(())
-                }
-                ty => match ty.level() {
-                    Some(level) => self.mod_entry_as(
-                        level,
-                        dom,
-                        Some(d.config),
-                        mfn,
-                        slot,
-                        val,
-                        preserve_ad,
-                        mem,
-                    ),
-                    None => Err(MmError::TypeConflict),
-                },
-            };
+            // L1 first, on its own: a `match` over every type compiles to a jump table, an
+            // indirect branch (a TB lookup under TCG) on every request.
+            if frame.page_type() == PageType::L1 {
+                let config = Some(d.config);
+                return self.mod_entry_as(
+                    PageLevel::L1,
+                    dom,
+                    config,
+                    mfn,
+                    slot,
+                    val,
+                    preserve_ad,
+                    mem,
+                );
+            }
+            return self.mmu_update_typed(d, mfn, slot, val, preserve_ad, mem);
         }
         self.get_page_type(mfn, PageType::Writable, mem)?;
         mem.write_entry(mfn, slot, val);
         self.put_page_type(mfn, None, mem);
         Ok(())
+    }
+
+    /// The rest of [`Mm::mmu_update_as`] for a validated frame that is not an L1 table.
+    #[inline(never)]
+    fn mmu_update_typed<M: FrameMemory>(
+        &mut self,
+        d: DomRef,
+        mfn: Mfn,
+        slot: usize,
+        val: u64,
+        preserve_ad: bool,
+        mem: &mut M,
+    ) -> Result<(), MmError> {
+        match self.frame(mfn)?.page_type() {
+            PageType::Writable => {
+                mem.write_entry(mfn, slot, val);
+                Ok(())
+            }
+            ty => match ty.level() {
+                Some(level) => {
+                    let config = Some(d.config);
+                    self.mod_entry_as(level, d.id, config, mfn, slot, val, preserve_ad, mem)
+                }
+                None => Err(MmError::TypeConflict),
+            },
+        }
     }
 
     /// `MMU_MACHPHYS_UPDATE` check: `Ok` if `dom` may set the M2P entry of `mfn` (it owns the

@@ -41,6 +41,7 @@ impl TableSnapshot {
 }
 
 /// Whether slot `slot` of a `level` table is the guest's (all but L4 slots 256..=271).
+#[inline]
 pub(crate) fn is_guest_slot(level: PageLevel, slot: usize) -> bool {
     level != PageLevel::L4 || is_guest_l4_slot(slot)
 }
@@ -57,6 +58,7 @@ impl Mm<'_> {
         level: PageLevel,
         mem: &mut M,
     ) -> Result<(), MmError> {
+        self.tables_walked = self.tables_walked.wrapping_add(1);
         let dom = self.frame(mfn)?.owner().ok_or(MmError::NotOwner)?;
         // One snapshot of the table: the frame is typed and not writable by the guest, so
         // its entries cannot change under us; only we write it below.
@@ -94,6 +96,7 @@ impl Mm<'_> {
     /// Pre: the frame's last type reference is being dropped (`validated` already cleared).
     /// Post: no entry of the table holds a reference.
     pub(crate) fn demote<M: FrameMemory>(&mut self, mfn: Mfn, level: PageLevel, mem: &mut M) {
+        self.tables_walked = self.tables_walked.wrapping_add(1);
         let mut snapshot = TableSnapshot([0; ENTRIES_PER_TABLE]);
         mem.read_table(mfn, &mut snapshot.0);
         for (slot, entry) in snapshot.present() {
