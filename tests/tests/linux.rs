@@ -100,11 +100,13 @@ fn xz_payload(data: &[u8]) -> Vec<u8> {
     xz_payload_with(data, &[])
 }
 
-/// [`xz_payload`] with more `xz` options.
+/// [`xz_payload`] with more `xz` options. The data goes through xz's stdin: tests run in
+/// parallel, and a scratch input file shared by two of them was once read by one `xz` while
+/// the other test rewrote it (an empty payload: "decompresses to 0 bytes").
 fn xz_payload_with(data: &[u8], more: &[&str]) -> Vec<u8> {
-    let tmp = scratch("payload.in");
-    std::fs::write(&tmp, data).unwrap();
-    let out = Command::new("xz")
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut xz = Command::new("xz")
         .args([
             "--format=xz",
             "--check=crc32",
@@ -113,9 +115,15 @@ fn xz_payload_with(data: &[u8], more: &[&str]) -> Vec<u8> {
             "-c",
         ])
         .args(more)
-        .arg(&tmp)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .expect("xz (xz-utils) is needed");
+    let mut stdin = xz.stdin.take().expect("xz's stdin");
+    let input = data.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = xz.wait_with_output().expect("waiting for xz");
+    feeder.join().expect("feeding xz").expect("writing to xz");
     assert!(out.status.success());
     let mut payload = out.stdout;
     payload.extend_from_slice(&(data.len() as u32).to_le_bytes());
