@@ -4,7 +4,9 @@
 use core::fmt::Write;
 use log::{LevelFilter, Log, Metadata, Record};
 
-use crate::arch::serial::SerialWriter;
+use hv_core::console_line::Batched;
+
+use crate::arch::serial;
 
 struct SerialLogger;
 
@@ -18,7 +20,10 @@ impl Log for SerialLogger {
     fn log(&self, record: &Record) {
         if self.enabled(record.metadata()) {
             crate::console_lines::before_log();
-            let _ = writeln!(SerialWriter, "(HV) {:5} {}", record.level(), record.args());
+            // Whole lines (up to 256 bytes) to the port, not one write per fragment.
+            let mut line = Batched::<_, 256>::new(serial::write_bytes);
+            let _ = writeln!(line, "(HV) {:5} {}", record.level(), record.args());
+            line.flush();
         }
     }
 

@@ -51,16 +51,6 @@ pub fn try_read() -> Option<u8> {
     PORT.lock().as_mut()?.try_receive_byte().ok()
 }
 
-/// A `core::fmt::Write` sink on the serial port.
-pub struct SerialWriter;
-
-impl core::fmt::Write for SerialWriter {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        write_bytes(s.as_bytes());
-        Ok(())
-    }
-}
-
 /// Forcibly releases the port lock (used only by the fatal-error path, which never returns).
 pub fn force_unlock() {
     if PORT.is_locked() {

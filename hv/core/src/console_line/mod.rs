@@ -200,5 +200,8 @@ impl SerialLines {
     }
 }
 
+mod batched;
+pub use batched::Batched;
+
 #[cfg(test)]
 mod tests;
