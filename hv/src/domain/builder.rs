@@ -338,6 +338,7 @@ fn fill(
     let adopted = in_place.and_then(|plan| elf.load_in_place(&plan, memory));
     if adopted.is_some() {
         phases.mark("kernel in place");
+        log::info!("kernel in place: the decompressed image's frames became the domain's");
     }
     let p2m = memory.populate(
         dom,
