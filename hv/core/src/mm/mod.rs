@@ -130,6 +130,12 @@ fn all_zero(bytes: &[u8]) -> bool {
         && tail.iter().all(|&b| b == 0)
 }
 
+/// Whether `frames` covers `0..max_mfn` and `spages` every 2 MiB extent of it.
+fn tables_fit(config: &MmConfig, frames: &[FrameInfo], spages: &[SpageInfo]) -> bool {
+    u64::try_from(frames.len()).is_ok_and(|n| n >= config.max_mfn)
+        && u64::try_from(spages.len()).is_ok_and(|n| n >= config.spage_entries())
+}
+
 impl<'a> Mm<'a> {
     /// Takes over platform storage: `frames` must cover `0..max_mfn` and `spages` every
     /// 2 MiB extent of it (`config.spage_entries()`), both all-zero (free). `Err(Invalid)`
@@ -139,9 +145,7 @@ impl<'a> Mm<'a> {
         frames: &'a mut [FrameInfo],
         spages: &'a mut [SpageInfo],
     ) -> Result<Self, MmError> {
-        let frames_ok = u64::try_from(frames.len()).is_ok_and(|n| n >= config.max_mfn);
-        let spages_ok = u64::try_from(spages.len()).is_ok_and(|n| n >= config.spage_entries());
-        if !frames_ok || !spages_ok {
+        if !tables_fit(&config, frames, spages) {
             return Err(MmError::Invalid);
         }
         // Both free states are all-zero bytes (asserted below), checked a word at a time:
@@ -163,9 +167,7 @@ impl<'a> Mm<'a> {
         frames: &'a mut [FrameInfo],
         spages: &'a mut [SpageInfo],
     ) -> Result<Self, MmError> {
-        let frames_ok = u64::try_from(frames.len()).is_ok_and(|n| n >= config.max_mfn);
-        let spages_ok = u64::try_from(spages.len()).is_ok_and(|n| n >= config.spage_entries());
-        if !frames_ok || !spages_ok {
+        if !tables_fit(&config, frames, spages) {
             return Err(MmError::Invalid);
         }
         debug_assert!(all_zero(frames.as_bytes()) && all_zero(spages.as_bytes()));
