@@ -11,10 +11,18 @@ const PAGE: u64 = 4096;
 const COLOURS: u64 = 64;
 
 fn symbols() -> Vec<(String, u64)> {
+    sized_symbols()
+        .into_iter()
+        .map(|(n, a, _)| (n, a))
+        .collect()
+}
+
+/// Every symbol: name, address, size.
+fn sized_symbols() -> Vec<(String, u64, u64)> {
     let data = std::fs::read(common::artifacts().hv()).expect("reading the hypervisor ELF");
     let elf = object::File::parse(&*data).expect("parsing the hypervisor ELF");
     elf.symbols()
-        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address(), s.size())))
         .collect()
 }
 
@@ -81,4 +89,61 @@ fn trap_stack_top_page_has_the_last_colour() {
     let stack = address_of(&syms, &["5entry9CPU_STACK"]);
     let top = stack + 0x41000;
     assert_eq!(((top - PAGE) / PAGE) % COLOURS, COLOURS - 1);
+}
+
+/// The MMU hypercalls' per-request functions (`hv/linker.ld`): three groups, each on one page
+/// of its own, the pages consecutive from `_hot_mmu_start`, no function crossing a page
+/// boundary. Under TCG a call into another page is a lookup on every request; code that
+/// grew past its page, or a rename the linker script's patterns no longer match, fails here.
+#[test]
+fn mmu_request_functions_keep_to_their_pages() {
+    let syms = sized_symbols();
+    let plain: Vec<(String, u64)> = syms.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
+    let start = address(&plain, "_hot_mmu_start");
+    assert_eq!(start % PAGE, 0, "the MMU pages start on a page boundary");
+    let groups: [&[&[&str]]; 3] = [
+        &[
+            &["2hv9hypercall3mmu10mmu_update17h"],
+            &["2hv9hypercall3mmu10mmu_update28_"],
+            &["7hv_core2mm4refs", "8put_page17h"],
+            &["7hv_core2mm4refs", "8get_page17h"],
+            &["DirectMapMemory", "10read_entry17h"],
+        ],
+        &[
+            &["7hv_core2mm6modify", "12mod_entry_as17h"],
+            &["7hv_core2mm2l1", "17get_page_from_l1e17h"],
+            &["DirectMapMemory", "11write_entry17h"],
+            &["7hv_core2mm4refs", "13put_page_type17h"],
+        ],
+        &[
+            &["2hv9hypercall3mmu17update_va_mapping17h"],
+            &["7hv_core2mm4walk", "7l1_slot17h"],
+            &["7hv_core2mm2Mm6domain17h"],
+            &["7hv_core2mm4walk14check_guest_va17h"],
+            &["7hv_core2mm4walk", "10check_root17h"],
+            &["7hv_core2mm2Mm11owned_frame17h"],
+            &["7hv_core2mm2Mm7dom_ref17h"],
+            &["2hv9hypercall8mmu_call17h"],
+            &["2hv9hypercall3mmu11done_before17h"],
+            &["2hv9hypercall3mmu9end_batch17h"],
+            &["2hv9hypercall3mmu6finish17h"],
+        ],
+    ];
+    for (page, group) in groups.iter().enumerate() {
+        let page_start = start + page as u64 * PAGE;
+        for parts in group.iter() {
+            let found: Vec<_> = syms
+                .iter()
+                .filter(|(n, _, size)| *size > 0 && parts.iter().all(|p| n.contains(p)))
+                .collect();
+            assert_eq!(found.len(), 1, "functions matching {parts:?}: {found:?}");
+            let (name, addr, size) = found[0];
+            assert!(
+                *addr >= page_start && addr + size <= page_start + PAGE,
+                "{name} at {addr:#x}..{:#x} is not on MMU page {page} ({page_start:#x}): \
+                 rebalance the groups in hv/linker.ld",
+                addr + size
+            );
+        }
+    }
 }
