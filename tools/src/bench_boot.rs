@@ -31,7 +31,11 @@ impl BootBench {
 }
 
 /// Boots each of `cfgs` `runs` times, round by round, stopping each run when a line contains
-/// `marker`; one result per configuration.
+/// `marker`; one result per configuration. A first round per configuration is a warm-up and
+/// is not counted: it loads QEMU and its firmware into the page cache, and on a virtual
+/// machine whose host backs its RAM lazily (these sandboxes: a first touch of a never-used
+/// 2 MiB of the VM's memory costs the host several milliseconds) it gives the host memory
+/// that QEMU processes then reuse, instead of charging it to a measured run.
 pub fn bench_boot(cfgs: &[RunConfig], marker: &str, runs: usize) -> Result<Vec<BootBench>> {
     let cfgs: Vec<RunConfig> = cfgs
         .iter()
@@ -43,7 +47,7 @@ pub fn bench_boot(cfgs: &[RunConfig], marker: &str, runs: usize) -> Result<Vec<B
         })
         .collect();
     let mut all = vec![Vec::with_capacity(runs); cfgs.len()];
-    for i in 0..runs {
+    for i in 0..=runs {
         for (cfg, times) in cfgs.iter().zip(all.iter_mut()) {
             let r = qemu::run(cfg)?;
             let Some(at) = r.time_of(marker) else {
@@ -55,9 +59,15 @@ pub fn bench_boot(cfgs: &[RunConfig], marker: &str, runs: usize) -> Result<Vec<B
                 );
             };
             let ms = at.as_secs_f64() * 1000.0;
+            if i == 0 {
+                println!(
+                    "warm-up  {:<8} {ms:8.1} ms to {marker:?} (not counted)",
+                    cfg.machine.name()
+                );
+                continue;
+            }
             println!(
-                "run {:>2} {:<8} {ms:8.1} ms to {marker:?}",
-                i + 1,
+                "run {i:>2} {:<8} {ms:8.1} ms to {marker:?}",
                 cfg.machine.name()
             );
             times.push(ms);

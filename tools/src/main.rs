@@ -542,7 +542,7 @@ fn run(cli: Cli) -> Result<i32> {
                 })
                 .collect();
             println!(
-                "bench-boot: {} ({} runs per machine, marker {marker:?})",
+                "bench-boot: {} ({} runs per machine after one warm-up, marker {marker:?})",
                 kernel.display(),
                 runs
             );
