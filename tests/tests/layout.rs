@@ -154,3 +154,26 @@ fn mmu_request_functions_keep_to_their_pages() {
         }
     }
 }
+
+/// The guest-copy routines sit on the page where the exit handler (`trap_entry`) ends, which
+/// is where its bounce and `iret` paths call them from (`hv/linker.ld`).
+#[test]
+fn guest_copy_shares_the_exit_handlers_last_page() {
+    let syms = sized_symbols();
+    let (_, entry, size) = syms
+        .iter()
+        .find(|(n, _, _)| n == "trap_entry")
+        .expect("trap_entry")
+        .clone();
+    let copy = syms
+        .iter()
+        .find(|(n, _, _)| n == "guest_copy_words_end")
+        .expect("guest_copy_words_end")
+        .1;
+    assert_eq!(
+        copy / PAGE,
+        (entry + size - 1) / PAGE,
+        "guest_copy_words at {copy:#x}, trap_entry ends at {:#x}",
+        entry + size
+    );
+}

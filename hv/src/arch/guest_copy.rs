@@ -36,7 +36,7 @@ static GUEST_COPY_STAC: AtomicBool = AtomicBool::new(false);
 
 global_asm!(
     r#"
-    .section .text.entry,"ax"
+    .section .text.guest_copy,"ax"
     .balign 16
 guest_copy_bytes:
     mov %rdx, %rcx
