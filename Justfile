@@ -77,6 +77,10 @@ bench-superpage *ARGS:
 bench-hotpaths *ARGS:
     {{hvtool}} bench-hotpaths "$@"
 
+# Where a guest's exits cross code pages (a TB lookup each under TCG): blocks per function, crossings by caller -> callee.
+tb-pages *ARGS:
+    {{hvtool}} tb-pages "$@"
+
 # Debian's Linux to /init and its fork/exec rate: ours vs native QEMU vs Xen 4.17 dom0 (RESULT line last).
 bench-linux *ARGS:
     {{hvtool}} bench-linux "$@"

@@ -18,6 +18,7 @@ pub mod mmstat;
 pub mod qemu;
 pub mod stats;
 pub mod status;
+pub mod tb_pages;
 pub mod up;
 pub mod xen;
 pub mod xlcfg;

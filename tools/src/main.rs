@@ -14,6 +14,7 @@
 //! hvtool demo-linux
 //! hvtool bench-hugepages
 //! hvtool bench-hotpaths  [--runs N]
+//! hvtool tb-pages        [--guest NAME|FILE] [--top N]
 //! ```
 //!
 //! Every way a run can end has its own exit status ([`tools::status::Status`], listed by
@@ -205,6 +206,22 @@ enum Cmd {
         /// Boots per side (interleaved; Xen's runs are bimodal under load, so several).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        #[command(flatten)]
+        opts: BootOpts,
+    },
+    /// Where a guest's exits spend QEMU's translation-block lookups: boots it (default: the
+    /// `bench_hotpaths` guest, superpages on) with QEMU's `-d exec,nochain` log and prints,
+    /// from its first hypercall on, the blocks executed per hypervisor function and the
+    /// transitions between blocks on different pages by caller -> callee (each a lookup
+    /// under TCG, where a jump within a page is chained). For laying out hot code
+    /// (`hv/linker.ld`).
+    TbPages {
+        /// A guest name from guests/src/bin, or a kernel file.
+        #[arg(long, default_value = tools::bench_hotpaths::HOTPATHS_GUEST)]
+        guest: String,
+        /// Lines per table.
+        #[arg(long, default_value_t = 40)]
+        top: usize,
         #[command(flatten)]
         opts: BootOpts,
     },
@@ -683,6 +700,34 @@ fn run(cli: Cli) -> Result<i32> {
             let mut xen = tools::xen::XenBoot::new(tools::xen::xen_elf()?, kernel);
             xen.dom0_mib = opts.memory;
             bench_hotpaths(&ours, &xen, runs.max(1))?;
+            0
+        }
+        Cmd::TbPages {
+            guest,
+            top,
+            mut opts,
+        } => {
+            let choice = choose_guest(&guest);
+            let a = artifacts::build()?;
+            opts.superpages = true;
+            let kernel = choice.kernel(&a);
+            let mut cfg = config(
+                a.hv(),
+                kernel,
+                None,
+                &opts,
+                Console::Capture { echo: false },
+            );
+            let log = std::env::temp_dir().join(format!("hvtool-exec-{}.log", std::process::id()));
+            cfg.qemu_log = Some(("exec,nochain".into(), log.clone()));
+            cfg.timeout = cfg.timeout.max(Duration::from_secs(600));
+            let run = qemu::run(&cfg);
+            let report = tools::tb_pages::Symbols::from_elf(&a.hv())
+                .and_then(|syms| tools::tb_pages::analyse_log(&log, &syms));
+            let _ = std::fs::remove_file(&log);
+            let run = run?;
+            println!("guest outcome: {:?}", run.outcome);
+            print!("{}", tools::tb_pages::render(&report?, top));
             0
         }
         Cmd::Boot {

@@ -116,6 +116,8 @@ pub struct RunConfig {
     /// the host's first-touch page faults (huge-page allocation, compaction) do not land in
     /// the hypervisor's timings.
     pub prealloc: bool,
+    /// QEMU's own debug log: the `-d` items and the `-D` file (`hvtool tb-pages`).
+    pub qemu_log: Option<(String, PathBuf)>,
 }
 
 /// A boot module and the words after its file name on its command line.
@@ -168,6 +170,7 @@ impl RunConfig {
             input: Vec::new(),
             modules: Vec::new(),
             prealloc: false,
+            qemu_log: None,
         }
     }
 
@@ -381,6 +384,9 @@ pub fn command(cfg: &RunConfig) -> Result<Command> {
     cmd.args(["-m", &cfg.machine_mib.to_string()]);
     if cfg.prealloc {
         cmd.arg("-mem-prealloc");
+    }
+    if let Some((items, file)) = &cfg.qemu_log {
+        cmd.args(["-d", items.as_str()]).arg("-D").arg(file);
     }
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
     match cfg.console {
