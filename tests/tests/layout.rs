@@ -134,6 +134,7 @@ fn mmu_request_functions_keep_to_their_pages() {
             &["7hv_core2mm5stats", "14spage_get_type17h"],
             &["7hv_core2mm2Mm10domain_mut17h"],
             &["7hv_core2mm8validate", "19put_page_from_entry17h"],
+            &["2hv9hypercall6evtchn4send17h"],
         ],
     ];
     for (page, group) in groups.iter().enumerate() {
